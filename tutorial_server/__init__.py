@@ -1,0 +1,51 @@
+"""The merchant server of the Stripe payments lab (a Flask application factory).
+
+    from tutorial_server import create_app
+    app = create_app(settings, backend_url="http://127.0.0.1:8420")
+
+Nothing runs at import time; `python -m tutorial_server serve` starts everything.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from flask import Flask
+
+from .config import Settings, load_settings
+from .gateway import API_VERSION, StripeGateway
+
+MAX_BODY_BYTES = 64 * 1024  # orders and Stripe events are a few KB; refuse bigger bodies
+
+
+def create_app(settings: Settings | None = None, *, backend_url: str | None = None,
+               test_config: dict | None = None, http_client=None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Stripe's field order
+    app.config.update(
+        SETTINGS=settings,
+        DATABASE=str(settings.db_path),
+        STRIPE_WEBHOOK_SECRET=settings.webhook_secret,
+        BACKEND_URL=backend_url,
+        STRIPE_API_VERSION=API_VERSION,
+        STRIPE_JS_URL=(f"{backend_url}/js.stripe.com/v3/" if settings.offline
+                       else "https://js.stripe.com/v3/"),
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["gateway"] = StripeGateway(settings, backend_url, http_client=http_client)
+    app.extensions["webhook_deliveries"] = deque(maxlen=200)
+
+    from . import db, errors, orders_api, webhooks
+    db.init_db(app.config["DATABASE"])
+    app.teardown_appcontext(db.close_db)
+    errors.register_error_handlers(app)
+    app.register_blueprint(orders_api.bp)
+    app.register_blueprint(webhooks.bp)
+    logging.getLogger("tutorial_server").setLevel(logging.INFO)
+    return app
+
+
+__all__ = ["create_app", "load_settings", "Settings"]

@@ -1,0 +1,55 @@
+"""Errors in Stripe's shape: {"error": {"type", "message", "param", "code"}} with a 4xx status.
+
+Bad input never becomes a 500 or an HTML page: every HTTP error, expected or not, is answered
+as JSON here, and an unexpected exception is logged on the server, never shown to the client.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None,
+                 headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type = status, message, type
+        self.param, self.code, self.headers = param, code, headers or {}
+
+
+def error_body(message: str, type: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict:
+    error = {"type": type, "message": message, "param": param}
+    if code:
+        error["code"] = code
+    return {"error": error}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError):
+        return jsonify(error_body(e.message, e.type, e.param, e.code)), e.status, e.headers
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException):
+        messages = {
+            404: "Unrecognized request URL. See GET /api/products and the README for the API.",
+            405: "This method is not allowed on this URL.",
+            413: "Request body too large.",
+        }
+        code = {404: "resource_missing", 413: "request_too_large"}.get(e.code or 0)
+        message = messages.get(e.code or 0, e.description or e.name)
+        response = jsonify(error_body(message, "invalid_request_error", None, code))
+        headers = {k: v for k, v in e.get_headers() if k.lower() == "allow"}
+        return response, e.code or 400, headers
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unexpected error while handling a request")
+        return jsonify(error_body("An internal error occurred. The server log has details.",
+                                  "api_error")), 500

@@ -1,0 +1,88 @@
+"""Step 6: settle an order from what Stripe says about its PaymentIntent, exactly once.
+
+Used by the webhook handler and by `reconcile` alike, so a lost webhook and a late one end
+in the same state. The PaymentIntent passed in is one re-read from Stripe, not the event's
+snapshot: events can arrive late, twice, or out of order; the API says how things stand now.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from . import orders
+
+log = logging.getLogger(__name__)
+
+# Outcomes, as recorded against each event and shown on the dashboard.
+FULFILLED = "fulfilled"
+ALREADY_PAID = "already_paid"
+ATTEMPT_RECORDED = "attempt_recorded"
+AMOUNT_MISMATCH = "amount_mismatch"
+UNKNOWN_ORDER = "unknown_order"
+NO_CHANGE = "no_change"
+
+
+def amount_matches(order: sqlite3.Row, intent: dict) -> bool:
+    return intent.get("amount") == order["amount"] and intent.get("currency") == order["currency"]
+
+
+def find_order_for(db: sqlite3.Connection, intent: dict) -> sqlite3.Row | None:
+    """The order this PaymentIntent pays: named in its metadata AND linked back to it."""
+    order_id = (intent.get("metadata") or {}).get("order_id")
+    order = orders.get_order(db, order_id) if isinstance(order_id, str) else None
+    if order is None or order["payment_intent"] != intent.get("id"):
+        return None
+    return order
+
+
+def fulfil_order(db: sqlite3.Connection, order: sqlite3.Row, intent: dict) -> str:
+    """Mark the order paid and add the product to the customer's inventory, once.
+
+    Call inside a transaction. `intent` must be a succeeded PaymentIntent.
+    """
+    if not amount_matches(order, intent):
+        log.warning("order %s: PaymentIntent %s charged %s %s but the order is %s %s; "
+                    "not fulfilled", order["id"], intent.get("id"), intent.get("amount"),
+                    intent.get("currency"), order["amount"], order["currency"])
+        return AMOUNT_MISMATCH
+    if not orders.mark_paid(db, order["id"], intent["amount"]):
+        return ALREADY_PAID
+    orders.add_to_inventory(db, order)
+    log.info("order %s paid; %s x %s added to %s's inventory", order["id"], order["quantity"],
+             order["product_id"], order["customer"])
+    return FULFILLED
+
+
+def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool = False,
+                 snapshot: dict | None = None) -> tuple[str, str | None]:
+    """Bring the order in line with its PaymentIntent. Returns (outcome, order id).
+
+    `snapshot` is the event's copy of the PaymentIntent, when there is one: its amount must
+    match the order too, so a signed but doctored event cannot fulfil an order.
+    """
+    order = find_order_for(db, intent)
+    if order is None:
+        return UNKNOWN_ORDER, None
+    status = intent.get("status")
+    if status == "succeeded":
+        if snapshot is not None and not amount_matches(order, snapshot):
+            return AMOUNT_MISMATCH, order["id"]
+        return fulfil_order(db, order, intent), order["id"]
+    error = _error_of(intent)
+    # Each payment_failed event is one failed attempt. Without an event (reconcile), count
+    # the failure only if the order has not heard of it yet, so reconciling twice is harmless.
+    if payment_failed or (error is not None and order["status"] == "created"):
+        orders.record_failed_attempt(db, order["id"], error)
+        return ATTEMPT_RECORDED, order["id"]
+    return NO_CHANGE, order["id"]
+
+
+def _error_of(intent: dict) -> dict | None:
+    error = intent.get("last_payment_error")
+    if error:
+        return {"code": error.get("code"), "decline_code": error.get("decline_code"),
+                "message": error.get("message")}
+    if intent.get("status") == "requires_action":
+        return {"code": "authentication_required", "decline_code": None,
+                "message": "The customer must complete 3-D Secure authentication."}
+    return None

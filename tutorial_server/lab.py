@@ -1,0 +1,185 @@
+"""The lab launcher: offline Stripe stand-in + merchant server (+ JupyterLab), started and
+stopped together.
+
+A running lab writes a small state file next to its database (`<db>.lab.json`, readable only
+by you) so that notebooks and the `reconcile`/`reset` commands can find it. The webhook
+secret the offline lab generates lives only there and in memory; it is never printed.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from . import create_app
+from .config import PROJECT_ROOT, Settings
+from .offline_backend import OfflineBackend, spawn_child
+from .reconcile import describe, reconcile
+
+
+def state_file_for(db_path: Path) -> Path:
+    return Path(f"{db_path}.lab.json")
+
+
+def read_lab_state(db_path: Path) -> dict | None:
+    """The running lab for this database, or None (a stale file from a killed lab is ignored)."""
+    path = state_file_for(db_path)
+    try:
+        state = json.loads(path.read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return state
+
+
+class _AppSlot:
+    """A WSGI app filled in after the socket is bound (the app needs the port for webhooks)."""
+
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+@dataclass
+class Lab:
+    settings: Settings
+    host: str = "127.0.0.1"
+    announce: object = print
+
+    def start(self) -> None:
+        slot = _AppSlot()
+        self.settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.server = make_server(self.host, self.settings.port, slot, threaded=True)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise SystemExit(
+                    f"Port {self.settings.port} is already in use: is another lab running? "
+                    f"Stop it, or choose another port with --port (0 picks a free one).") from None
+            raise
+        self.port = self.server.server_port
+        self.server_url = f"http://127.0.0.1:{self.port}"
+        self.backend: OfflineBackend | None = None
+        settings = self.settings
+        backend_url = None
+        if settings.offline:
+            if settings.webhook_secret is None:
+                settings = replace(settings, webhook_secret="whsec_" + secrets.token_hex(24))
+            self.backend = OfflineBackend(log_path=Path(f"{settings.db_path}.localstripe.log"))
+            backend_url = self.backend.start()
+            self.backend.register_webhook(f"{self.server_url}/webhook", settings.webhook_secret)
+        self.settings = settings
+        self.app = create_app(settings, backend_url=backend_url)
+        slot.app = self.app
+        self.startup_check = reconcile(self.app)
+        self._write_state(backend_url)
+
+    def _write_state(self, backend_url: str | None) -> None:
+        state = {"pid": os.getpid(), "mode": self.settings.mode, "server_url": self.server_url,
+                 "backend_url": backend_url, "db": str(self.settings.db_path),
+                 "started_at": int(time.time())}
+        if self.settings.offline:
+            state["webhook_secret"] = self.settings.webhook_secret
+        path = state_file_for(self.settings.db_path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(state, f)
+        self.state_path = path
+
+    def banner(self) -> str:
+        s = self.settings
+        lines = [f"Stripe payments lab: {s.mode.upper()} mode"
+                 + (" (no STRIPE_SECRET_KEY set)" if s.offline else " (real Stripe, test data only)"),
+                 f"  Merchant server  {self.server_url}   (API under /api, webhooks at /webhook)"]
+        if s.offline:
+            lines += [f"  Offline Stripe   {self.backend.url}   (localstripe, started empty)",
+                      "  Webhooks         delivered by the offline Stripe to /webhook, signed "
+                      "with the lab's own secret"]
+        else:
+            lines += ["  Stripe           api.stripe.com (test mode)",
+                      f"  Webhooks         run: stripe listen --forward-to localhost:{self.port}/webhook"]
+        lines.append(f"  Database         {s.db_path}")
+        lines.append(f"  Start-up check   {describe(self.startup_check)}")
+        if self.host not in ("127.0.0.1", "localhost"):
+            lines.append(f"  WARNING: listening on {self.host}: anyone who can reach this machine "
+                         "can create orders and see the dashboard.")
+        return "\n".join(lines)
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever()
+
+    def serve_in_thread(self) -> None:
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        server = getattr(self, "server", None)
+        if server is not None:
+            if getattr(self, "_thread", None) is not None:
+                server.shutdown()
+            server.server_close()
+        if getattr(self, "backend", None) is not None:
+            self.backend.stop()
+        path = getattr(self, "state_path", None)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+def _exit_on_sigterm() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+def run_serve(settings: Settings, host: str = "127.0.0.1") -> None:
+    """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C."""
+    _exit_on_sigterm()
+    lab = Lab(settings, host=host)
+    try:
+        lab.start()
+        print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)
+        lab.serve_forever()
+    except KeyboardInterrupt:
+        print("\nStopping the lab.", flush=True)
+    finally:
+        lab.stop()
+
+
+def run_lab(settings: Settings, open_browser: bool = True) -> None:
+    """`lab`: everything `serve` starts, plus JupyterLab opened on notebooks/."""
+    _exit_on_sigterm()
+    lab = Lab(settings)
+    jupyter = None
+    try:
+        lab.start()
+        lab.serve_in_thread()
+        print(lab.banner(), flush=True)
+        argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={PROJECT_ROOT / 'notebooks'}"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            argv.append("--allow-root")
+        if not open_browser:
+            argv.append("--no-browser")
+        env = dict(os.environ, TUTORIAL_SERVER_URL=lab.server_url, TUTORIAL_DB=str(settings.db_path))
+        print("  JupyterLab       starting (its URL follows); Ctrl-C stops everything.", flush=True)
+        # Its own session: Ctrl-C reaches the lab, which then stops JupyterLab cleanly.
+        jupyter = spawn_child(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        jupyter.wait()
+    except KeyboardInterrupt:
+        print("\nStopping the lab.", flush=True)
+    finally:
+        if jupyter is not None and jupyter.poll() is None:
+            jupyter.terminate()
+            try:
+                jupyter.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                jupyter.kill()
+        lab.stop()

@@ -1,0 +1,60 @@
+"""Settle orders whose webhook never arrived, by asking Stripe how each payment stands.
+
+Safe to run any number of times: it uses the same exactly-once settlement as the webhook.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import stripe
+from flask import Flask
+
+from . import fulfilment, orders
+from .db import get_db, transaction
+
+PAYMENT_INTENT_MISSING = "payment_intent_missing"
+
+
+def reconcile(app: Flask) -> Counter:
+    """Check every unsettled order against Stripe. Returns how many ended in each outcome."""
+    counts: Counter = Counter()
+    with app.app_context():
+        db = get_db()
+        gateway = app.extensions["gateway"]
+        for order in orders.list_orders(db, orders.UNSETTLED):
+            if not order["payment_intent"]:
+                counts["no_payment_intent"] += 1
+                continue
+            try:
+                intent = gateway.retrieve_payment_intent(order["payment_intent"])
+            except stripe.InvalidRequestError:
+                # The backend does not know the payment: after an offline restart the
+                # stand-in starts empty. The order cannot be paid any more; say so.
+                with transaction(db):
+                    orders.cancel_order(db, order["id"], PAYMENT_INTENT_MISSING)
+                counts[PAYMENT_INTENT_MISSING] += 1
+                continue
+            except stripe.StripeError:
+                counts["stripe_unreachable"] += 1
+                continue
+            with transaction(db):
+                outcome, _ = fulfilment.settle_order(db, intent)
+            counts[outcome] += 1
+    return counts
+
+
+def describe(counts: Counter) -> str:
+    if not counts:
+        return "no unsettled orders"
+    labels = {
+        fulfilment.FULFILLED: "paid now (their webhook never arrived)",
+        fulfilment.ALREADY_PAID: "already paid",
+        fulfilment.ATTEMPT_RECORDED: "marked attempted (a payment failed or needs action)",
+        fulfilment.AMOUNT_MISMATCH: "NOT fulfilled: amount or currency differs from the order",
+        fulfilment.NO_CHANGE: "still waiting for the customer",
+        PAYMENT_INTENT_MISSING: "canceled: their PaymentIntent no longer exists on the backend",
+        "no_payment_intent": "have no PaymentIntent (Stripe was unreachable when ordered)",
+        "stripe_unreachable": "skipped: Stripe unreachable",
+        fulfilment.UNKNOWN_ORDER: "skipped: PaymentIntent does not point back at the order",
+    }
+    return "; ".join(f"{n} {labels.get(k, k)}" for k, n in sorted(counts.items()))

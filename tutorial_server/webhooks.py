@@ -1,0 +1,121 @@
+"""Step 6: Stripe tells the server what happened, and the server checks before it believes.
+
+Order of work, each step failing closed:
+1. verify the signature over the raw body (stripe.Webhook.construct_event) before parsing;
+2. skip events already processed (Stripe may deliver one event more than once);
+3. re-read the PaymentIntent from Stripe rather than trusting the event's snapshot;
+4. settle the order: amount and currency must match; paid and fulfilled exactly once.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import deque
+
+import stripe
+from flask import Blueprint, current_app, jsonify, request
+
+from . import fulfilment, orders
+from .db import get_db, transaction
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+TOLERANCE_SECONDS = 300  # stripe-python's default: older signatures are replays
+HANDLED = ("payment_intent.succeeded", "payment_intent.payment_failed")
+_TIMESTAMP = re.compile(r"(?:^|,)\s*t=(\d{1,12})(?:,|$)")
+
+
+def verify_event(payload: bytes, signature_header: str | None, secret: str | None,
+                 now: float | None = None) -> dict:
+    """Return the event (as a plain dict) if the signature is valid, else raise ApiError(400)."""
+    if not secret:
+        raise ApiError(400, "Webhook signing secret not configured; refusing all events.")
+    if not signature_header:
+        raise ApiError(400, "Missing Stripe-Signature header.", param="Stripe-Signature")
+    # stripe-python rejects old timestamps but accepts any future one; a signature from
+    # the future is as suspicious as a replay, so the same tolerance applies both ways.
+    match = _TIMESTAMP.search(signature_header)
+    now = time.time() if now is None else now
+    if match and int(match.group(1)) > now + TOLERANCE_SECONDS:
+        raise ApiError(400, "Signature timestamp is in the future.", param="Stripe-Signature")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature_header, secret,
+                                               tolerance=TOLERANCE_SECONDS)
+        return event.to_dict()
+    except stripe.SignatureVerificationError as e:
+        raise ApiError(400, f"Invalid signature: {e.user_message or e}",
+                       param="Stripe-Signature") from None
+    except ValueError:  # signed, but not JSON / not UTF-8
+        raise ApiError(400, "Webhook body is not valid JSON.") from None
+
+
+def _record_delivery(outcome: str, event_id: str | None = None, event_type: str | None = None):
+    deliveries: deque = current_app.extensions["webhook_deliveries"]
+    deliveries.append({"received_at": int(time.time()), "event": event_id, "type": event_type,
+                       "outcome": outcome})
+
+
+@bp.post("/webhook")
+def receive_webhook():
+    payload = request.get_data(cache=False)
+    try:
+        event = verify_event(payload, request.headers.get("Stripe-Signature"),
+                             current_app.config["STRIPE_WEBHOOK_SECRET"])
+        event_id, event_type = event.get("id"), event.get("type")
+        if not isinstance(event_id, str) or not isinstance(event_type, str):
+            raise ApiError(400, "Body is not a Stripe event (no id or type).")
+    except ApiError as e:
+        log.warning("webhook rejected: %s", e.message)
+        _record_delivery(f"rejected: {e.message}")
+        raise
+
+    outcome = handle_event(event_id, event_type, event)
+    log.info("webhook %s %s: %s", event_type, event_id, outcome)
+    _record_delivery(outcome, event_id, event_type)
+    return jsonify({"received": True, "outcome": outcome}), 200
+
+
+def _snapshot_of(event: dict) -> dict | None:
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    return obj if isinstance(obj, dict) else None
+
+
+def handle_event(event_id: str, event_type: str, event: dict) -> str:
+    db = get_db()
+    if orders.event_seen(db, event_id):
+        return "duplicate"
+    if event_type not in HANDLED:
+        with transaction(db):
+            orders.record_event(db, event_id, event_type, None, None, "ignored_type")
+        return "ignored_type"
+
+    snapshot = _snapshot_of(event)
+    intent_id = snapshot.get("id") if snapshot else None
+    if not isinstance(intent_id, str) or not intent_id.startswith("pi_"):
+        raise ApiError(400, "Event data.object is not a PaymentIntent.")
+    try:
+        intent = current_app.extensions["gateway"].retrieve_payment_intent(intent_id)
+    except stripe.InvalidRequestError:
+        intent = None  # Stripe does not know it: not one of ours to fulfil
+    except stripe.StripeError as e:
+        # Stripe unreachable: answer 503 without recording, so a redelivery can succeed.
+        log.warning("could not re-read %s: %s", intent_id, type(e).__name__)
+        raise ApiError(503, "Could not reach Stripe to confirm the payment; retry later.",
+                       type="api_connection_error") from None
+
+    with transaction(db):
+        # Claim the event id first: of concurrent deliveries of one event, one claims it.
+        if not orders.record_event(db, event_id, event_type, intent_id, None, "processing"):
+            return "duplicate"
+        if intent is None:
+            outcome, order_id = fulfilment.UNKNOWN_ORDER, None
+        else:
+            outcome, order_id = fulfilment.settle_order(
+                db, intent, payment_failed=event_type == "payment_intent.payment_failed",
+                snapshot=snapshot)
+        orders.set_event_outcome(db, event_id, order_id, outcome)
+    return outcome
