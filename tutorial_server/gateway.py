@@ -46,6 +46,15 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "real": "pm_card_visa, pm_card_visa_chargeDeclined, pm_card_authenticationRequired, ...",
      "offline": "pm_card_visa works; declines and 3-D Secure need raw test card numbers.",
      "lab": "Gateway maps each test scenario to what the backend accepts."},
+    {"topic": "Retry after a decline",
+     "real": "The same PaymentIntent takes another payment method and confirm.",
+     "offline": "A PaymentIntent whose charge was declined cannot be confirmed again "
+                "(a failed 3-D Secure one can).",
+     "lab": "Lessons retry on a fresh order after a decline in offline mode."},
+    {"topic": "3-D Secure events",
+     "real": "payment_intent.requires_action, and payment_failed when authentication fails.",
+     "offline": "No event for either.",
+     "lab": "`reconcile` (or the checkout page's status check) marks the order attempted."},
     {"topic": "Payment method types",
      "real": "Automatic payment methods on by default; server-side confirm needs return_url "
              "or allow_redirects=never.",

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -42,6 +43,21 @@ def read_lab_state(db_path: Path) -> dict | None:
     return state
 
 
+def _check_port_free(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise SystemExit(
+                    f"Port {port} is already in use: is another lab running? Stop it, or "
+                    f"choose another port with --port (0 picks a free one).") from None
+            raise
+
+
 class _AppSlot:
     """A WSGI app filled in after the socket is bound (the app needs the port for webhooks)."""
 
@@ -60,14 +76,8 @@ class Lab:
     def start(self) -> None:
         slot = _AppSlot()
         self.settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.server = make_server(self.host, self.settings.port, slot, threaded=True)
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise SystemExit(
-                    f"Port {self.settings.port} is already in use: is another lab running? "
-                    f"Stop it, or choose another port with --port (0 picks a free one).") from None
-            raise
+        _check_port_free(self.host, self.settings.port)
+        self.server = make_server(self.host, self.settings.port, slot, threaded=True)
         self.port = self.server.server_port
         self.server_url = f"http://127.0.0.1:{self.port}"
         self.backend: OfflineBackend | None = None

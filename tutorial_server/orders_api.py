@@ -125,18 +125,29 @@ def create_order():
     intent = ensure_payment_intent(db, order_id)
     order = orders.get_order(db, order_id)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return (jsonify({"order": orders.order_to_api(order), "client_secret": intent["client_secret"]}),
+    client_secret = intent["client_secret"] if intent else None
+    return (jsonify({"order": orders.order_to_api(order), "client_secret": client_secret}),
             201, headers)
 
 
-def ensure_payment_intent(db, order_id: str) -> dict:
-    """Step 3: the order's PaymentIntent, created once (a retry reuses it)."""
+def ensure_payment_intent(db, order_id: str) -> dict | None:
+    """Step 3: the order's PaymentIntent, created once (a retry reuses it).
+
+    None when there is nothing left to pay: the order is canceled, or its PaymentIntent is
+    gone (the offline stand-in starts empty after a restart).
+    """
     gateway = current_app.extensions["gateway"]
     order = orders.get_order(db, order_id)
+    if order["status"] == "canceled":
+        return None
     try:
         if order["payment_intent"]:
             return gateway.retrieve_payment_intent(order["payment_intent"])
         intent = gateway.create_payment_intent(order)
+    except stripe.InvalidRequestError:
+        if order["payment_intent"]:
+            return None
+        raise
     except stripe.StripeError as e:
         log.warning("Stripe call for order %s failed: %s", order_id, type(e).__name__)
         raise ApiError(503, "Could not reach Stripe to set up the payment. The order is saved "

@@ -1,0 +1,189 @@
+"""Fixtures that start a real lab: `python -m tutorial_server serve` as its own process, with
+its own localstripe process, on free ports, with a temporary SQLite file. Tests talk HTTP.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from tutorial_server.config import load_settings
+from tutorial_server.gateway import StripeGateway
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):
+    """Poll until predicate() is truthy; return its value. Fails the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header, computed the way Stripe (and stripe-python's tests) do."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def lab_env(db: Path, webhook_secret: str | None, extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "TUTORIAL_"))}
+    env["TUTORIAL_DB"] = str(db)
+    env["PYTHONUNBUFFERED"] = "1"
+    if webhook_secret:
+        env["STRIPE_WEBHOOK_SECRET"] = webhook_secret
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class RunningLab:
+    db_path: Path
+    webhook_secret: str
+    log_path: Path
+    process: subprocess.Popen | None = None
+    state: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.state["server_url"]
+
+    @property
+    def backend_url(self) -> str:
+        return self.state["backend_url"]
+
+    def start(self, timeout: float = 30.0) -> "RunningLab":
+        state_file = Path(f"{self.db_path}.lab.json")
+        state_file.unlink(missing_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db",
+             str(self.db_path)],
+            cwd=ROOT, env=lab_env(self.db_path, self.webhook_secret),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+        def ready():
+            if self.process.poll() is not None:
+                pytest.fail(f"lab exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                state = json.loads(state_file.read_text())
+            except (OSError, ValueError):
+                return None
+            return state if state.get("pid") == self.process.pid else None
+
+        self.state = wait_for(ready, timeout, message="the lab's state file")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process is None:
+            return 0
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=15)
+        self.process = None
+        return code
+
+    def restart(self) -> "RunningLab":
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # --- conveniences for tests -----------------------------------------------------------
+    def get(self, path: str, **kw) -> requests.Response:
+        return requests.get(self.url + path, timeout=10, **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return requests.post(self.url + path, timeout=10, **kw)
+
+    def order(self, product: str = "prod_drip_bags", quantity: int = 1,
+              customer: str | None = None, **kw) -> dict:
+        body = {"productId": product, "quantity": quantity}
+        if customer:
+            body["customer"] = customer
+        r = self.post("/api/orders", json=body, **kw)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def order_status(self, order_id: str) -> dict:
+        return self.get(f"/api/orders/{order_id}").json()["order"]
+
+    def wait_for_status(self, order_id: str, status: str, timeout: float = 10.0) -> dict:
+        return wait_for(lambda: (o := self.order_status(order_id))["status"] == status and o,
+                        timeout, message=f"order {order_id} to become {status}")
+
+    def gateway(self) -> StripeGateway:
+        """The customer's side of step 5, played against this lab's offline Stripe."""
+        return StripeGateway(load_settings({}), self.backend_url)
+
+    def post_event(self, event: dict, secret: str | None = None, timestamp: int | None = None,
+                   header: str | None = None) -> requests.Response:
+        payload = json.dumps(event).encode()
+        if header is None:
+            header = sign(payload, secret or self.webhook_secret, timestamp)
+        return self.post("/webhook", data=payload,
+                         headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+
+    def snapshot(self) -> dict:
+        """Every row of every table: compare before and after to prove nothing changed."""
+        db = sqlite3.connect(self.db_path)
+        try:
+            tables = [r[0] for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+        finally:
+            db.close()
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> RunningLab:
+    """One lab shared by the session's tests; each test uses its own customer id."""
+    tmp = tmp_path_factory.mktemp("lab")
+    running = RunningLab(tmp / "lab.sqlite3", new_webhook_secret(), tmp / "lab.log").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh_lab(tmp_path) -> RunningLab:
+    """A lab of the test's own, for tests that stop, kill or restart it."""
+    running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log")
+    yield running.start()
+    if running.process is not None:
+        running.stop()
+
+
+@pytest.fixture
+def customer(request) -> str:
+    """A customer id unique to the test, so inventories never mix between tests."""
+    return "cus_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]
+
+
+def payment_intent_event(intent: dict, event_type: str = "payment_intent.succeeded",
+                         event_id: str | None = None) -> dict:
+    """An event shaped like the ones Stripe sends, for tests that play Stripe's side."""
+    return {"id": event_id or "evt_" + secrets.token_hex(12), "object": "event",
+            "type": event_type, "created": int(time.time()), "livemode": False,
+            "api_version": "2026-10-28.endive", "data": {"object": intent}}

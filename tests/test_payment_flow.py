@@ -1,0 +1,77 @@
+"""The six steps end to end against the real lab: order, PaymentIntent, payment with a test
+card on the offline Stripe, its own signed webhook delivery, the order paid, the inventory."""
+import time
+
+from tutorial_server.catalogue import get_product
+
+
+def test_full_flow_paid_through_a_real_webhook_delivery(lab, customer):
+    # Steps 1-4: the client asks; the server prices, creates the PaymentIntent and answers.
+    created = lab.order("prod_coffee_beans", 2, customer)
+    order = created["order"]
+    assert order["amount"] == 2 * get_product("prod_coffee_beans").unit_amount == 268000
+    assert order["currency"] == "inr" and order["status"] == "created"
+    assert order["amount_paid"] == 0 and order["amount_due"] == order["amount"]
+    assert created["client_secret"].startswith(order["payment_intent"] + "_secret_")
+
+    # Step 5: the customer pays with the success test card.
+    started = time.monotonic()
+    intent = lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    assert intent["status"] == "succeeded" and intent["amount_received"] == order["amount"]
+
+    # Step 6: the offline Stripe delivers payment_intent.succeeded; the server fulfils.
+    paid = lab.wait_for_status(order["id"], "paid", timeout=5)
+    elapsed = time.monotonic() - started
+    assert paid["amount_paid"] == paid["amount"] and paid["amount_due"] == 0
+    assert paid["attempts"] == 1
+    inventory = lab.get(f"/api/customers/{customer}/inventory").json()["data"]
+    assert [(i["product"], i["quantity"], i["order"]) for i in inventory] == [
+        ("prod_coffee_beans", 2, order["id"])]
+    print(f"payment to paid order via webhook: {elapsed:.2f}s")
+
+
+def test_declined_card_marks_the_order_attempted_and_fulfils_nothing(lab, customer):
+    order = lab.order("prod_pour_over_kit", 1, customer)["order"]
+    declined = lab.gateway().pay_with_test_card(order["payment_intent"], "declined")
+    assert declined["status"] == "requires_payment_method"
+    assert declined["last_payment_error"]["code"] == "card_declined"
+    attempted = lab.wait_for_status(order["id"], "attempted", timeout=5)
+    assert attempted["attempts"] == 1 and attempted["amount_paid"] == 0
+    assert attempted["last_payment_error"]["code"] == "card_declined"
+    assert lab.get(f"/api/customers/{customer}/inventory").json()["data"] == []
+
+
+def test_three_d_secure_failed_then_retried_with_another_card(lab, customer):
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    gateway = lab.gateway()
+    assert gateway.pay_with_test_card(order["payment_intent"], "3ds")["status"] == "requires_action"
+    failed = gateway.complete_3ds_offline(order["payment_intent"], approve=False)
+    assert failed["status"] == "requires_payment_method"
+    assert failed["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+    # The customer tries again with a card that needs no challenge.
+    gateway.pay_with_test_card(order["payment_intent"], "success")
+    paid = lab.wait_for_status(order["id"], "paid", timeout=5)
+    assert paid["amount_paid"] == 1200
+
+
+def test_three_d_secure_approved_ends_paid(lab, customer):
+    order = lab.order("prod_drip_bags", 3, customer)["order"]
+    gateway = lab.gateway()
+    intent = gateway.pay_with_test_card(order["payment_intent"], "3ds")
+    assert intent["status"] == "requires_action"
+    gateway.complete_3ds_offline(order["payment_intent"], approve=True)
+    paid = lab.wait_for_status(order["id"], "paid", timeout=5)
+    assert paid["amount_paid"] == 3 * 500
+
+
+def test_zero_decimal_currency_is_charged_in_whole_yen(lab, customer):
+    order = lab.order("prod_drip_bags", 2, customer)["order"]
+    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    assert (intent["amount"], intent["currency"]) == (1000, "jpy")  # ¥1,000, not ¥10
+
+
+def test_payment_intent_carries_the_order_id_in_metadata(lab, customer):
+    order = lab.order("80980928378932", 10, customer)["order"]
+    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    assert intent["metadata"]["order_id"] == order["id"]
+    assert intent["amount"] == order["amount"] == 90000  # 10 x ₹100, 10% volume discount
