@@ -1,0 +1,364 @@
+"""POST /webhook: the server believes only signed, fresh, well-formed events, and fulfils once.
+
+The tests sign their own events the way Stripe does (and stripe-python's own tests do):
+`Stripe-Signature: t={ts},v1={hex HMAC-SHA256 of f"{ts}.{payload}"}` with the lab's secret.
+Every rejection is a 400 in the API's error shape and leaves the database unchanged.
+
+The lab's offline Stripe also delivers its own signed event about 1 s after each payment;
+tests that pay wait for that delivery to be recorded, so it never lands in another test.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from .conftest import new_webhook_secret, payment_intent_event, sign, wait_for
+
+# Events the tests make up carry this prefix; the offline Stripe's own events do not.
+TEST_EVENT = "evt_test_"
+
+
+def test_event_id() -> str:
+    return TEST_EVENT + secrets.token_hex(10)
+
+
+test_event_id.__test__ = False  # a helper, not a test
+
+
+@contextmanager
+def database_unchanged(lab):
+    before = lab.snapshot()
+    yield
+    assert lab.snapshot() == before, "the webhook changed the database"
+
+
+def query(lab, sql: str, *params) -> list[sqlite3.Row]:
+    db = sqlite3.connect(lab.db_path)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+def inventory_rows(lab, order_id: str) -> list[sqlite3.Row]:
+    return query(lab, "SELECT * FROM inventory WHERE order_id = ?", order_id)
+
+
+def events_for(lab, payment_intent: str) -> list[sqlite3.Row]:
+    return query(lab, "SELECT * FROM webhook_events WHERE payment_intent = ? ORDER BY id",
+                 payment_intent)
+
+
+def wait_for_real_delivery(lab, payment_intent: str) -> sqlite3.Row:
+    """The offline Stripe's own event about this PaymentIntent, once the server recorded it."""
+    def delivered():
+        rows = [e for e in events_for(lab, payment_intent)
+                if not e["id"].startswith(TEST_EVENT)]
+        return rows[0] if rows and rows[0]["outcome"] != "processing" else None
+    return wait_for(delivered, timeout=5, message=f"the offline Stripe's event for {payment_intent}")
+
+
+def post_raw(lab, payload: bytes, header: str | None):
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["Stripe-Signature"] = header
+    return lab.post("/webhook", data=payload, headers=headers)
+
+
+def assert_rejected(r, param: str | None):
+    assert r.status_code == 400, r.text
+    assert r.headers["Content-Type"].split(";")[0].strip() == "application/json"
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert isinstance(error["message"], str) and error["message"].strip()
+    assert error["param"] == param
+
+
+def succeeded_event_for_unknown_intent() -> dict:
+    intent = {"id": "pi_" + secrets.token_hex(8), "object": "payment_intent", "amount": 1200,
+              "currency": "usd", "status": "succeeded", "metadata": {}}
+    return payment_intent_event(intent, event_id=test_event_id())
+
+
+# --- Rejections: signature ---------------------------------------------------------------------
+
+def _signed(lab, payload, **kw):
+    return sign(payload, lab.webhook_secret, **kw)
+
+
+SIGNATURE_CASES = {
+    "no-header": lambda lab, p: None,
+    "empty-header": lambda lab, p: "",
+    "garbage-header": lambda lab, p: "garbage",
+    "non-numeric-timestamp": lambda lab, p: "t=yesterday,v1=" + "0" * 64,
+    "no-timestamp": lambda lab, p: _signed(lab, p).split(",", 1)[1],
+    "no-v1-signature": lambda lab, p: _signed(lab, p).split(",", 1)[0],
+    "v0-scheme-only": lambda lab, p: _signed(lab, p).replace("v1=", "v0="),
+    "wrong-signature": lambda lab, p: f"t={int(time.time())},v1={'0' * 64}",
+    "another-secret": lambda lab, p: sign(p, new_webhook_secret()),
+    "secret-without-prefix": lambda lab, p: sign(p, lab.webhook_secret.removeprefix("whsec_")),
+    "301s-old": lambda lab, p: _signed(lab, p, timestamp=int(time.time()) - 301),
+    "1h-old": lambda lab, p: _signed(lab, p, timestamp=int(time.time()) - 3600),
+    "10min-future": lambda lab, p: _signed(lab, p, timestamp=int(time.time()) + 600),
+    "signed-other-body": lambda lab, p: _signed(lab, p.replace(b'"amount": 1200',
+                                                               b'"amount": 1')),
+    "body-plus-whitespace": lambda lab, p: _signed(lab, p + b" "),
+}
+
+
+@pytest.mark.parametrize("make_header", SIGNATURE_CASES.values(), ids=SIGNATURE_CASES.keys())
+def test_event_without_a_valid_fresh_signature_is_rejected(lab, make_header):
+    payload = json.dumps(succeeded_event_for_unknown_intent()).encode()
+    header = make_header(lab, payload)
+    with database_unchanged(lab):
+        r = post_raw(lab, payload, header)
+    assert_rejected(r, "Stripe-Signature")
+
+
+def test_body_changed_after_signing_is_rejected(lab, customer):
+    # A real PaymentIntent of a real order: the forged body would pay it if it got through.
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    payload = json.dumps(payment_intent_event(intent, event_id=test_event_id())).encode()
+    header = sign(payload, lab.webhook_secret)
+    forged = payload.replace(b'"requires_payment_method"', b'"succeeded"')
+    assert forged != payload
+    with database_unchanged(lab):
+        r = post_raw(lab, forged, header)
+    assert_rejected(r, "Stripe-Signature")
+    assert lab.order_status(order["id"])["status"] == "created"
+
+
+# --- Rejections: signed, but not a usable event --------------------------------------------------
+
+def _event(data) -> bytes:
+    return json.dumps({"id": test_event_id(), "object": "event",
+                       "type": "payment_intent.succeeded", "data": data}).encode()
+
+
+BODY_CASES = {
+    "not-json": lambda: b"this is not JSON",
+    "truncated-json": lambda: b'{"id": "evt_1", "type": ',
+    "not-utf8": lambda: b'{"id": "evt_\xff\xfe"}',
+    "empty-body": lambda: b"",
+    "json-list": lambda: b"[]",
+    "json-object-empty": lambda: b"{}",
+    "json-null": lambda: b"null",
+    "json-number": lambda: b"42",
+    "json-string": lambda: b'"payment_intent.succeeded"',
+    "no-id": lambda: json.dumps({"type": "payment_intent.succeeded", "data": {}}).encode(),
+    "no-type": lambda: json.dumps({"id": test_event_id(), "data": {}}).encode(),
+    "id-not-string": lambda: json.dumps({"id": 7, "type": "payment_intent.succeeded"}).encode(),
+    "type-not-string": lambda: json.dumps({"id": test_event_id(), "type": ["x"]}).encode(),
+    "no-data": lambda: json.dumps({"id": test_event_id(),
+                                   "type": "payment_intent.succeeded"}).encode(),
+    "data-is-list": lambda: _event([]),
+    "object-missing": lambda: _event({}),
+    "object-is-string": lambda: _event({"object": "pi_123"}),
+    "object-is-list": lambda: _event({"object": []}),
+    "object-without-id": lambda: _event({"object": {"object": "payment_intent"}}),
+    "object-id-not-string": lambda: _event({"object": {"id": 5, "object": "payment_intent"}}),
+    "object-is-a-charge": lambda: _event({"object": {"id": "ch_" + secrets.token_hex(8),
+                                                     "object": "charge", "amount": 1200}}),
+    "charge-with-pi-id": lambda: _event({"object": {"id": "pi_" + secrets.token_hex(8),
+                                                    "object": "charge", "amount": 1200}}),
+    "payment-failed-customer": lambda: json.dumps({
+        "id": test_event_id(), "type": "payment_intent.payment_failed",
+        "data": {"object": {"id": "cus_123", "object": "customer"}}}).encode(),
+}
+
+
+@pytest.mark.parametrize("make_body", BODY_CASES.values(), ids=BODY_CASES.keys())
+def test_signed_body_that_is_not_a_payment_intent_event_is_rejected(lab, make_body):
+    payload = make_body()
+    with database_unchanged(lab):
+        r = post_raw(lab, payload, sign(payload, lab.webhook_secret))
+    assert_rejected(r, None)
+
+
+# --- Acceptance ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("age", [0, 240, -240], ids=["now", "4min-old", "4min-ahead"])
+def test_event_type_the_server_ignores_is_acknowledged(lab, age):
+    event = {"id": test_event_id(), "object": "event", "type": "customer.created",
+             "created": int(time.time()),
+             "data": {"object": {"id": "cus_" + secrets.token_hex(6), "object": "customer"}}}
+    orders_before = lab.snapshot()["orders"]
+    r = lab.post_event(event, timestamp=int(time.time()) - age)
+    assert r.status_code == 200, r.text
+    assert r.json()["received"] is True
+    assert lab.snapshot()["orders"] == orders_before
+    # Recorded, so a redelivery of it is recognised too.
+    assert [e["outcome"] for e in query(lab, "SELECT * FROM webhook_events WHERE id = ?",
+                                        event["id"])] == ["ignored_type"]
+
+
+def test_event_for_a_payment_intent_stripe_does_not_know_fulfils_nothing(lab):
+    before = lab.snapshot()
+    r = lab.post_event(succeeded_event_for_unknown_intent())
+    assert r.status_code == 200, r.text
+    assert r.json()["received"] is True
+    after = lab.snapshot()
+    assert (after["orders"], after["inventory"]) == (before["orders"], before["inventory"])
+
+
+def test_redelivered_and_new_events_for_a_paid_order_change_nothing(lab, customer):
+    order = lab.order("prod_pour_over_kit", 2, customer)["order"]
+    pi = order["payment_intent"]
+    lab.gateway().pay_with_test_card(pi, "success")
+    paid = lab.wait_for_status(order["id"], "paid")
+    real = wait_for_real_delivery(lab, pi)
+    assert real["outcome"] == "fulfilled"
+    intent = lab.gateway().retrieve_payment_intent(pi)
+
+    # Stripe delivers the same event again: recognised, and nothing at all changes.
+    with database_unchanged(lab):
+        r = lab.post_event(payment_intent_event(intent, event_id=real["id"]))
+    assert r.status_code == 200 and r.json()["received"] is True
+
+    # A new event about the same payment: acknowledged, the order is not paid twice.
+    again = lab.post_event(payment_intent_event(intent, event_id=test_event_id()))
+    assert again.status_code == 200 and again.json()["received"] is True
+    assert lab.order_status(order["id"]) == paid
+    assert [(i["order"], i["quantity"]) for i in inventory_rows_api(lab, customer)] == [
+        (order["id"], 2)]
+    assert len(inventory_rows(lab, order["id"])) == 1
+
+
+def inventory_rows_api(lab, customer: str) -> list[dict]:
+    r = lab.get(f"/api/customers/{customer}/inventory")
+    assert r.status_code == 200
+    return r.json()["data"]
+
+
+def test_duplicate_deliveries_of_one_event_fulfil_once(lab, customer):
+    order = lab.order("prod_enamel_mug", 3, customer)["order"]
+    pi = order["payment_intent"]
+    intent = lab.gateway().pay_with_test_card(pi, "success")
+    assert intent["status"] == "succeeded"
+    # The test's own event, before the offline Stripe's (about 1 s later) arrives.
+    event = payment_intent_event(intent, event_id=test_event_id())
+    first = lab.post_event(event)
+    assert first.status_code == 200 and first.json()["received"] is True
+    assert lab.order_status(order["id"])["status"] == "paid"
+    second = lab.post_event(event)
+    assert second.status_code == 200 and second.json()["received"] is True
+
+    wait_for_real_delivery(lab, pi)
+    paid = lab.order_status(order["id"])
+    assert (paid["status"], paid["amount_paid"], paid["amount_due"], paid["attempts"]) == (
+        "paid", 3600, 0, 1)
+    assert len(inventory_rows(lab, order["id"])) == 1
+    # Two distinct events (the test's and the offline Stripe's): one fulfilled the order.
+    assert sorted(e["outcome"] for e in events_for(lab, pi)) == ["already_paid", "fulfilled"]
+
+
+@pytest.mark.parametrize("same_event_id", [True, False], ids=["one-event", "distinct-events"])
+def test_concurrent_deliveries_fulfil_once(lab, customer, same_event_id):
+    order = lab.order("prod_drip_bags", 4, customer)["order"]
+    pi = order["payment_intent"]
+    intent = lab.gateway().pay_with_test_card(pi, "success")
+    event = payment_intent_event(intent, event_id=test_event_id())
+    barrier = threading.Barrier(10)
+    answers: list = [None] * 10
+
+    def deliver(i: int) -> None:
+        mine = event if same_event_id else {**event, "id": test_event_id()}
+        barrier.wait()
+        answers[i] = lab.post_event(mine)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in answers] == [200] * 10, [r.text for r in answers]
+    wait_for_real_delivery(lab, pi)
+    assert len(inventory_rows(lab, order["id"])) == 1
+    paid = lab.order_status(order["id"])
+    assert (paid["status"], paid["amount_paid"], paid["attempts"]) == ("paid", 2000, 1)
+    outcomes = [e["outcome"] for e in events_for(lab, pi)]
+    assert outcomes.count("fulfilled") == 1
+    assert len(outcomes) == (2 if same_event_id else 11)
+
+
+def test_forged_amount_for_an_unpaid_order_does_not_fulfil(lab, customer):
+    order = lab.order("prod_coffee_beans", 1, customer)["order"]
+    pi = order["payment_intent"]
+    intent = lab.gateway().retrieve_payment_intent(pi)
+    forged = {**intent, "status": "succeeded", "amount": 100, "amount_received": 100}
+    event = payment_intent_event(forged, event_id=test_event_id())
+    r = lab.post_event(event)
+    assert r.status_code == 200 and r.json()["received"] is True
+    # The server re-read the PaymentIntent: nothing has been paid.
+    status = lab.order_status(order["id"])
+    assert (status["status"], status["amount_paid"]) == ("created", 0)
+    assert inventory_rows(lab, order["id"]) == []
+    assert [e["outcome"] for e in events_for(lab, pi)] != ["fulfilled"]
+
+
+def test_forged_amount_for_a_succeeded_payment_is_not_what_fulfils(lab, customer):
+    order = lab.order("prod_pour_over_kit", 1, customer)["order"]
+    pi = order["payment_intent"]
+    intent = lab.gateway().pay_with_test_card(pi, "success")
+    event = payment_intent_event({**intent, "amount": 1}, event_id=test_event_id())
+    r = lab.post_event(event)
+    assert r.status_code == 200, r.text
+    forged = query(lab, "SELECT outcome FROM webhook_events WHERE id = ?", event["id"])
+    assert [e["outcome"] for e in forged] == ["amount_mismatch"]
+    # The offline Stripe's own, genuine event is what pays the order.
+    assert wait_for_real_delivery(lab, pi)["outcome"] == "fulfilled"
+    assert len(inventory_rows(lab, order["id"])) == 1
+
+
+def test_payment_of_a_changed_amount_does_not_fulfil(lab, customer):
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    pi = order["payment_intent"]
+    gateway = lab.gateway()
+    # Someone with the client's help changes what the PaymentIntent charges, then pays.
+    gateway.client.v1.payment_intents.update(pi, params={"amount": 100})
+    paid = gateway.pay_with_test_card(pi, "success")
+    # (The offline Stripe stores an updated amount as the string "100".)
+    assert (paid["status"], int(paid["amount"])) == ("succeeded", 100)
+    real = wait_for_real_delivery(lab, pi)
+    assert real["outcome"] == "amount_mismatch" and real["order_id"] == order["id"]
+    status = lab.order_status(order["id"])
+    assert (status["status"], status["amount_paid"]) == ("created", 0)
+    assert inventory_rows(lab, order["id"]) == []
+    assert inventory_rows_api(lab, customer) == []
+
+
+def test_payment_on_another_payment_intent_naming_the_order_does_not_fulfil(lab, customer):
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    gateway = lab.gateway()
+    other = gateway.client.v1.payment_intents.create(params={
+        "amount": order["amount"], "currency": order["currency"],
+        "metadata": {"order_id": order["id"]}})
+    gateway.pay_with_test_card(other.id, "success")
+    assert wait_for_real_delivery(lab, other.id)["outcome"] == "unknown_order"
+    assert lab.order_status(order["id"])["status"] == "created"
+    assert inventory_rows(lab, order["id"]) == []
+
+
+def test_payment_failed_after_paid_does_not_unpay_the_order(lab, customer):
+    order = lab.order("prod_pour_over_kit", 1, customer)["order"]
+    pi = order["payment_intent"]
+    lab.gateway().pay_with_test_card(pi, "success")
+    paid = lab.wait_for_status(order["id"], "paid")
+    wait_for_real_delivery(lab, pi)
+    intent = lab.gateway().retrieve_payment_intent(pi)
+    failed = {**intent, "status": "requires_payment_method",
+              "last_payment_error": {"code": "card_declined", "decline_code": "generic_decline",
+                                     "message": "Your card was declined."}}
+    r = lab.post_event(payment_intent_event(failed, "payment_intent.payment_failed",
+                                            event_id=test_event_id()))
+    assert r.status_code == 200 and r.json()["received"] is True
+    assert lab.order_status(order["id"]) == paid
+    assert len(inventory_rows(lab, order["id"])) == 1
