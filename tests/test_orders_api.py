@@ -286,7 +286,7 @@ def test_price_field_error_says_the_server_does_the_pricing(lab, customer):
     with database_unchanged(lab):
         r = lab.post("/api/orders", json={**VALID, "customer": customer, "amount": 1})
     error = assert_error(r, 400, "amount")
-    assert "amount" in error["message"]
+    assert "amount" in error["message"] and "price" in error["message"].lower()
 
 
 # --- GET /api/orders/{id}, GET /api/customers/{id}/inventory ----------------------------------

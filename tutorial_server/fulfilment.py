@@ -65,7 +65,7 @@ def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool =
         return UNKNOWN_ORDER, None
     status = intent.get("status")
     if status == "succeeded":
-        if False:
+        if snapshot is not None and not amount_matches(order, snapshot):
             return AMOUNT_MISMATCH, order["id"]
         return fulfil_order(db, order, intent), order["id"]
     error = _error_of(intent)
