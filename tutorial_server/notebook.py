@@ -1,0 +1,240 @@
+"""Plumbing for the notebooks, so their cells show the payment idea and not the wiring.
+
+    from tutorial_server.notebook import connect_lab, show
+    lab = connect_lab()          # the running lab, or one of the notebook's own
+    order = lab.create_order("80980928378932", 10)
+    show(order)
+
+`connect_lab()` looks, in order, for: TUTORIAL_SERVER_URL (a lab someone else runs, e.g. the
+instructor's), a lab started by `make lab` on this machine, and otherwise starts a lab of the
+notebook's own (its own offline Stripe, its own temporary database), stopped with the kernel.
+Set TUTORIAL_LAB=own to always start a fresh one (the notebook tests do, so stored outputs
+never depend on what a learner did in their own lab).
+"""
+from __future__ import annotations
+
+import atexit
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .config import PROJECT_ROOT, load_settings
+from .gateway import StripeGateway
+from .lab import read_lab_state
+from .offline_backend import spawn_child
+
+# Anything shaped like a Stripe secret is masked before it is displayed, whatever it is in.
+_SECRET = re.compile(r"\b(sk|rk)_(test|live)_[0-9A-Za-z_]+|\bwhsec_[0-9A-Za-z_]+")
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub(lambda m: m.group(0).split("_")[0] + "_...REDACTED", text)
+
+
+@dataclass
+class Lab:
+    """A connection to a running lab: the merchant server, and its Stripe backend."""
+
+    url: str
+    mode: str
+    backend_url: str | None
+    started_here: bool = False
+    _webhook_secret: str | None = field(default=None, repr=False)
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+
+    # --- the merchant server's HTTP API (what a client app would call) ---------------------
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=15)
+
+    def post(self, path: str, json: Any = None, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, json=json, timeout=15, **kwargs)
+
+    def products(self) -> list[dict]:
+        return self.get("/api/products").json()["data"]
+
+    def create_order(self, product_id: str, quantity: int, customer: str | None = None,
+                     idempotency_key: str | None = None) -> dict:
+        """Step 1: POST /api/orders with the article's body; returns the server's answer."""
+        body: dict[str, Any] = {"productId": product_id, "quantity": quantity}
+        if customer:
+            body["customer"] = customer
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = self.post("/api/orders", json=body, headers=headers)
+        if response.status_code != 201:
+            raise RuntimeError(f"{response.status_code}: {response.text}")
+        return response.json()
+
+    def order(self, order_id: str) -> dict:
+        return self.get(f"/api/orders/{order_id}").json()["order"]
+
+    def inventory(self, customer: str) -> list[dict]:
+        return self.get(f"/api/customers/{customer}/inventory").json()["data"]
+
+    def wait_for_order(self, order_id: str, status: str, timeout: float = 10.0) -> dict:
+        """Poll the order until it has `status` (webhooks arrive about 1 s after payment)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            order = self.order(order_id)
+            if order["status"] == status or time.monotonic() > deadline:
+                return order
+            time.sleep(0.1)
+
+    # --- the customer's side and Stripe's side --------------------------------------------
+    @property
+    def gateway(self) -> StripeGateway:
+        """The Stripe backend this lab uses, for playing the customer in step 5."""
+        if self.mode == "offline":
+            return StripeGateway(load_settings({}), self.backend_url)
+        return StripeGateway(load_settings())
+
+    def pay(self, order: dict, scenario: str = "success") -> dict:
+        """Step 5 as the customer: pay the order's PaymentIntent with a test card."""
+        return self.gateway.pay_with_test_card(order["payment_intent"], scenario)
+
+    @property
+    def webhook_secret(self) -> str:
+        """The secret webhooks are signed with. For signing by hand; never print it."""
+        if self._webhook_secret is None:
+            raise RuntimeError("This lab's webhook secret is not known here: set "
+                               "STRIPE_WEBHOOK_SECRET, or use a lab started on this machine.")
+        return self._webhook_secret
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._process = None
+
+
+_current: Lab | None = None
+
+
+def connect_lab() -> Lab:
+    """The lab this notebook talks to (found or started once per kernel)."""
+    global _current
+    if _current is not None and (_current._process is None or _current._process.poll() is None):
+        return _current
+    _current = _find_lab() or _start_own_lab()
+    return _current
+
+
+def _attach(url: str, started_here: bool = False, webhook_secret: str | None = None,
+            process: subprocess.Popen | None = None) -> Lab:
+    config = requests.get(url.rstrip("/") + "/api/config", timeout=10).json()
+    secret = webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or None
+    return Lab(url=url.rstrip("/"), mode=config["mode"], backend_url=config.get("backend_url"),
+               started_here=started_here, _webhook_secret=secret, _process=process)
+
+
+def _find_lab() -> Lab | None:
+    if os.environ.get("TUTORIAL_LAB") == "own":
+        return None
+    if os.environ.get("TUTORIAL_SERVER_URL"):
+        return _attach(os.environ["TUTORIAL_SERVER_URL"])
+    try:
+        settings = load_settings()
+    except Exception:
+        return None
+    state = read_lab_state(settings.db_path)
+    if state is None:
+        return None
+    try:
+        return _attach(state["server_url"], webhook_secret=state.get("webhook_secret"))
+    except requests.RequestException:
+        return None
+
+
+def _start_own_lab(timeout: float = 30.0) -> Lab:
+    folder = Path(tempfile.mkdtemp(prefix="stripe-lab-"))
+    db = folder / "notebook.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k not in ("TUTORIAL_DB", "PORT")}
+    process = spawn_child([sys.executable, "-m", "tutorial_server", "serve", "--port", "0",
+                           "--db", str(db)], cwd=PROJECT_ROOT, env=env,
+                          stdout=open(folder / "lab.log", "ab"), stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
+    atexit.register(lambda: process.poll() is None and process.terminate())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("The lab did not start: " + (folder / "lab.log").read_text())
+        state = read_lab_state(db)
+        if state and state.get("pid") == process.pid:
+            return _attach(state["server_url"], started_here=True,
+                           webhook_secret=state.get("webhook_secret"), process=process)
+        time.sleep(0.05)
+    process.terminate()
+    raise RuntimeError("The lab did not start within 30 s: " + (folder / "lab.log").read_text())
+
+
+def new_customer(prefix: str = "learner") -> str:
+    """A customer id of your own, so your inventory is not mixed with anyone else's."""
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+# --- showing things ---------------------------------------------------------------------------
+
+def to_json(obj: Any) -> str:
+    return redact(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def show(obj: Any, keys: list[str] | None = None) -> None:
+    """Print a JSON object readably (only `keys`, if given). Secrets are always masked."""
+    if keys is not None and isinstance(obj, dict):
+        obj = {k: obj.get(k) for k in keys}
+    print(to_json(obj))
+
+
+class _SideBySide:
+    def __init__(self, left: Any, right: Any, titles: tuple[str, str]) -> None:
+        self.left, self.right, self.titles = left, right, titles
+
+    def _text(self, obj: Any) -> str:
+        return obj if isinstance(obj, str) else to_json(obj)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f'<td style="vertical-align:top;padding:0 1em"><b>{html.escape(t)}</b>'
+            f'<pre style="text-align:left">{html.escape(self._text(o))}</pre></td>'
+            for t, o in zip(self.titles, (self.left, self.right)))
+        return f"<table><tr>{cells}</tr></table>"
+
+    def __repr__(self) -> str:
+        return "\n".join(f"--- {t} ---\n{self._text(o)}"
+                         for t, o in zip(self.titles, (self.left, self.right)))
+
+
+def side_by_side(left: Any, right: Any, titles: tuple[str, str] = ("left", "right")) -> _SideBySide:
+    """Two JSON documents next to each other (e.g. the article's payload and the lab's)."""
+    return _SideBySide(left, right, titles)
+
+
+def check(condition: bool, success: str, hint: str) -> None:
+    """An exercise check: prints a tick or a hint; never raises, so you can try again."""
+    print(("✓ " + success) if condition else ("✗ Not yet: " + hint))
+
+
+def show_differences():
+    """The table of what the offline stand-in does differently from real Stripe, straight from
+    gateway.OFFLINE_DIFFERENCES (the code that absorbs each difference lives next to it)."""
+    from IPython.display import Markdown
+
+    from .gateway import OFFLINE_DIFFERENCES
+    rows = ["| topic | real Stripe (test mode) | offline stand-in | what the lab does |",
+            "|---|---|---|---|"]
+    rows += [f"| {d['topic']} | {d['real']} | {d['offline']} | {d['lab']} |"
+             for d in OFFLINE_DIFFERENCES]
+    return Markdown("\n".join(rows))
