@@ -75,3 +75,22 @@ def test_payment_intent_carries_the_order_id_in_metadata(lab, customer):
     intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
     assert intent["metadata"]["order_id"] == order["id"]
     assert intent["amount"] == order["amount"] == 90000  # 10 x ₹100, 10% volume discount
+
+
+def test_sync_tells_the_server_about_a_failed_3d_secure_challenge(lab, customer):
+    # The offline Stripe sends no webhook when 3-D Secure fails; sync asks Stripe instead.
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    gateway = lab.gateway()
+    gateway.pay_with_test_card(order["payment_intent"], "3ds")
+    gateway.complete_3ds_offline(order["payment_intent"], approve=False)
+    synced = lab.post(f"/api/orders/{order['id']}/sync").json()
+    assert synced["payment_intent"]["status"] == "requires_payment_method"
+    assert synced["order"]["status"] == "attempted" and synced["order"]["attempts"] == 1
+    assert synced["order"]["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+    # Idempotent: a second sync counts nothing twice.
+    assert lab.post(f"/api/orders/{order['id']}/sync").json()["order"]["attempts"] == 1
+
+
+def test_sync_of_an_unknown_order_is_404(lab):
+    r = lab.post("/api/orders/order_doesnotexist00/sync")
+    assert r.status_code == 404 and r.json()["error"]["param"] == "id"

@@ -78,6 +78,10 @@ class Lab:
     def order(self, order_id: str) -> dict:
         return self.get(f"/api/orders/{order_id}").json()["order"]
 
+    def sync(self, order_id: str) -> dict:
+        """Ask the server to re-check the order's payment with Stripe (POST .../sync)."""
+        return self.post(f"/api/orders/{order_id}/sync").json()
+
     def inventory(self, customer: str) -> list[dict]:
         return self.get(f"/api/customers/{customer}/inventory").json()["data"]
 

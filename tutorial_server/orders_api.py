@@ -14,7 +14,7 @@ import re
 import stripe
 from flask import Blueprint, current_app, jsonify, request
 
-from . import catalogue, orders
+from . import catalogue, fulfilment, orders
 from .db import get_db, transaction
 from .errors import ApiError
 from .pricing import MAX_QUANTITY, MIN_QUANTITY, price_order
@@ -167,6 +167,30 @@ def get_order(order_id: str):
         raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
                        code="resource_missing")
     return jsonify({"order": orders.order_to_api(order)})
+
+
+@bp.post("/orders/<order_id>/sync")
+def sync_order(order_id: str):
+    """Ask Stripe how this order's payment stands and settle the order accordingly: the same
+    check `reconcile` makes for every order, for one order (e.g. after 3-D Secure, for which
+    the offline stand-in sends no webhook). Safe to call any number of times."""
+    db = get_db()
+    order = orders.get_order(db, order_id)
+    if order is None:
+        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
+                       code="resource_missing")
+    intent = None
+    if order["payment_intent"] and order["status"] != "canceled":
+        try:
+            intent = current_app.extensions["gateway"].retrieve_payment_intent(order["payment_intent"])
+        except stripe.StripeError:
+            raise ApiError(503, "Could not reach Stripe to check the payment; retry later.",
+                           type="api_connection_error") from None
+        with transaction(db):
+            fulfilment.settle_order(db, intent)
+    summary = {k: intent.get(k) for k in ("id", "status", "last_payment_error")} if intent else None
+    return jsonify({"order": orders.order_to_api(orders.get_order(db, order_id)),
+                    "payment_intent": summary})
 
 
 @bp.get("/customers/<customer_id>/inventory")
