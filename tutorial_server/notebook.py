@@ -50,6 +50,10 @@ class Lab:
     mode: str
     backend_url: str | None
     started_here: bool = False
+    # Your customer id: orders you create go to your own inventory, even on a lab shared by a
+    # whole class (set TUTORIAL_CUSTOMER to keep the same id across kernels).
+    customer: str = field(default_factory=lambda: os.environ.get("TUTORIAL_CUSTOMER")
+                          or new_customer())
     _webhook_secret: str | None = field(default=None, repr=False)
     _process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -66,9 +70,8 @@ class Lab:
     def create_order(self, product_id: str, quantity: int, customer: str | None = None,
                      idempotency_key: str | None = None) -> dict:
         """Step 1: POST /api/orders with the article's body; returns the server's answer."""
-        body: dict[str, Any] = {"productId": product_id, "quantity": quantity}
-        if customer:
-            body["customer"] = customer
+        body: dict[str, Any] = {"productId": product_id, "quantity": quantity,
+                                "customer": customer or self.customer}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         response = self.post("/api/orders", json=body, headers=headers)
         if response.status_code != 201:
