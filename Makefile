@@ -41,5 +41,11 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Browser tests need Chromium: sudo apt-get install chromium (or set CHROMIUM=/path/to/chrome)"; exit 1; fi; }
 
+# Benchmarks (bench/): prints numbers, passes or fails nothing; run it on a quiet machine.
+# BENCH_ARGS=--quick gives small numbers, just to check the scripts run.
+.PHONY: bench
+bench: $(VENV)/.test-installed
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache node_modules

@@ -21,8 +21,14 @@ import requests
 
 from tutorial_server.config import load_settings
 from tutorial_server.gateway import StripeGateway
+from tutorial_server.stripe_recorder import ENV_VAR as RECORD_STRIPE_REQUESTS
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every Stripe request the package sends during the session (from the labs' processes and
+# from this one) is appended here; tests/test_stripe_fidelity.py checks each one against
+# stripe-python's typed params. Set by the session fixture `stripe_request_log` below.
+STRIPE_REQUEST_LOG: Path | None = None
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):
@@ -48,8 +54,13 @@ def lab_env(db: Path, webhook_secret: str | None, extra: dict | None = None) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "TUTORIAL_"))}
     env["TUTORIAL_DB"] = str(db)
     env["PYTHONUNBUFFERED"] = "1"
+    # Set, though empty: a developer's .env (loaded by the CLI) must not switch test labs
+    # to real Stripe. Tests that want test mode pass the keys in `extra`.
+    env["STRIPE_SECRET_KEY"] = env["STRIPE_PUBLISHABLE_KEY"] = ""
     if webhook_secret:
         env["STRIPE_WEBHOOK_SECRET"] = webhook_secret
+    if STRIPE_REQUEST_LOG is not None:
+        env[RECORD_STRIPE_REQUESTS] = str(STRIPE_REQUEST_LOG)
     env.update(extra or {})
     return env
 
@@ -57,7 +68,7 @@ def lab_env(db: Path, webhook_secret: str | None, extra: dict | None = None) -> 
 @dataclass
 class RunningLab:
     db_path: Path
-    webhook_secret: str
+    webhook_secret: str = field(repr=False)  # never in a test report
     log_path: Path
     process: subprocess.Popen | None = None
     state: dict = field(default_factory=dict)
@@ -155,6 +166,27 @@ class RunningLab:
 
 def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stripe_request_log(tmp_path_factory):
+    """Record every Stripe request of the session: labs get the file through lab_env, and
+    gateways made in this process (lab.gateway(), notebook kernels) through the environment.
+    At the end of the session each request is checked against stripe-python's typed params."""
+    global STRIPE_REQUEST_LOG
+    log = STRIPE_REQUEST_LOG = tmp_path_factory.mktemp("stripe-requests") / "requests.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(RECORD_STRIPE_REQUESTS, str(log))
+        yield log
+    STRIPE_REQUEST_LOG = None
+    # After the last test (notebooks included): every request of the session must be one
+    # real Stripe's current API version accepts.
+    from tutorial_server.stripe_recorder import read_recorded
+
+    from .test_stripe_fidelity import unaccepted_requests
+    report = unaccepted_requests(read_recorded(log))
+    if report:
+        pytest.fail(report, pytrace=False)
 
 
 @pytest.fixture(scope="session")

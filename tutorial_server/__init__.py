@@ -44,6 +44,10 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     errors.register_error_handlers(app)
     app.register_blueprint(orders_api.bp)
     app.register_blueprint(webhooks.bp)
+    from . import dashboard
+    app.register_blueprint(dashboard.bp)
+    from . import checkout
+    app.register_blueprint(checkout.bp)
     logging.getLogger("tutorial_server").setLevel(logging.INFO)
     return app
 

@@ -4,10 +4,15 @@
   lab        the same, plus JupyterLab on notebooks/
   reconcile  settle orders whose webhook never arrived, by asking Stripe
   reset      clear the lab's orders, inventories and events
+  events resend EVT                 deliver one of Stripe's events to the lab's /webhook again
+  trigger TYPE --order ORDER_ID     deliver a new event about the order's PaymentIntent
+(the last two are the offline equivalents of `stripe events resend` and `stripe trigger`)
 """
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -48,7 +53,9 @@ def _attached_app(settings: Settings):
 
 def cmd_serve(args) -> None:
     from .lab import run_serve
-    run_serve(_settings(args), host=args.host)
+    run_serve(_settings(args), host=args.host,
+              reset_token=args.reset_token or os.environ.get("TUTORIAL_RESET_TOKEN") or None,
+              backend_url=args.backend_url)
 
 
 def cmd_lab(args) -> None:
@@ -66,6 +73,7 @@ def cmd_reset(args) -> None:
     from .db import connect, init_db, transaction
     from .lab import read_lab_state
     from .offline_backend import clear_backend_data
+    from .orders import clear_lab
     settings = _settings(args)
     if not args.yes:
         answer = input(f"Delete every order, event and inventory in {settings.db_path}? [y/N] ")
@@ -74,13 +82,116 @@ def cmd_reset(args) -> None:
     init_db(settings.db_path)
     db = connect(settings.db_path)
     with transaction(db):
-        for table in ("inventory", "idempotency_keys", "webhook_events", "orders"):
-            db.execute(f"DELETE FROM {table}")
+        clear_lab(db)
     db.close()
     state = read_lab_state(settings.db_path)
     if state and state.get("backend_url"):
         clear_backend_data(state["backend_url"])
     print("The lab is empty.")
+
+
+def _running_lab(settings: Settings):
+    """The lab running on this database: its state, the secret its server verifies webhooks
+    with, and a gateway to its Stripe (the offline one it uses, or real Stripe in test mode)."""
+    from .gateway import StripeGateway
+    from .lab import read_lab_state
+    state = read_lab_state(settings.db_path)
+    if state is None:
+        raise SystemExit(f"No lab is running on {settings.db_path}. Start it first with "
+                         "`python -m tutorial_server serve` (and pass the same --db).")
+    if state.get("mode") == "offline":
+        secret = state.get("webhook_secret")
+        gateway = StripeGateway(load_settings({}), state["backend_url"])
+    elif settings.offline:
+        raise SystemExit("The lab runs in test mode: set STRIPE_SECRET_KEY (and "
+                         "STRIPE_WEBHOOK_SECRET) here too, as for the server.")
+    else:
+        secret = settings.webhook_secret
+        gateway = StripeGateway(settings)
+    if not secret:
+        raise SystemExit("The lab's webhook secret is not known here: set STRIPE_WEBHOOK_SECRET "
+                         "to the secret the server uses.")
+    return state, secret, gateway
+
+
+def _deliver(state: dict, event: dict, secret: str, args) -> None:
+    """Sign and deliver the event as asked (forged on purpose if the options say so), then
+    print the server's answer. Never prints a secret."""
+    import json
+
+    from .webhook_delivery import deliver_event, with_amount
+    if args.secret is not None:
+        secret = args.secret
+        how = ["signed with the secret given by --secret (not the lab's)"]
+    else:
+        how = ["signed with the lab's webhook secret"]
+    offset = args.timestamp_offset
+    if offset:
+        how.append(f"timestamp {abs(offset)} s in the {'past' if offset < 0 else 'future'}")
+    if args.amount is not None:
+        event = with_amount(event, args.amount)
+        how.append(f"data.object.amount changed to {args.amount}")
+    url = state["server_url"]
+    print(f"Delivering {event.get('type')} {event.get('id')} to {url}/webhook")
+    print(f"  {'; '.join(how)}")
+    delivery = deliver_event(url, event, secret, timestamp_offset=offset)
+    answer = (json.dumps(delivery.answer) if isinstance(delivery.answer, (dict, list))
+              else str(delivery.answer)[:500])
+    print(f"-> {delivery.status} {answer}")
+    if not delivery.accepted:
+        raise SystemExit(1)
+
+
+def cmd_events_resend(args) -> None:
+    import stripe
+
+    from .webhook_delivery import fetch_event
+    state, secret, gateway = _running_lab(_settings(args))
+    try:
+        event = fetch_event(gateway, args.event_id)
+    except stripe.InvalidRequestError:
+        raise SystemExit(f"Stripe has no event {args.event_id!r} (list recent ones in the "
+                         "Dashboard, or on the lab's dashboard page).") from None
+    except stripe.StripeError as e:
+        raise SystemExit(f"Could not reach Stripe: {type(e).__name__}.") from None
+    _deliver(state, event, secret, args)
+
+
+def cmd_trigger(args) -> None:
+    import urllib.parse
+
+    import requests
+    import stripe
+
+    from .webhook_delivery import payment_intent_event
+    state, secret, gateway = _running_lab(_settings(args))
+    order_url = f"{state['server_url']}/api/orders/{urllib.parse.quote(args.order, safe='')}"
+    answer = requests.get(order_url, timeout=15)
+    if answer.status_code != 200:
+        raise SystemExit(f"The lab has no order {args.order!r}.")
+    payment_intent = answer.json()["order"]["payment_intent"]
+    if not payment_intent:
+        raise SystemExit(f"Order {args.order} has no PaymentIntent yet.")
+    try:
+        intent = gateway.retrieve_payment_intent(payment_intent)
+    except stripe.StripeError as e:
+        raise SystemExit(f"Could not read {payment_intent} from Stripe: "
+                         f"{type(e).__name__}.") from None
+    expected = "succeeded" if args.event_type == "payment_intent.succeeded" else None
+    if expected and intent["status"] != expected:
+        print(f"Note: Stripe says {payment_intent} is {intent['status']}. The server re-reads "
+              "it from Stripe, so this event will not pay the order.")
+    _deliver(state, payment_intent_event(intent, args.event_type), secret, args)
+
+
+def _add_forging_options(parser: argparse.ArgumentParser) -> None:
+    forge = parser.add_argument_group("forging on purpose (for lessons: the server must refuse)")
+    forge.add_argument("--secret", help="sign with this secret instead of the lab's "
+                       "(a forger's, or the wrong whsec_ from `stripe listen`)")
+    forge.add_argument("--timestamp-offset", type=int, default=0, metavar="SECONDS",
+                       help="sign as of now + SECONDS: -600 is a stale replay, 600 the future")
+    forge.add_argument("--amount", type=int, help="change data.object.amount, then sign")
+    parser.add_argument("--db", help="the running lab's SQLite file (default $TUTORIAL_DB)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,8 +203,15 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, help="merchant server port (default 4242, or $PORT; "
                        "0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1: this machine only)")
+                       help="address to listen on (default 127.0.0.1: this machine only; "
+                       "0.0.0.0 serves a whole class, and prints what that exposes)")
+    serve.add_argument("--reset-token", help="let the dashboard reset the lab from other machines "
+                       "with this token (default $TUTORIAL_RESET_TOKEN; without one, only from "
+                       "this machine)")
     serve.add_argument("--db", help="SQLite file (default $TUTORIAL_DB or instance/tutorial.sqlite3)")
+    serve.add_argument("--backend-url", metavar="URL",
+                       help="attach to an offline Stripe already running at URL (and register "
+                       "the webhook there) instead of starting one; it keeps running after")
     serve.set_defaults(func=cmd_serve)
 
     lab = sub.add_parser("lab", help="serve, plus JupyterLab opened on notebooks/")
@@ -111,7 +229,26 @@ def main(argv: list[str] | None = None) -> None:
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(func=cmd_reset)
 
+    events = sub.add_parser("events", help="Stripe's events (like `stripe events`)")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    resend = events_sub.add_parser("resend", help="deliver one of Stripe's events to the lab's "
+                                   "/webhook again (like `stripe events resend`)")
+    resend.add_argument("event_id", metavar="EVT_ID")
+    _add_forging_options(resend)
+    resend.set_defaults(func=cmd_events_resend)
+
+    trigger = sub.add_parser("trigger", help="deliver a new event about an order's PaymentIntent "
+                             "to the lab's /webhook (like `stripe trigger`)")
+    trigger.add_argument("event_type", choices=["payment_intent.succeeded",
+                                                "payment_intent.payment_failed"])
+    trigger.add_argument("--order", required=True, metavar="ORDER_ID")
+    _add_forging_options(trigger)
+    trigger.set_defaults(func=cmd_trigger)
+
     args = parser.parse_args(argv)
+    # The server's own lines (webhook outcomes, fulfilments) next to the request log; they
+    # carry ids and outcomes, never keys or secrets.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.func(args)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
+from typing import Any
 
 from . import orders
 
@@ -20,9 +22,11 @@ ATTEMPT_RECORDED = "attempt_recorded"
 AMOUNT_MISMATCH = "amount_mismatch"
 UNKNOWN_ORDER = "unknown_order"
 NO_CHANGE = "no_change"
+CANCELED = "canceled"
+FULFILLED_AFTER_CANCEL = "fulfilled_after_cancel"
 
 
-def amount_matches(order: sqlite3.Row, intent: dict) -> bool:
+def amount_matches(order: Mapping[str, Any] | sqlite3.Row, intent: Mapping[str, Any]) -> bool:
     return intent.get("amount") == order["amount"] and intent.get("currency") == order["currency"]
 
 
@@ -59,6 +63,8 @@ def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool =
 
     `snapshot` is the event's copy of the PaymentIntent, when there is one: its amount must
     match the order too, so a signed but doctored event cannot fulfil an order.
+    A canceled order stays canceled, whatever the event says, unless Stripe says its payment
+    succeeded (see _fulfil_canceled_order).
     """
     order = find_order_for(db, intent)
     if order is None:
@@ -67,7 +73,16 @@ def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool =
     if status == "succeeded":
         if snapshot is not None and not amount_matches(order, snapshot):
             return AMOUNT_MISMATCH, order["id"]
+        if order["status"] == "canceled":
+            return _fulfil_canceled_order(db, order, intent), order["id"]
         return fulfil_order(db, order, intent), order["id"]
+    if order["status"] == "canceled":
+        return NO_CHANGE, order["id"]  # only a payment that succeeded (above) moves it on
+    if status == "canceled" and order["status"] in orders.UNSETTLED:
+        # Canceled at Stripe but not here: a cancel that stopped half-way, or the Dashboard.
+        orders.cancel_order(db, order["id"],
+                            intent.get("cancellation_reason") or "payment_intent_canceled")
+        return CANCELED, order["id"]
     error = _error_of(intent)
     # Each payment_failed event is one failed attempt. Without an event (reconcile), count
     # the failure only if the order has not heard of it yet, so reconciling twice is harmless.
@@ -75,6 +90,26 @@ def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool =
         orders.record_failed_attempt(db, order["id"], error)
         return ATTEMPT_RECORDED, order["id"]
     return NO_CHANGE, order["id"]
+
+
+def _fulfil_canceled_order(db: sqlite3.Connection, order: sqlite3.Row, intent: dict) -> str:
+    """Stripe says the PaymentIntent of a canceled order succeeded: the customer paid at the
+    moment the order was canceled (or the cancel never reached Stripe).
+
+    The money was taken and the customer was told "payment succeeded", so the order IS paid:
+    mark it paid and fulfil it, like any other paid order, and log an error so that a person
+    looks at it. Refunding automatically would break the promise the customer just saw, and
+    whether to refund (say, the goods were released to someone else) is a business decision
+    for a person, not for a webhook handler.
+    """
+    outcome = fulfil_order(db, order, intent)
+    if outcome != FULFILLED:
+        return outcome
+    log.error("order %s was canceled (%s) but Stripe says PaymentIntent %s succeeded: the "
+              "customer paid %s %s. Marked paid and fulfilled; check it and refund if you "
+              "cannot deliver.", order["id"], order["cancellation_reason"], intent.get("id"),
+              intent.get("amount"), intent.get("currency"))
+    return FULFILLED_AFTER_CANCEL
 
 
 def _error_of(intent: dict) -> dict | None:

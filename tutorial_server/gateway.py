@@ -7,20 +7,34 @@ listed in OFFLINE_DIFFERENCES, which notebook 00 shows as a table.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 
+from . import stripe_recorder
 from .config import Settings
 
 # Pinned so that what the lab teaches matches one documented API version, whatever
 # version the account's dashboard defaults to. It is the version stripe-python 16.1.0 targets.
 API_VERSION = "2026-10-28.endive"
 
+# Parameters (and endpoints) the gateway sends ONLY to the offline stand-in, on purpose. Every
+# other parameter the package sends must be one stripe-python's typed params declare for the
+# pinned API version: tests/test_stripe_fidelity.py checks each recorded request against them.
+# Each entry is also a row of OFFLINE_DIFFERENCES below (a test checks that too).
+OFFLINE_ONLY_PARAMS: dict[tuple[str, str], frozenset[str]] = {
+    # localstripe's private route that plays the customer's 3-D Secure challenge. Real Stripe
+    # has no such endpoint: the customer authenticates in the browser through Stripe.js.
+    # Called only by complete_3ds_offline(), which refuses to run outside offline mode.
+    ("POST", "/v1/payment_intents/{id}/_authenticate"): frozenset({"client_secret", "success"}),
+}
+
 OFFLINE_DIFFERENCES: list[dict[str, str]] = [
     {"topic": "Idempotency-Key",
      "real": "Same key + same parameters returns the first result for 24 h.",
      "offline": "Ignored: the same key twice creates two PaymentIntents.",
-     "lab": "The order store links one PaymentIntent per order and never creates a second."},
+     "lab": "The order store links one PaymentIntent per order at a time; the checkout page "
+            "makes a second only to retry after a decline offline (see below)."},
     {"topic": "amount_received",
      "real": "Present on every PaymentIntent.",
      "offline": "Missing.",
@@ -29,8 +43,19 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "real": "A Charge id (ch_...), expandable.",
      "offline": "The whole Charge object embedded.",
      "lab": "Gateway reduces it to the id."},
+    {"topic": "charges",
+     "real": "Not on PaymentIntents since API version 2022-11-15 (latest_charge replaced it).",
+     "offline": "An embedded list of Charges (a field of older API versions).",
+     "lab": "Gateway drops it, so code never learns to rely on it."},
+    {"topic": "last_payment_error",
+     "real": "type (e.g. card_error), code, decline_code (e.g. generic_decline), message, "
+             "charge, payment_method, doc_url.",
+     "offline": "Only charge, code and message; no type, no decline_code.",
+     "lab": "The server reads code, decline_code and message, and copes with a missing "
+            "decline_code."},
     {"topic": "Webhook events",
-     "real": "Many types (payment_intent.created, charge.succeeded, ...), retried for 3 days.",
+     "real": "Many types (payment_intent.created, charge.succeeded, ...); failed deliveries "
+             "are retried (test mode: a few times over hours; live mode: up to 3 days).",
      "offline": "Only payment_intent.succeeded and payment_intent.payment_failed, "
                 "one attempt, about 1 s after the call.",
      "lab": "`python -m tutorial_server reconcile` settles orders whose webhook was lost."},
@@ -46,20 +71,51 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "real": "pm_card_visa, pm_card_visa_chargeDeclined, pm_card_authenticationRequired, ...",
      "offline": "pm_card_visa works; declines and 3-D Secure need raw test card numbers.",
      "lab": "Gateway maps each test scenario to what the backend accepts."},
+    {"topic": "Confirm with a payment method",
+     "real": "`confirm` takes payment_method (and return_url) in one call.",
+     "offline": "confirm with payment_method answers 500 Not implemented.",
+     "lab": "Offline, the gateway first sets payment_method with an update, then confirms."},
+    {"topic": "3-D Secure challenge",
+     "real": "The customer completes it in the browser (Stripe.js); there is no API call for it.",
+     "offline": "POST /v1/payment_intents/{id}/_authenticate with client_secret and "
+                "success=true or false completes it.",
+     "lab": "complete_3ds_offline() calls it, offline only. These are the only parameters "
+            "the lab sends that real Stripe does not know (gateway.OFFLINE_ONLY_PARAMS)."},
     {"topic": "Retry after a decline",
      "real": "The same PaymentIntent takes another payment method and confirm.",
      "offline": "A PaymentIntent whose charge was declined cannot be confirmed again "
                 "(a failed 3-D Secure one can).",
-     "lab": "Lessons retry on a fresh order after a decline in offline mode."},
+     "lab": "The checkout server gives the order a fresh PaymentIntent (idempotency key "
+            "from the order and attempt number), links it with orders.replace_payment_intent "
+            "and cancels the declined one; the order keeps its attempts. Server-side lessons "
+            "retry on a fresh order."},
+    {"topic": "Stripe.js in the browser",
+     "real": "js.stripe.com: the Payment Element (iframes) and stripe.confirmPayment.",
+     "offline": "A mock served by the stand-in: plain card inputs, no Payment Element, no "
+                "confirmPayment; confirmCardPayment works only for a 3-D Secure challenge.",
+     "lab": "The checkout page loads checkout-stripe.js (test mode) or checkout-offline.js: "
+            "createToken in the browser, confirm on the server, then confirmCardPayment for "
+            "the challenge. Its Content-Security-Policy allows the Stripe.js origin in use."},
+    {"topic": "Card tokens",
+     "real": "A token (tok_...) becomes a PaymentMethod with payment_methods.create(card[token]).",
+     "offline": "No PaymentMethod from a token; the token's card (card_...) is charged directly.",
+     "lab": "gateway.payment_method_from_token() does whichever the backend accepts."},
     {"topic": "3-D Secure events",
      "real": "payment_intent.requires_action, and payment_failed when authentication fails.",
      "offline": "No event for either.",
      "lab": "`reconcile` (or the checkout page's status check) marks the order attempted."},
+    {"topic": "Canceling a PaymentIntent",
+     "real": "cancel takes cancellation_reason (abandoned, duplicate, fraudulent, "
+             "requested_by_customer) and sends payment_intent.canceled.",
+     "offline": "cancel rejects every parameter; no cancellation_reason, no event.",
+     "lab": "cancel_payment_intent() sends the reason in test mode only; the order keeps its "
+            "own cancellation_reason either way."},
     {"topic": "Payment method types",
      "real": "Automatic payment methods on by default; server-side confirm needs return_url "
              "or allow_redirects=never.",
      "offline": "Cards only; rejects automatic_payment_methods and return_url.",
-     "lab": "Create sends only amount, currency and metadata, which both accept."},
+     "lab": "Create sends only amount, currency and metadata, which both accept; in test "
+            "mode, confirm also sends a return_url."},
     {"topic": "Validation and errors",
      "real": "Strict: unknown currency or parameter is an error with a precise message and param.",
      "offline": "Loose (currency 'xxx' accepted); messages are generic, no param.",
@@ -69,6 +125,21 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "offline": "Started empty by each lab; payments from an earlier run are gone.",
      "lab": "At start the lab cancels unpaid orders whose PaymentIntent vanished, and says so."},
 ]
+
+DIFFERENCE_COLUMNS = {"topic": "topic", "real": "real Stripe (test mode)",
+                      "offline": "offline stand-in", "lab": "what the lab does"}
+
+
+def differences_markdown() -> str:
+    """OFFLINE_DIFFERENCES as a Markdown table (notebook 00 shows exactly this)."""
+    def cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|")
+
+    rows = ["| " + " | ".join(DIFFERENCE_COLUMNS.values()) + " |",
+            "|" + "---|" * len(DIFFERENCE_COLUMNS)]
+    rows += ["| " + " | ".join(cell(entry[key]) for key in DIFFERENCE_COLUMNS) + " |"
+             for entry in OFFLINE_DIFFERENCES]
+    return "\n".join(rows)
 
 
 def payment_intent_idempotency_key(order_id: str) -> str:
@@ -92,7 +163,9 @@ class StripeGateway:
             base_addresses=base_addresses,  # type: ignore[arg-type]
             # The stand-in answers at once or not at all; retries only slow failures down.
             max_network_retries=0 if self.offline else 2,
-            http_client=http_client,
+            # Wrapped in a recorder when TUTORIAL_RECORD_STRIPE_REQUESTS is set (the tests do):
+            # every request is then checked against stripe-python's typed params.
+            http_client=stripe_recorder.from_environment(http_client),
         )
 
     def create_payment_intent(self, order: Any) -> dict:
@@ -111,6 +184,21 @@ class StripeGateway:
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict:
         intent = self.client.v1.payment_intents.retrieve(payment_intent_id)
+        return self.normalize(intent.to_dict())
+
+    def cancel_payment_intent(self, payment_intent_id: str, reason: str | None = None) -> dict:
+        """Cancel the PaymentIntent, so that no payment can succeed on it any more.
+
+        `reason`: Stripe's cancellation_reason (e.g. "abandoned"), sent in test mode only.
+        Stripe refuses (InvalidRequestError) when the PaymentIntent already succeeded, is
+        already canceled, or is processing; the caller re-reads it to learn which.
+        """
+        if self.offline or reason is None:
+            # The offline stand-in rejects every parameter of cancel, cancellation_reason included.
+            intent = self.client.v1.payment_intents.cancel(payment_intent_id)
+        else:
+            intent = self.client.v1.payment_intents.cancel(
+                payment_intent_id, params={"cancellation_reason": reason})
         return self.normalize(intent.to_dict())
 
     @staticmethod
@@ -173,6 +261,86 @@ class StripeGateway:
             "post", f"/v1/payment_intents/{payment_intent_id}/_authenticate",
             client_secret=intent.client_secret, success="true" if approve else "false")
         return self.retrieve_payment_intent(payment_intent_id)
+
+    # --- step 5 from the checkout page (checkout.py): the browser tokenizes, the server confirms
+
+    def stripe_js_sources(self) -> dict[str, list[str]]:
+        """What the checkout page's Content-Security-Policy must allow for Stripe.js."""
+        if self.offline:
+            # The mock Stripe.js comes from the stand-in and calls only the stand-in's API.
+            parts = urlsplit(self.backend_url or "")
+            origin = f"{parts.scheme}://{parts.netloc}"
+            return {"script-src": [origin], "connect-src": [origin], "frame-src": []}
+        # Real Stripe.js: its script, its API, the Payment Element's and 3-D Secure's iframes.
+        return {"script-src": ["https://js.stripe.com", "https://*.js.stripe.com"],
+                "connect-src": ["https://api.stripe.com"],
+                "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com",
+                              "https://hooks.stripe.com"]}
+
+    def payment_method_from_token(self, token_id: str) -> str:
+        """The payment method for a card the browser tokenized with Stripe.js (createToken).
+
+        Raises stripe.InvalidRequestError when Stripe does not know the token.
+        """
+        if self.offline:
+            # The stand-in cannot make a PaymentMethod from a token; it charges the token's
+            # card (card_...) directly, the way older Stripe integrations did.
+            card = self.client.v1.tokens.retrieve(token_id).card
+            if card is None:
+                raise stripe.InvalidRequestError(f"{token_id} is not a card token.", "token")
+            return card.id
+        method = self.client.v1.payment_methods.create(
+            params={"type": "card", "card": {"token": token_id}})
+        return method.id
+
+    def confirm_payment_intent(self, payment_intent_id: str, payment_method: str,
+                               return_url: str) -> dict:
+        """Confirm on the server with the customer's payment method.
+
+        Like pay_with_test_card, a decline does not raise: the PaymentIntent comes back with
+        status requires_payment_method and last_payment_error set. 3-D Secure leaves it in
+        requires_action; the customer's browser then shows the challenge.
+        """
+        try:
+            if self.offline:
+                # The stand-in cannot take payment_method in confirm itself: set it first.
+                self.client.v1.payment_intents.update(
+                    payment_intent_id, params={"payment_method": payment_method})
+                self.client.v1.payment_intents.confirm(payment_intent_id)
+            else:
+                self.client.v1.payment_intents.confirm(
+                    payment_intent_id,
+                    params={"payment_method": payment_method, "return_url": return_url})
+        except stripe.CardError:
+            pass  # the decline is recorded on the PaymentIntent, read below
+        return self.retrieve_payment_intent(payment_intent_id)
+
+    def accepts_another_card(self, intent: dict) -> bool:
+        """Can the customer try this PaymentIntent again with another card?"""
+        if intent.get("status") not in ("requires_payment_method", "requires_confirmation",
+                                        "requires_action"):
+            return False  # succeeded, processing or canceled: nothing left to try
+        if not self.offline:
+            return True
+        # The stand-in keeps a declined charge on its PaymentIntent for good, and a
+        # PaymentIntent waiting for 3-D Secure cannot take another card.
+        return intent["status"] != "requires_action" and not intent.get("latest_charge")
+
+    def create_retry_payment_intent(self, order: Any, attempt: int) -> dict:
+        """A fresh PaymentIntent for an order whose PaymentIntent cannot take another card
+        (offline, after a decline). The key is derived from the order and the attempt number,
+        so retrying this call cannot create two PaymentIntents for one attempt."""
+        intent = self.client.v1.payment_intents.create(
+            params={
+                "amount": order["amount"],
+                "currency": order["currency"],
+                "metadata": {"order_id": order["id"], "product": order["product_id"],
+                             "quantity": str(order["quantity"]),
+                             "customer": order["customer"], "attempt": str(attempt)},
+            },
+            options={"idempotency_key": f"{order['id']}-create-payment-intent-attempt-{attempt}"},
+        )
+        return self.normalize(intent.to_dict())
 
 
 # Test cards per scenario: the PaymentMethod real test mode accepts, and the raw test card

@@ -8,6 +8,7 @@ secret the offline lab generates lives only there and in memory; it is never pri
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import secrets
@@ -17,14 +18,15 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from werkzeug.serving import make_server
 
 from . import create_app
 from .config import PROJECT_ROOT, Settings
-from .offline_backend import OfflineBackend, spawn_child
+from .offline_backend import OfflineBackend, backend_answers, register_webhook, spawn_child
 from .reconcile import describe, reconcile
 
 
@@ -41,6 +43,35 @@ def read_lab_state(db_path: Path) -> dict | None:
     except (OSError, ValueError, KeyError):
         return None
     return state
+
+
+def is_loopback(host: str) -> bool:
+    """True if only this machine can reach a server listening on `host`."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name, or 0.0.0.0 / :: (every interface)
+
+
+def shared_lab_warning(host: str, port: int, reset_token: bool) -> list[str]:
+    """What `serve --host 0.0.0.0` exposes, said once at start (empty on a loopback address)."""
+    if is_loopback(host):
+        return []
+    reset = ("from this machine (http://127.0.0.1:{port}/dashboard) or with the reset token "
+             "you chose (--reset-token)" if reset_token else
+             "only from this machine (http://127.0.0.1:{port}/dashboard)").format(port=port)
+    return [
+        f"  WARNING: listening on {host}, not only on this machine. Anyone who can reach "
+        f"port {port} here can:",
+        "    - create orders and pay them with test cards (no real money: test mode or offline),",
+        "    - read the dashboard: every order, payment, customer id and webhook delivery,",
+        "    - send webhooks to /webhook (only ones signed with the lab's secret are accepted).",
+        f"  Resetting the lab from the dashboard works {reset}.",
+        f"  Learners set TUTORIAL_SERVER_URL=http://{socket.gethostname()}:{port} (or this "
+        "machine's IP address). Use a trusted classroom network; Ctrl-C ends the class.",
+    ]
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -61,7 +92,7 @@ def _check_port_free(host: str, port: int) -> None:
 class _AppSlot:
     """A WSGI app filled in after the socket is bound (the app needs the port for webhooks)."""
 
-    app = None
+    app: Any = None
 
     def __call__(self, environ, start_response):
         return self.app(environ, start_response)
@@ -72,8 +103,20 @@ class Lab:
     settings: Settings
     host: str = "127.0.0.1"
     announce: object = print
+    # Lets the dashboard's reset button work from other machines too (see shared_lab_warning).
+    reset_token: str | None = field(default=None, repr=False)
+    # An offline Stripe that is already running (`serve --backend-url`): the lab attaches to
+    # it instead of starting its own, and leaves it running when it stops. This is how a
+    # merchant server restarts after a crash while Stripe, elsewhere, carries on.
+    backend_url: str | None = None
 
     def start(self) -> None:
+        if self.backend_url and not self.settings.offline:
+            raise SystemExit("--backend-url names an offline Stripe; in test mode the lab "
+                             "talks to api.stripe.com. Unset STRIPE_SECRET_KEY to run offline.")
+        if self.backend_url and not backend_answers(self.backend_url.rstrip("/")):
+            raise SystemExit(f"No offline Stripe answers at {self.backend_url}. Start it first "
+                             "(localstripe --port PORT), or leave out --backend-url.")
         slot = _AppSlot()
         self.settings.db_path.parent.mkdir(parents=True, exist_ok=True)
         _check_port_free(self.host, self.settings.port)
@@ -86,11 +129,17 @@ class Lab:
         if settings.offline:
             if settings.webhook_secret is None:
                 settings = replace(settings, webhook_secret="whsec_" + secrets.token_hex(24))
-            self.backend = OfflineBackend(log_path=Path(f"{settings.db_path}.localstripe.log"))
-            backend_url = self.backend.start()
-            self.backend.register_webhook(f"{self.server_url}/webhook", settings.webhook_secret)
+            if self.backend_url:
+                backend_url = self.backend_url.rstrip("/")
+            else:
+                self.backend = OfflineBackend(
+                    log_path=Path(f"{settings.db_path}.localstripe.log"))
+                backend_url = self.backend.start()
+            register_webhook(backend_url, f"{self.server_url}/webhook", settings.webhook_secret)
+        self.backend_url = backend_url
         self.settings = settings
         self.app = create_app(settings, backend_url=backend_url)
+        self.app.config.update(LISTEN_HOST=self.host, RESET_TOKEN=self.reset_token)
         slot.app = self.app
         self.startup_check = reconcile(self.app)
         self._write_state(backend_url)
@@ -113,17 +162,18 @@ class Lab:
                  + (" (no STRIPE_SECRET_KEY set)" if s.offline else " (real Stripe, test data only)"),
                  f"  Merchant server  {self.server_url}   (API under /api, webhooks at /webhook)"]
         if s.offline:
-            lines += [f"  Offline Stripe   {self.backend.url}   (localstripe, started empty)",
+            started = ("localstripe, started empty" if self.backend is not None
+                       else "already running: attached, left running when the server stops")
+            lines += [f"  Offline Stripe   {self.backend_url}   ({started})",
                       "  Webhooks         delivered by the offline Stripe to /webhook, signed "
                       "with the lab's own secret"]
         else:
             lines += ["  Stripe           api.stripe.com (test mode)",
                       f"  Webhooks         run: stripe listen --forward-to localhost:{self.port}/webhook"]
+        lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
         lines.append(f"  Database         {s.db_path}")
         lines.append(f"  Start-up check   {describe(self.startup_check)}")
-        if self.host not in ("127.0.0.1", "localhost"):
-            lines.append(f"  WARNING: listening on {self.host}: anyone who can reach this machine "
-                         "can create orders and see the dashboard.")
+        lines += shared_lab_warning(self.host, self.port, self.reset_token is not None)
         return "\n".join(lines)
 
     def serve_forever(self) -> None:
@@ -150,10 +200,12 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
-def run_serve(settings: Settings, host: str = "127.0.0.1") -> None:
-    """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C."""
+def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | None = None,
+              backend_url: str | None = None) -> None:
+    """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C.
+    With `backend_url`, the server attaches to an offline Stripe that is already running."""
     _exit_on_sigterm()
-    lab = Lab(settings, host=host)
+    lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url)
     try:
         lab.start()
         print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)

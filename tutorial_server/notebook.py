@@ -18,6 +18,7 @@ import html
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from dotenv import load_dotenv
 
 from .config import PROJECT_ROOT, load_settings
 from .gateway import StripeGateway
@@ -63,6 +65,23 @@ class Lab:
 
     def post(self, path: str, json: Any = None, **kwargs) -> requests.Response:
         return requests.post(self.url + path, json=json, timeout=15, **kwargs)
+
+    def public_url(self, path: str = "/") -> str:
+        """The address your browser opens for one of the lab's pages, e.g. "/dashboard".
+
+        Inside JupyterHub or Binder the lab listens only inside the container, so the link goes
+        through Jupyter's own proxy (jupyter-server-proxy):
+        {JUPYTERHUB_SERVICE_PREFIX}proxy/{port}{path}. Elsewhere it is the lab's plain URL.
+        """
+        from urllib.parse import urlsplit
+
+        from .lab import is_loopback
+        path = path if path.startswith("/") else "/" + path
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+        address = urlsplit(self.url)
+        if prefix and address.port and is_loopback(address.hostname or ""):
+            return f"{prefix.rstrip('/')}/proxy/{address.port}{path}"
+        return self.url + path
 
     def products(self) -> list[dict]:
         return self.get("/api/products").json()["data"]
@@ -103,6 +122,7 @@ class Lab:
         """The Stripe backend this lab uses, for playing the customer in step 5."""
         if self.mode == "offline":
             return StripeGateway(load_settings({}), self.backend_url)
+        load_dotenv(PROJECT_ROOT / ".env")  # test-mode keys, as the lab itself reads them
         return StripeGateway(load_settings())
 
     def pay(self, order: dict, scenario: str = "success") -> dict:
@@ -143,8 +163,28 @@ def _attach(url: str, started_here: bool = False, webhook_secret: str | None = N
             process: subprocess.Popen | None = None) -> Lab:
     config = requests.get(url.rstrip("/") + "/api/config", timeout=10).json()
     secret = webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or None
-    return Lab(url=url.rstrip("/"), mode=config["mode"], backend_url=config.get("backend_url"),
+    return Lab(url=url.rstrip("/"), mode=config["mode"],
+               backend_url=backend_seen_from_here(url, config.get("backend_url")),
                started_here=started_here, _webhook_secret=secret, _process=process)
+
+
+def backend_seen_from_here(server_url: str, backend_url: str | None) -> str | None:
+    """The offline Stripe's address as this machine reaches it.
+
+    It runs next to the merchant server, which reports it as http://127.0.0.1:PORT. On a class
+    lab (TUTORIAL_SERVER_URL=http://teacher-laptop:4242) that 127.0.0.1 is the teacher's
+    machine, so step 5 goes to the server's host instead (localstripe listens on every
+    interface).
+    """
+    from urllib.parse import urlsplit
+
+    from .lab import is_loopback
+    server, backend = urlsplit(server_url), urlsplit(backend_url or "")
+    if (not backend_url or not server.hostname or is_loopback(server.hostname)
+            or not is_loopback(backend.hostname or "")):
+        return backend_url
+    host = f"[{server.hostname}]" if ":" in server.hostname else server.hostname
+    return backend._replace(netloc=f"{host}:{backend.port}").geturl()
 
 
 def _find_lab() -> Lab | None:
@@ -173,7 +213,14 @@ def _start_own_lab(timeout: float = 30.0) -> Lab:
                            "--db", str(db)], cwd=PROJECT_ROOT, env=env,
                           stdout=open(folder / "lab.log", "ab"), stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL)
-    atexit.register(lambda: process.poll() is None and process.terminate())
+
+    def stop_if_running() -> None:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)  # the notebook's own lab leaves nothing behind
+
+    atexit.register(stop_if_running)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -239,9 +286,5 @@ def show_differences():
     gateway.OFFLINE_DIFFERENCES (the code that absorbs each difference lives next to it)."""
     from IPython.display import Markdown
 
-    from .gateway import OFFLINE_DIFFERENCES
-    rows = ["| topic | real Stripe (test mode) | offline stand-in | what the lab does |",
-            "|---|---|---|---|"]
-    rows += [f"| {d['topic']} | {d['real']} | {d['offline']} | {d['lab']} |"
-             for d in OFFLINE_DIFFERENCES]
-    return Markdown("\n".join(rows))
+    from .gateway import differences_markdown
+    return Markdown(differences_markdown())

@@ -91,11 +91,7 @@ class OfflineBackend:
 
     def register_webhook(self, url: str, secret: str) -> None:
         """Point the stand-in's webhook deliveries at the merchant server."""
-        data = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
-        request = urllib.request.Request(f"{self.url}/_config/webhooks/{WEBHOOK_ENDPOINT_ID}",
-                                         data=data, method="POST")
-        with urllib.request.urlopen(request, timeout=5):
-            pass
+        register_webhook(self.url, url, secret)
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -107,6 +103,31 @@ class OfflineBackend:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def register_webhook(backend_url: str, url: str, secret: str) -> None:
+    """Point the deliveries of the offline Stripe at `backend_url` to `url`, signed with
+    `secret` (registering again replaces the previous registration)."""
+    data = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+    request = urllib.request.Request(f"{backend_url}/_config/webhooks/{WEBHOOK_ENDPOINT_ID}",
+                                     data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def backend_answers(backend_url: str, timeout: float = 2.0) -> bool:
+    """Does an offline Stripe (or anything speaking HTTP) answer at this URL?"""
+    if not backend_url.startswith(("http://", "https://")):
+        return False
+    request = urllib.request.Request(f"{backend_url}/v1/payment_intents?limit=1",
+                                     headers={"Authorization": "Bearer sk_test_offline_lab"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except (OSError, ValueError):
+        return False
 
 
 def clear_backend_data(backend_url: str) -> None:

@@ -82,6 +82,21 @@ def attach_payment_intent(db: sqlite3.Connection, order_id: str, payment_intent_
     return cur.rowcount == 1
 
 
+def replace_payment_intent(db: sqlite3.Connection, order_id: str, old_id: str, new_id: str) -> bool:
+    """Link an unpaid order to a fresh PaymentIntent in place of old_id (a retry after a decline
+    the backend cannot retry); False if another request replaced it first or the order settled."""
+    cur = db.execute("UPDATE orders SET payment_intent = ? WHERE id = ? AND payment_intent = ?"
+                     " AND status IN ('created', 'attempted')", (new_id, order_id, old_id))
+    return cur.rowcount == 1
+
+
+def payment_failure_heard(db: sqlite3.Connection, payment_intent_id: str) -> bool:
+    """Has a payment_intent.payment_failed webhook for this PaymentIntent been processed?"""
+    return db.execute("SELECT 1 FROM webhook_events WHERE payment_intent = ?"
+                      " AND type = 'payment_intent.payment_failed'",
+                      (payment_intent_id,)).fetchone() is not None
+
+
 # --- idempotency keys on POST /api/orders -------------------------------------------------
 
 def find_idempotency_key(db: sqlite3.Connection, key: str) -> sqlite3.Row | None:
@@ -135,6 +150,18 @@ def inventory_for(db: sqlite3.Connection, customer: str) -> list[dict]:
                       (customer,)).fetchall()
     return [{"object": "inventory_item", "product": r["product_id"], "quantity": r["quantity"],
              "order": r["order_id"], "acquired_at": r["acquired_at"]} for r in rows]
+
+
+# --- clearing the lab (the `reset` command and the dashboard's reset button) -----------------
+
+# Children before parents: inventory and idempotency keys point at orders.
+LAB_TABLES = ("inventory", "idempotency_keys", "webhook_events", "orders")
+
+
+def clear_lab(db: sqlite3.Connection) -> None:
+    """Delete every order, idempotency key, webhook event and inventory (call in a transaction)."""
+    for table in LAB_TABLES:
+        db.execute(f"DELETE FROM {table}")
 
 
 # --- webhook events seen ----------------------------------------------------------------------

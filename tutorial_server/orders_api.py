@@ -193,6 +193,71 @@ def sync_order(order_id: str):
                     "payment_intent": summary})
 
 
+ABANDONED = "abandoned"
+
+
+@bp.post("/orders/<order_id>/cancel")
+def cancel_order(order_id: str):
+    """Abandoned checkout: the customer left without paying. Cancel the order and its
+    PaymentIntent, so nothing can be charged for it any more. Safe to call any number of times.
+
+    Stripe first, the database second: once Stripe has canceled the PaymentIntent no payment
+    can succeed on it, so an order canceled here was never paid. (The other way round, the
+    customer could still pay for an order we had already given up.) If the server stops
+    between the two, `reconcile` finds the canceled PaymentIntent and cancels the order.
+    """
+    db = get_db()
+    order = orders.get_order(db, order_id)
+    if order is None:
+        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
+                       code="resource_missing")
+    if order["status"] == "canceled":
+        return jsonify({"order": orders.order_to_api(order)})
+    if order["status"] == "paid":
+        raise _cannot_cancel_paid(order_id)
+    if order["payment_intent"]:
+        intent = _cancel_payment_intent(order["payment_intent"])
+        if intent is not None and intent.get("status") == "succeeded":
+            # The customer paid just before the cancel reached Stripe: the order is paid
+            # (its webhook may not have arrived yet), not abandoned.
+            with transaction(db):
+                fulfilment.settle_order(db, intent)
+            raise _cannot_cancel_paid(order_id)
+    with transaction(db):
+        orders.cancel_order(db, order_id, ABANDONED)
+    return jsonify({"order": orders.order_to_api(orders.get_order(db, order_id))})
+
+
+def _cannot_cancel_paid(order_id: str) -> ApiError:
+    return ApiError(409, f"Order {order_id} is paid: a paid order cannot be canceled "
+                    "(refund the payment instead).", code="order_already_paid")
+
+
+def _cancel_payment_intent(payment_intent_id: str) -> dict | None:
+    """Cancel at Stripe; if Stripe refuses, the PaymentIntent as it now stands (None: Stripe
+    does not know it, so nothing can ever be paid on it)."""
+    gateway = current_app.extensions["gateway"]
+    unreachable = ApiError(503, "Could not reach Stripe to cancel the payment; nothing was "
+                           "changed. Retry later.", type="api_connection_error")
+    try:
+        return gateway.cancel_payment_intent(payment_intent_id, ABANDONED)
+    except stripe.InvalidRequestError:
+        pass  # already succeeded, already canceled, processing, or unknown: look
+    except stripe.StripeError:
+        raise unreachable from None
+    try:
+        intent = gateway.retrieve_payment_intent(payment_intent_id)
+    except stripe.InvalidRequestError:
+        return None
+    except stripe.StripeError:
+        raise unreachable from None
+    if intent.get("status") not in ("succeeded", "canceled"):
+        raise ApiError(409, f"Stripe cannot cancel this payment while it is "
+                       f"{intent.get('status')}; retry shortly.",
+                       code="payment_intent_unexpected_state")
+    return intent
+
+
 @bp.get("/customers/<customer_id>/inventory")
 def inventory(customer_id: str):
     if not _CUSTOMER_ID.match(customer_id):

@@ -52,6 +52,7 @@ def describe(counts: Counter) -> str:
         fulfilment.ATTEMPT_RECORDED: "marked attempted (a payment failed or needs action)",
         fulfilment.AMOUNT_MISMATCH: "NOT fulfilled: amount or currency differs from the order",
         fulfilment.NO_CHANGE: "still waiting for the customer",
+        fulfilment.CANCELED: "canceled: their PaymentIntent was canceled at Stripe",
         PAYMENT_INTENT_MISSING: "canceled: their PaymentIntent no longer exists on the backend",
         "no_payment_intent": "have no PaymentIntent (Stripe was unreachable when ordered)",
         "stripe_unreachable": "skipped: Stripe unreachable",

@@ -1,0 +1,294 @@
+"""Step 5 in a real browser: the checkout page, 3-D Secure, declines and the success page.
+
+Debian's Chromium, driven by Playwright (never `playwright install`), against a real lab with
+its own offline Stripe. Each end state is saved as a screenshot in test-artifacts/screenshots/
+so a person can look at it. Every wait is on a state of the page or the order, never a sleep.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect, sync_playwright
+
+from .conftest import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+SUCCESS, DECLINED, THREE_DS = "4242424242424242", "4000000000000341", "4000002500003155"
+WAIT_FOR_WEBHOOK_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                                    args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page; it records CSP violations and uncaught script errors for the test to check."""
+    context = browser.new_context(viewport={"width": 900, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    page.problems = problems  # type: ignore[attr-defined]
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def open_checkout(lab, page: Page, order_id: str) -> None:
+    page.goto(f"{lab.url}/checkout/{order_id}")
+    expect(page.get_by_label("Card number")).to_be_visible()  # Stripe.js loaded and mounted
+
+
+def fill_card(page: Page, number: str) -> None:
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry month (MM)").fill("12")
+    page.get_by_label("Expiry year (YY)").fill("34")
+    page.get_by_label("CVC").fill("123")
+
+
+def pay(page: Page) -> None:
+    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+
+
+def expect_paid(lab, page: Page, order_id: str) -> None:
+    expect(page).to_have_url(re.compile(rf"/checkout/{order_id}/complete$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Payment confirmed: your order is paid", timeout=WAIT_FOR_WEBHOOK_MS)
+    expect(page.locator("#order-status")).to_have_text("paid")
+    assert lab.order_status(order_id)["status"] == "paid"
+
+
+def test_success_card_ends_paid_and_the_inventory_holds_the_product(lab, customer, page):
+    order = lab.order("prod_coffee_beans", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    expect(page.locator("#order-total")).to_have_text("₹1,340.00")  # formatted by the server
+    expect(page.locator("#mode")).to_contain_text("Offline mode")
+    unlabelled = page.evaluate("[...document.querySelectorAll('input, button')]"
+                               ".filter(el => !el.labels.length && !el.textContent.trim())"
+                               ".map(el => el.outerHTML)")
+    assert unlabelled == []
+    fill_card(page, SUCCESS)
+    pay(page)
+    expect_paid(lab, page, order["id"])
+    expect(page.locator("#inventory")).to_contain_text("Coffee beans, 1 kg × 1 (this order)")
+    screenshot(page, "success-paid")
+    inventory = lab.get(f"/api/customers/{customer}/inventory").json()["data"]
+    assert [(i["product"], i["quantity"]) for i in inventory] == [("prod_coffee_beans", 1)]
+    assert page.problems == []
+
+
+def test_declined_card_shows_the_error_then_another_card_pays(lab, customer, page):
+    order = lab.order("prod_pour_over_kit", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    expect(page.locator("#order-total")).to_have_text("$13.40")
+    fill_card(page, DECLINED)
+    pay(page)
+    error = page.get_by_role("alert")
+    expect(error).to_contain_text("Payment declined: Your card was declined.")
+    expect(error).to_have_attribute("aria-live", "assertive")
+    attempted = lab.wait_for_status(order["id"], "attempted")
+    assert attempted["attempts"] == 1 and attempted["amount_paid"] == 0
+    assert attempted["last_payment_error"]["code"] == "card_declined"
+    expect(page.locator("#order-status")).to_have_text("attempted")  # the page shows it too
+    expect(page.get_by_label("Card number")).to_be_focused()  # ready for another card
+    screenshot(page, "declined")
+
+    fill_card(page, SUCCESS)
+    pay(page)
+    expect_paid(lab, page, order["id"])
+    paid = lab.order_status(order["id"])
+    assert paid["attempts"] == 2 and paid["amount_paid"] == 1340
+    # Offline, a declined PaymentIntent cannot be confirmed again: the order got a fresh one.
+    assert paid["payment_intent"] != order["payment_intent"]
+    assert lab.gateway().retrieve_payment_intent(order["payment_intent"])["status"] == "canceled"
+    screenshot(page, "declined-then-paid")
+    assert page.problems == []
+
+
+def test_three_d_secure_approved_ends_paid(lab, customer, page):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    expect(page.locator("#order-total")).to_have_text("¥500")
+    fill_card(page, THREE_DS)
+    pay(page)
+    approve = page.get_by_role("button", name="Complete authentication")
+    expect(approve).to_be_visible()
+    screenshot(page, "3ds-challenge")
+    approve.click()
+    expect_paid(lab, page, order["id"])
+    screenshot(page, "3ds-approved-paid")
+    assert page.problems == []
+
+
+def test_three_d_secure_failed_ends_attempted(lab, customer, page):
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    fill_card(page, THREE_DS)
+    pay(page)
+    page.get_by_role("button", name="Fail authentication").click()
+    expect(page.get_by_role("alert")).to_contain_text("3-D Secure authentication failed")
+    expect(page.locator("#order-status")).to_have_text("attempted")
+    attempted = lab.order_status(order["id"])
+    assert attempted["status"] == "attempted" and attempted["attempts"] == 1
+    assert attempted["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+    assert page.url.endswith(f"/checkout/{order['id']}")  # still on the payment page
+    screenshot(page, "3ds-failed")
+    assert page.problems == []
+
+
+def test_keyboard_only_happy_path(lab, customer, page):
+    order = lab.order("prod_enamel_mug", 2, customer)["order"]
+    open_checkout(lab, page, order["id"])
+
+    def focus_on(label: str) -> None:
+        """Tab (never click) until the field with this label has the focus."""
+        field = page.get_by_label(label)
+        for _ in range(15):
+            if field.evaluate("el => el === document.activeElement"):
+                return
+            page.keyboard.press("Tab")
+        pytest.fail(f"Tab never reached {label!r}")
+
+    for label, text in [("Card number", SUCCESS), ("Expiry month (MM)", "12"),
+                        ("Expiry year (YY)", "34"), ("CVC", "123")]:
+        focus_on(label)  # the mock Stripe.js also moves the focus on by itself
+        page.keyboard.type(text)
+    page.keyboard.press("Enter")  # submits the form
+    expect_paid(lab, page, order["id"])
+    screenshot(page, "keyboard-only-paid")
+    assert page.problems == []
+
+
+def test_a_card_stripe_cannot_read_is_explained_and_charges_nothing(lab, customer, page):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    pay(page)  # nothing filled in
+    expect(page.get_by_role("alert")).to_have_text(
+        "Enter the card number, the expiry month and year, and the CVC.")
+    fill_card(page, SUCCESS[:15])  # one digit short
+    pay(page)
+    expect(page.get_by_role("alert")).to_contain_text("Stripe could not read this card")
+    screenshot(page, "card-unreadable")
+    assert lab.order_status(order["id"])["status"] == "created"
+    assert page.problems == []
+
+
+def test_success_page_says_so_when_the_webhook_never_comes(lab, customer, page):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]  # never paid
+    page.goto(f"{lab.url}/checkout/{order['id']}/complete?wait=1")
+    expect(page.get_by_role("alert")).to_contain_text("No confirmation after 1 s")
+    expect(page.get_by_role("alert")).to_contain_text("python -m tutorial_server reconcile")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Payment not confirmed yet")
+    screenshot(page, "webhook-timeout")
+    assert page.problems == []
+
+
+def test_unknown_order_is_404(lab, page):
+    response = page.goto(f"{lab.url}/checkout/order_doesnotexist00")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("No such order")
+    screenshot(page, "unknown-order-404")
+
+
+def test_checkout_page_sends_a_strict_csp_and_no_secrets(lab, customer):
+    order = lab.order("prod_drip_bags", 1, customer)
+    r = lab.get(f"/checkout/{order['order']['id']}")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    policy = dict(d.strip().split(" ", 1) for d in r.headers["Content-Security-Policy"].split(";"))
+    scripts = policy["script-src"].split()
+    assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts
+    assert set(scripts) == {"'self'", lab.backend_url}  # the app and the Stripe.js in use
+    assert policy["default-src"] == "'self'" and policy["object-src"] == "'none'"
+    html = r.text
+    assert "sk_" not in html and "whsec_" not in html
+    assert order["client_secret"] in html and "pk_test_" in html  # what the page may know
+    assert "¥500" in html
+    # No inline scripts: every <script> has a src.
+    assert re.findall(r"<script\b(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert f'src="{lab.backend_url}/js.stripe.com/v3/"' in html
+
+
+def test_confirm_with_bad_input_is_a_json_error_and_changes_nothing(lab, customer):
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    url = f"/checkout/{order['id']}/confirm"
+    before = lab.snapshot()
+    cases = [
+        (dict(data="token=tok_x", headers={"Content-Type": "application/x-www-form-urlencoded"}),
+         415, None),
+        (dict(data="{not json", headers={"Content-Type": "application/json"}), 400, None),
+        (dict(json=["tok_x"]), 400, None),
+        (dict(json={}), 400, "token"),
+        (dict(json={"token": 42}), 400, "token"),
+        (dict(json={"token": "pm_card_visa"}), 400, "token"),
+        (dict(json={"token": "tok_x", "amount": 1}), 400, "amount"),
+        (dict(json={"token": "tok_doesnotexist"}), 400, "token"),  # Stripe does not know it
+    ]
+    for kwargs, status, param in cases:
+        r = lab.post(url, **kwargs)
+        assert r.status_code == status, (kwargs, r.text)
+        error = r.json()["error"]
+        assert {"type", "message", "param"} <= error.keys() and error["param"] == param, error
+        assert error["type"] == "invalid_request_error" and error["message"]
+    r = lab.post("/checkout/order_doesnotexist00/confirm", json={"token": "tok_x"})
+    assert r.status_code == 404 and r.json()["error"]["param"] == "id"
+
+    assert lab.snapshot() == before
+    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    assert intent["status"] == "requires_payment_method" and intent["payment_method"] is None
+
+
+def browser_token(lab, number: str) -> str:
+    """What Stripe.js createToken does in the browser: the card goes straight to Stripe."""
+    r = requests.post(f"{lab.backend_url}/v1/tokens", timeout=10, data={
+        "card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2034",
+        "card[cvc]": "123", "key": "pk_test_offline_lab"})
+    assert r.status_code == 200, r.text
+    return r.json()["id"]
+
+
+def webhook_outcomes(lab, payment_intent_id: str) -> list[str]:
+    db = sqlite3.connect(lab.db_path)
+    try:
+        return [row[0] for row in db.execute(
+            "SELECT outcome FROM webhook_events WHERE payment_intent = ?", (payment_intent_id,))]
+    finally:
+        db.close()
+
+
+def test_retry_right_after_a_decline_counts_each_attempt_once(lab, customer):
+    order = lab.order("prod_pour_over_kit", 1, customer)["order"]
+    url = f"/checkout/{order['id']}/confirm"
+    declined = lab.post(url, json={"token": browser_token(lab, DECLINED)}).json()
+    assert declined["payment_intent"]["status"] == "requires_payment_method"
+    assert declined["payment_intent"]["last_payment_error"]["code"] == "card_declined"
+    # Retry at once, most likely before the decline's webhook (about 1 s later) has arrived.
+    retried = lab.post(url, json={"token": browser_token(lab, SUCCESS)}).json()
+    fresh = retried["payment_intent"]["id"]
+    assert retried["payment_intent"]["status"] == "succeeded" and fresh != order["payment_intent"]
+    lab.wait_for_status(order["id"], "paid")
+    # Once both PaymentIntents' webhooks are in, each attempt has been counted exactly once.
+    wait_for(lambda: (webhook_outcomes(lab, order["payment_intent"])
+                      and webhook_outcomes(lab, fresh)), message="both webhooks")
+    paid = lab.order_status(order["id"])
+    assert paid["attempts"] == 2 and paid["amount_paid"] == 1340 and paid["payment_intent"] == fresh

@@ -1,0 +1,151 @@
+"""JupyterHub and Binder (issue 7): the merchant server is registered with jupyter-server-proxy,
+and the URLs the notebooks print go through the proxy when a hub says where it is.
+
+The last test runs a real Jupyter server on 127.0.0.1 with jupyter-server-proxy, as a Binder
+container would, and opens the dashboard through it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+import requests
+from jupyter_server_proxy.config import ServerProcess
+
+from tutorial_server.jupyter_proxy import NAME, setup_merchant_server
+from tutorial_server.notebook import Lab
+from tutorial_server.offline_backend import free_port
+
+from .conftest import ROOT, lab_env, wait_for
+
+
+def test_pip_install_registers_the_server_with_jupyter_server_proxy():
+    found = {ep.name: ep for ep in entry_points(group="jupyter_serverproxy_servers")}
+    assert found[NAME].value == "tutorial_server.jupyter_proxy:setup_merchant_server"
+    assert found[NAME].load() is setup_merchant_server
+
+
+def test_the_proxy_starts_serve_on_its_port_and_offers_the_dashboard():
+    config = setup_merchant_server()
+    assert config["command"][1:] == ["-m", "tutorial_server", "serve", "--port", "{port}"]
+    assert Path(config["command"][0]).name.startswith("python")
+    assert config["absolute_url"] is False  # the server sees /dashboard, not the hub's prefix
+    assert config["timeout"] >= 30  # the offline Stripe has to start first
+    process = ServerProcess(name=NAME, **config)  # what jupyter-server-proxy itself builds
+    assert process.launcher_entry.title == "Stripe lab dashboard"
+    assert process.launcher_entry.path_info == "stripe-lab/dashboard"
+    assert Path(process.launcher_entry.icon_path).is_file()
+
+
+def test_binder_installs_the_package_after_environment_yml():
+    post_build = ROOT / "postBuild"  # repo2docker runs it after installing environment.yml
+    assert os.access(post_build, os.X_OK)
+    lines = [line for line in post_build.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[0] == "set -euo pipefail"
+    assert lines[1:] == ["python -m pip install --no-deps -e ."]
+
+
+@pytest.mark.parametrize("prefix", ["/user/ada/", "/user/ada"])
+def test_notebook_urls_go_through_the_hub_proxy(monkeypatch, prefix):
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", prefix)
+    lab = Lab(url="http://127.0.0.1:4242", mode="offline", backend_url=None)
+    assert lab.public_url("/dashboard") == "/user/ada/proxy/4242/dashboard"
+    assert lab.public_url("checkout/order_1") == "/user/ada/proxy/4242/checkout/order_1"
+    # The instructor's class server is not inside this container: link to it directly.
+    shared = Lab(url="http://classroom.example:4242", mode="offline", backend_url=None)
+    assert shared.public_url("/dashboard") == "http://classroom.example:4242/dashboard"
+
+
+def test_notebook_urls_are_plain_outside_a_hub(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    lab = Lab(url="http://127.0.0.1:4242", mode="offline", backend_url=None)
+    assert lab.public_url("/dashboard") == "http://127.0.0.1:4242/dashboard"
+
+
+def test_dashboard_through_a_real_jupyter_server_proxy(tmp_path, monkeypatch):
+    """Like a Binder container: Jupyter on 127.0.0.1, the lab started by the proxy on demand."""
+    db = tmp_path / "hub.sqlite3"
+    port, token = free_port(), "test-token-" + os.urandom(8).hex()
+    env = lab_env(db, None, {"JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+                             "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime")})
+    log = open(tmp_path / "jupyter.log", "ab")
+    jupyter = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--no-browser",
+         f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={ROOT}"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"token {token}"}
+    try:
+        def jupyter_up():
+            if jupyter.poll() is not None:
+                pytest.fail((tmp_path / "jupyter.log").read_text())
+            try:
+                return requests.get(f"{base}/api/status", headers=auth, timeout=2).ok
+            except requests.ConnectionError:
+                return False
+
+        wait_for(jupyter_up, 60, 0.2, "Jupyter server")
+        # First visit: jupyter-server-proxy starts `serve --port {port}` and waits for it.
+        page = requests.get(f"{base}/{NAME}/dashboard", headers=auth, timeout=90)
+        assert page.status_code == 200, page.text[:500]
+        assert "instructor dashboard" in page.text
+        # The page's relative links resolve under the proxy's prefix.
+        assert 'src="static/dashboard.js"' in page.text
+        assert requests.get(f"{base}/{NAME}/static/dashboard.js", headers=auth,
+                            timeout=10).status_code == 200
+        data = requests.get(f"{base}/{NAME}/api/dashboard", headers=auth, timeout=10).json()
+        assert data["mode"] == "offline"
+
+        # The lab the proxy started is the one notebooks find, and their links work too.
+        state = json.loads(Path(f"{db}.lab.json").read_text())
+        lab = Lab(url=state["server_url"], mode="offline", backend_url=state["backend_url"])
+        monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/")  # Jupyter's base_url here
+        path = lab.public_url("/api/dashboard")
+        assert path.startswith("/proxy/")
+        assert requests.get(base + path, headers=auth, timeout=10).json()["mode"] == "offline"
+
+        # Reset through the proxy: the browser's Origin is Jupyter's, and the proxy passes the
+        # Host header on, so the same-origin check holds.
+        csrf = page.text.split('name="csrf-token" content="')[1].split('"')[0]
+        reset = requests.post(f"{base}/{NAME}/dashboard/reset", json={"confirm": "reset"},
+                              headers={**auth, "Origin": base, "X-CSRF-Token": csrf}, timeout=10)
+        assert reset.status_code == 200, reset.text
+        forged = requests.post(f"{base}/{NAME}/dashboard/reset", json={"confirm": "reset"},
+                               headers={**auth, "Origin": "http://attacker.test",
+                                        "X-CSRF-Token": csrf}, timeout=10)
+        assert forged.status_code == 403
+    finally:
+        lab_pid = None
+        try:
+            lab_pid = json.loads(Path(f"{db}.lab.json").read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            pass
+        jupyter.send_signal(signal.SIGTERM)
+        try:
+            jupyter.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            jupyter.kill()
+            jupyter.wait()
+        if lab_pid:  # the lab the proxy started for this test, if Jupyter left it running
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _alive(lab_pid):
+                time.sleep(0.1)
+            if _alive(lab_pid):
+                os.kill(lab_pid, signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,256 @@
+"""Step 5 in the browser (the checkout page) and step 6's client half (the success page).
+
+GET  /checkout/<order_id>            the order summary and a card form driven by Stripe.js
+POST /checkout/<order_id>/confirm    {"token": "tok_..."}: pay the order with that card
+GET  /checkout/<order_id>/complete   waits until the server (not the browser) says "paid"
+
+The page receives the PaymentIntent's client secret and the publishable key, never a secret
+key, and every amount on it is formatted here, on the server. In test mode the browser
+confirms with Stripe itself (Payment Element + confirmPayment). Offline, the mock Stripe.js
+cannot, so the browser turns the card into a token and this server confirms; the gateway
+hides the differences (gateway.OFFLINE_DIFFERENCES).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+
+import stripe
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, \
+    request, url_for
+
+from . import catalogue, fulfilment, orders
+from .db import get_db, transaction
+from .errors import ApiError
+from .gateway import TEST_CARDS
+from .orders_api import ensure_payment_intent
+
+log = logging.getLogger(__name__)
+# Templates and static files live in the app's own templates/ and static/ folders.
+bp = Blueprint("checkout", __name__, url_prefix="/checkout")
+
+_TOKEN = re.compile(r"^tok_[A-Za-z0-9]{1,64}$")
+DEFAULT_WAIT_SECONDS = 30  # how long the success page waits for the webhook
+MAX_WAIT_SECONDS = 300
+SETTLED_INTENT = ("succeeded", "processing")  # the money is on its way: never start again
+
+
+# --- pages --------------------------------------------------------------------------------
+
+def content_security_policy(stripe_js: bool) -> str:
+    """Only this app, plus the Stripe.js origin in use on the page that loads Stripe.js."""
+    sources = current_app.extensions["gateway"].stripe_js_sources() if stripe_js else {}
+    frames = sources.get("frame-src") or ["'none'"]
+    return "; ".join([
+        "default-src 'self'",
+        " ".join(["script-src", "'self'", *sources.get("script-src", [])]),
+        " ".join(["connect-src", "'self'", *sources.get("connect-src", [])]),
+        " ".join(["frame-src", *frames]),
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def _page(template: str, status: int = 200, *, stripe_js: bool = False, **context):
+    settings = current_app.config["SETTINGS"]
+    html = render_template(template, mode=settings.mode, offline=settings.offline, **context)
+    response = make_response(html, status)
+    response.headers["Content-Security-Policy"] = content_security_policy(stripe_js)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"  # it carries the order's client secret
+    return response
+
+
+def _not_found(order_id: str):
+    return _page("checkout_not_found.html", 404, order_id=order_id[:64])
+
+
+def order_summary(order) -> dict:
+    """The order as the customer reads it; amounts formatted for the currency, here."""
+    product = catalogue.get_product(order["product_id"])
+
+    def money(amount: int) -> str:
+        return catalogue.format_amount(amount, order["currency"])
+
+    return {"product": product.name if product else order["product_id"],
+            "unit_price": money(product.unit_amount) if product else None,
+            "subtotal": money(order["subtotal"]),
+            "discount": money(order["discount"]) if order["discount"] else None,
+            "total": money(order["amount"])}
+
+
+@bp.get("/<order_id>")
+def checkout_page(order_id: str):
+    db = get_db()
+    order = orders.get_order(db, order_id)
+    if order is None:
+        return _not_found(order_id)
+    if order["status"] == "paid":
+        return redirect(url_for(".complete_page", order_id=order_id))
+    summary = order_summary(order)
+    if order["status"] == "canceled":
+        return _page("checkout.html", order=order, summary=summary, problem="This order was "
+                     f"canceled ({order['cancellation_reason'] or 'no reason given'}), so it "
+                     "can no longer be paid. Create a new order.")
+    try:
+        intent = ensure_payment_intent(db, order_id)
+    except ApiError as e:  # Stripe unreachable
+        return _page("checkout.html", 503, order=order, summary=summary, problem=e.message)
+    if intent is None:
+        return _page("checkout.html", order=order, summary=summary, problem="This order's "
+                     "PaymentIntent no longer exists at Stripe (the offline Stripe starts "
+                     "empty at every lab start). Create a new order.")
+    if intent["status"] in SETTLED_INTENT:
+        return redirect(url_for(".complete_page", order_id=order_id))
+    settings = current_app.config["SETTINGS"]
+    return _page(
+        "checkout.html", stripe_js=True, problem=None, test_cards=TEST_CARDS,
+        stripe_js_url=current_app.config["STRIPE_JS_URL"],
+        publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
+        order=_order_or_404(db, order_id), summary=summary)
+
+
+@bp.get("/<order_id>/complete")
+def complete_page(order_id: str):
+    order = orders.get_order(get_db(), order_id)
+    if order is None:
+        return _not_found(order_id)
+    wait = request.args.get("wait", DEFAULT_WAIT_SECONDS, type=int)
+    return _page("checkout_complete.html", order=order, summary=order_summary(order),
+                 wait_seconds=max(1, min(wait, MAX_WAIT_SECONDS)),
+                 # Stripe.js (test mode) comes back here with redirect_status=failed when a
+                 # redirect-based payment did not go through.
+                 redirect_failed=request.args.get("redirect_status") == "failed")
+
+
+# --- the offline route's server half: confirm with the card the browser tokenized ---------
+
+def _order_or_404(db, order_id: str) -> sqlite3.Row:
+    order = orders.get_order(db, order_id)
+    if order is None:
+        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
+                       code="resource_missing")
+    return order
+
+
+def _parse_confirm_request() -> str:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "Send the token as JSON with Content-Type: application/json.")
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "Request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object.")
+    for name in body:
+        if name != "token":
+            raise ApiError(400, f"Received unknown parameter: {str(name)[:64]}. Send only the "
+                           "card token; the server knows what the order costs.",
+                           param=str(name)[:64])
+    token = body.get("token")
+    if token is None:
+        raise ApiError(400, "Missing required param: token.", param="token")
+    if not isinstance(token, str) or not _TOKEN.match(token):
+        raise ApiError(400, "token must be the id of a card token from Stripe.js createToken "
+                       "(tok_...).", param="token")
+    return token
+
+
+def payable_intent(db, order_id: str) -> dict | None:
+    """The order's PaymentIntent, ready to take a card: the one place a retry may get a new one.
+
+    Offline, a PaymentIntent whose charge was declined cannot be confirmed again (and one
+    stuck in a 3-D Secure challenge cannot take another card), so the order gets a fresh
+    PaymentIntent and the old one is canceled. Real Stripe always reuses the same one.
+    """
+    gateway = current_app.extensions["gateway"]
+    intent = ensure_payment_intent(db, order_id)
+    if (intent is None or gateway.accepts_another_card(intent)
+            or intent["status"] not in ("requires_payment_method", "requires_action")):
+        return intent
+    order = _order_or_404(db, order_id)
+    heard = orders.payment_failure_heard(db, intent["id"])
+    attempt = order["attempts"] + (0 if heard else 1) + 1  # the attempt the new one is for
+    fresh = gateway.create_retry_payment_intent(order, attempt)
+    with transaction(db):
+        order = _order_or_404(db, order_id)
+        replaced = order["payment_intent"] == intent["id"] and order["status"] in orders.UNSETTLED
+        if replaced:
+            if not orders.payment_failure_heard(db, intent["id"]):
+                # Its payment_failed webhook has not arrived yet; once the order points at the
+                # new PaymentIntent, that webhook would find no order. Count the attempt now.
+                fulfilment.settle_order(db, intent, payment_failed=True)
+            orders.replace_payment_intent(db, order_id, intent["id"], fresh["id"])
+    # Cancel whichever PaymentIntent is not linked, so it can never be paid by mistake.
+    if not replaced:  # a concurrent request got there first: use its PaymentIntent
+        _cancel_quietly(fresh["id"], "duplicate")
+        return gateway.retrieve_payment_intent(order["payment_intent"])
+    _cancel_quietly(intent["id"], "abandoned")
+    log.info("order %s: PaymentIntent %s replaced by %s for a retry", order_id, intent["id"],
+             fresh["id"])
+    return fresh
+
+
+def _cancel_quietly(payment_intent_id: str, reason: str) -> None:
+    try:
+        current_app.extensions["gateway"].cancel_payment_intent(payment_intent_id, reason)
+    except stripe.StripeError as e:
+        log.warning("could not cancel %s: %s", payment_intent_id, type(e).__name__)
+
+
+def intent_for_browser(intent: dict) -> dict:
+    """What the page needs to carry on: status, the client secret for 3-D Secure, the error."""
+    error = intent.get("last_payment_error")
+    return {"id": intent["id"], "status": intent["status"],
+            "client_secret": intent["client_secret"],
+            "last_payment_error": {"code": error.get("code"),
+                                   "decline_code": error.get("decline_code"),
+                                   "message": error.get("message")} if error else None}
+
+
+@bp.post("/<order_id>/confirm")
+def confirm(order_id: str):
+    """Pay the order with the card behind a Stripe.js token; answers the PaymentIntent's state.
+
+    The outcome is not settled here: Stripe's webhook marks the order paid (or counts the
+    failed attempt) a moment later, as it would if the browser had confirmed by itself.
+    Settling here as well would count each decline twice.
+    """
+    db = get_db()
+    order = _order_or_404(db, order_id)
+    token = _parse_confirm_request()
+    if order["status"] not in orders.UNSETTLED:
+        raise ApiError(409, f"This order is {order['status']}; there is nothing to pay.",
+                       code=f"order_{order['status']}")
+    gateway = current_app.extensions["gateway"]
+    try:
+        try:
+            payment_method = gateway.payment_method_from_token(token)
+        except stripe.InvalidRequestError:
+            raise ApiError(400, f"No such token: '{token}'.", param="token",
+                           code="resource_missing") from None
+        intent = payable_intent(db, order_id)
+        if intent is None:
+            raise ApiError(409, "This order's PaymentIntent no longer exists at Stripe; create "
+                           "a new order.", code="payment_intent_missing")
+        if intent["status"] not in SETTLED_INTENT:  # a second click must not pay twice
+            intent = gateway.confirm_payment_intent(
+                intent["id"], payment_method, url_for(".complete_page", order_id=order_id,
+                                                      _external=True))
+    except stripe.InvalidRequestError as e:
+        log.warning("order %s: Stripe refused the confirmation: %s", order_id, e)
+        raise ApiError(409, "Stripe refused to confirm this payment in its current state; "
+                       "reload the page and try again.",
+                       code="payment_intent_unexpected_state") from None
+    except stripe.StripeError as e:
+        log.warning("order %s: Stripe call failed: %s", order_id, type(e).__name__)
+        raise ApiError(503, "Could not reach Stripe to confirm the payment; nothing was "
+                       "charged. Try again.", type="api_connection_error") from None
+    return jsonify({"order": orders.order_to_api(_order_or_404(db, order_id)),
+                    "payment_intent": intent_for_browser(intent)})

@@ -1,0 +1,206 @@
+// The instructor's dashboard: fills the tables from api/dashboard and refreshes them every
+// ~1.5 s without reloading the page. Everything is written with textContent (never innerHTML),
+// amounts arrive already formatted by the server, and the page carries no secret.
+(function () {
+  "use strict";
+
+  const ROWS = 10; // rows per table: readable from the back of the room
+  const STRIPE_DASHBOARD = "https://dashboard.stripe.com/test/payments/";
+  const POLL_MS = Number(document.body.dataset.pollMs) || 1500;
+  const CONFIRMATION = document.body.dataset.confirmation;
+  const CSRF_TOKEN = document.querySelector('meta[name="csrf-token"]').content;
+  // Relative URLs, so the page also works behind jupyter-server-proxy's path prefix.
+  const DATA_URL = "api/dashboard";
+  const RESET_URL = "dashboard/reset";
+
+  // How each status or outcome is coloured: ok (green), warn (amber), bad (red), info, muted.
+  const KIND = {
+    paid: "ok", succeeded: "ok", fulfilled: "ok", already_paid: "ok", verified: "ok",
+    attempted: "warn", attempt_recorded: "warn", requires_action: "warn", unknown_order: "warn",
+    created: "info", requires_payment_method: "info", duplicate: "info", processing: "info",
+    canceled: "muted", missing: "muted", ignored_type: "muted", no_change: "muted",
+    amount_mismatch: "bad", rejected: "bad",
+  };
+
+  const $ = (id) => document.getElementById(id);
+  let latest = JSON.parse($("dashboard-data").textContent);
+  let lastText = null;
+  const seen = { orders: null, payments: null, deliveries: null, events: null };
+
+  function text(value) {
+    return value === null || value === undefined || value === "" ? "—" : String(value);
+  }
+
+  function breakable(eventType) {
+    // payment_intent.payment_failed may wrap after its dot, nowhere else.
+    return eventType ? eventType.replace(/\./g, ".\u200b") : eventType;
+  }
+
+  function badge(label, kind) {
+    const span = document.createElement("span");
+    span.className = "badge badge-" + (kind || KIND[label] || "muted");
+    span.textContent = label;
+    return span;
+  }
+
+  function cell(content, className) {
+    const td = document.createElement("td");
+    if (content instanceof Node) td.appendChild(content);
+    else td.textContent = text(content);
+    if (className) td.className = className;
+    if (!(content instanceof Node) && content) td.title = String(content);
+    return td;
+  }
+
+  function rejection(outcome) {
+    // "rejected: Invalid signature: No signatures found..." -> "Invalid signature" (all of it
+    // in the tooltip): the room needs the reason, the instructor can hover for the details.
+    const reason = outcome.replace(/^rejected: /, "");
+    const td = cell(reason.split(":")[0], "outcome");
+    td.title = reason;
+    return td;
+  }
+
+  function paymentLink(payment) {
+    // Test mode: the PaymentIntent's page on the real Stripe Dashboard. Offline: just the id.
+    const url = payment.dashboard_url;
+    if (typeof url !== "string" || !url.startsWith(STRIPE_DASHBOARD)) return payment.id;
+    const a = document.createElement("a");
+    a.href = url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    a.textContent = payment.id;
+    return a;
+  }
+
+  function fill(name, items, key, makeCells, total, tooltip) {
+    const body = $(name).tBodies[0];
+    const known = seen[name];
+    const rows = items.slice(0, ROWS).map((item) => {
+      const tr = document.createElement("tr");
+      makeCells(item).forEach((td) => tr.appendChild(td));
+      if (tooltip) tr.title = tooltip(item);
+      // Highlight what appeared since the last refresh (not on the first paint).
+      if (known !== null && !known.has(key(item))) tr.className = "fresh";
+      return tr;
+    });
+    body.replaceChildren(...rows);
+    if (rows.length === 0) {
+      const tr = document.createElement("tr");
+      const td = cell("nothing yet", "empty");
+      td.colSpan = $(name).tHead.rows[0].cells.length;
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    seen[name] = new Set(items.map(key));
+    const hidden = (total === undefined ? items.length : total) - rows.length;
+    $(name + "-more").textContent = hidden > 0 ? "and " + hidden + " more" : "";
+  }
+
+  function render(data) {
+    latest = data;
+    data.steps.forEach((s) => {
+      const tile = document.querySelector('.step[data-step="' + s.step + '"] .step-count');
+      if (tile) tile.textContent = s.count === null ? "–" : String(s.count);
+    });
+    $("total-orders").textContent = data.totals.orders;
+    $("total-paid").textContent = data.totals.paid;
+    $("total-canceled").textContent = data.totals.canceled;
+    $("total-events").textContent = data.totals.webhook_events;
+    $("total-collected").textContent = data.totals.collected.join(" · ") || "nothing yet";
+
+    // Learners find their own row by their customer id; the order id is in the Payments table
+    // and in each row's tooltip.
+    fill("orders", data.orders, (o) => o.id + o.status, (o) => [
+      cell(o.customer, "customer"), cell(o.product + " × " + o.quantity, "wrap"),
+      cell(o.amount, "num"), cell(badge(o.status)), cell(o.step, "num"),
+    ], data.totals.orders, (o) => o.id + " · " + o.created + (o.payment_error ? " · " + o.payment_error : ""));
+    fill("payments", data.payments, (p) => p.id + p.status, (p) => [
+      cell(paymentLink(p), "id"), cell(badge(p.status)), cell(p.amount, "num"),
+      cell(p.order, "id"),
+    ]);
+    fill("deliveries", data.deliveries, (d) => d.received + d.event + d.outcome, (d) => [
+      cell(d.received), cell(breakable(d.type) || "(not a valid event)", "type"),
+      cell(badge(d.verified ? "verified" : "rejected")),
+      d.verified ? cell(badge(d.outcome)) : rejection(d.outcome),
+    ], data.totals.deliveries);
+    fill("events", data.events, (e) => e.id + e.outcome, (e) => [
+      cell(e.received), cell(breakable(e.type), "type"), cell(badge(e.outcome)),
+      cell(e.order, "id"),
+    ], data.totals.webhook_events);
+  }
+
+  function clock() {
+    return new Date().toTimeString().slice(0, 8); // 14:03:07, like the server's times
+  }
+
+  function setLive(ok, message) {
+    const live = $("live");
+    live.className = "live " + (ok ? "live-ok" : "live-down");
+    live.textContent = message;
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(DATA_URL, { cache: "no-cache", credentials: "same-origin",
+                                               headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const body = await response.text();
+      if (body !== lastText) {
+        lastText = body;
+        render(JSON.parse(body));
+      }
+      setLive(true, "● live · " + clock());
+    } catch (error) {
+      setLive(false, "● server not answering, retrying");
+    }
+  }
+
+  async function loop() {
+    if (!document.hidden) await refresh(); // a hidden tab costs the server nothing
+    setTimeout(loop, POLL_MS);
+  }
+
+  // --- reset, after a confirmation -------------------------------------------------------
+  const dialog = $("reset-dialog");
+
+  $("reset-open").addEventListener("click", () => {
+    const rules = latest.reset || { allowed: true, needs_token: false };
+    $("reset-not-allowed").hidden = rules.allowed;
+    $("reset-token-label").hidden = !rules.needs_token;
+    $("reset-confirm").disabled = !rules.allowed;
+    $("reset-error").textContent = "";
+    dialog.showModal();
+  });
+  $("reset-cancel").addEventListener("click", () => dialog.close());
+
+  $("reset-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { confirm: CONFIRMATION };
+    if (!$("reset-token-label").hidden) body.reset_token = $("reset-token").value;
+    $("reset-confirm").disabled = true;
+    try {
+      const response = await fetch(RESET_URL, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF_TOKEN },
+        body: JSON.stringify(body),
+      });
+      if (!response.ok) {
+        const answer = await response.json().catch(() => ({}));
+        throw new Error((answer.error && answer.error.message) || "HTTP " + response.status);
+      }
+      dialog.close();
+      Object.keys(seen).forEach((k) => { seen[k] = null; });
+      lastText = null;
+      await refresh();
+      setLive(true, "● lab reset · " + clock());
+    } catch (error) {
+      $("reset-error").textContent = "Not reset: " + error.message;
+    } finally {
+      $("reset-confirm").disabled = false;
+    }
+  });
+
+  render(latest); // first paint from the data embedded in the page, then keep it fresh
+  loop();
+})();
