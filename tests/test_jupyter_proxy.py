@@ -149,3 +149,21 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_checkout_links_follow_the_proxy_prefix(tmp_path, monkeypatch):
+    """Behind jupyter-server-proxy the checkout page's url_for() links carry the proxy's
+    X-Forwarded-Prefix; outside a hub container the header is ignored."""
+    from dataclasses import replace
+
+    from tutorial_server import create_app
+    from tutorial_server.config import load_settings
+
+    settings = replace(load_settings({}), db_path=tmp_path / "db.sqlite3")
+    prefix = {"X-Forwarded-Prefix": "/user/ada/proxy/4242"}
+    plain = create_app(settings, backend_url="http://127.0.0.1:9").test_client()
+    assert 'href="/static/checkout.css"' in plain.get("/checkout/order_x", headers=prefix).text
+    monkeypatch.setenv("TUTORIAL_BEHIND_PROXY", "1")
+    proxied = create_app(settings, backend_url="http://127.0.0.1:9").test_client()
+    page = proxied.get("/checkout/order_x", headers=prefix).text
+    assert 'href="/user/ada/proxy/4242/static/checkout.css"' in page

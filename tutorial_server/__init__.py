@@ -8,6 +8,7 @@ Nothing runs at import time; `python -m tutorial_server serve` starts everything
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 
 from flask import Flask
@@ -49,6 +50,12 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     from . import checkout
     app.register_blueprint(checkout.bp)
     logging.getLogger("tutorial_server").setLevel(logging.INFO)
+    if os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or os.environ.get("TUTORIAL_BEHIND_PROXY"):
+        # Behind jupyter-server-proxy (JupyterHub, Binder) the pages live under a prefix such as
+        # /user/ada/proxy/4242/; the proxy says which in X-Forwarded-Prefix, and url_for() then
+        # builds links and redirects that work there. Trusted only inside such a container.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=0, x_host=0, x_prefix=1)  # type: ignore[method-assign]
     return app
 
 

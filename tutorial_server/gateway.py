@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from . import stripe_recorder
 from .config import Settings
@@ -35,6 +36,10 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "offline": "Ignored: the same key twice creates two PaymentIntents.",
      "lab": "The order store links one PaymentIntent per order at a time; the checkout page "
             "makes a second only to retry after a decline offline (see below)."},
+    {"topic": "amount",
+     "real": "Always an integer.",
+     "offline": "Returned as a string after an update that changes it.",
+     "lab": "Gateway converts it back to an integer."},
     {"topic": "amount_received",
      "real": "Present on every PaymentIntent.",
      "offline": "Missing.",
@@ -171,13 +176,7 @@ class StripeGateway:
     def create_payment_intent(self, order: Any) -> dict:
         """Create the PaymentIntent that will collect this order's amount."""
         intent = self.client.v1.payment_intents.create(
-            params={
-                "amount": order["amount"],
-                "currency": order["currency"],
-                "metadata": {"order_id": order["id"], "product": order["product_id"],
-                             "quantity": str(order["quantity"]),
-                             "customer": order["customer"]},
-            },
+            params=_payment_intent_params(order),
             options={"idempotency_key": payment_intent_idempotency_key(order["id"])},
         )
         return self.normalize(intent.to_dict())
@@ -204,6 +203,8 @@ class StripeGateway:
     @staticmethod
     def normalize(intent: dict) -> dict:
         """Give the offline stand-in's PaymentIntent the fields real Stripe returns."""
+        if isinstance(intent.get("amount"), str) and intent["amount"].isdigit():
+            intent["amount"] = int(intent["amount"])  # the stand-in keeps an updated amount as text
         charge = intent.get("latest_charge")
         if isinstance(charge, dict):
             intent["latest_charge"] = charge.get("id")
@@ -221,21 +222,8 @@ class StripeGateway:
         not raise: the PaymentIntent comes back with status requires_payment_method and
         last_payment_error set, exactly what the customer's page would show.
         """
-        payment_method = self.test_payment_method(scenario)
-        try:
-            if self.offline:
-                # The stand-in cannot take payment_method in confirm itself: set it first.
-                self.client.v1.payment_intents.update(
-                    payment_intent_id, params={"payment_method": payment_method})
-                self.client.v1.payment_intents.confirm(payment_intent_id)
-            else:
-                self.client.v1.payment_intents.confirm(
-                    payment_intent_id,
-                    params={"payment_method": payment_method,
-                            "return_url": "http://localhost:4242/checkout/complete"})
-        except stripe.CardError:
-            pass  # the decline is recorded on the PaymentIntent, read below
-        return self.retrieve_payment_intent(payment_intent_id)
+        return self.confirm_payment_intent(payment_intent_id, self.test_payment_method(scenario),
+                                           return_url="http://localhost:4242/checkout/complete")
 
     def test_payment_method(self, scenario: str) -> str:
         if scenario not in TEST_CARDS:
@@ -331,16 +319,20 @@ class StripeGateway:
         (offline, after a decline). The key is derived from the order and the attempt number,
         so retrying this call cannot create two PaymentIntents for one attempt."""
         intent = self.client.v1.payment_intents.create(
-            params={
-                "amount": order["amount"],
-                "currency": order["currency"],
-                "metadata": {"order_id": order["id"], "product": order["product_id"],
-                             "quantity": str(order["quantity"]),
-                             "customer": order["customer"], "attempt": str(attempt)},
-            },
+            params=_payment_intent_params(order, attempt=attempt),
             options={"idempotency_key": f"{order['id']}-create-payment-intent-attempt-{attempt}"},
         )
         return self.normalize(intent.to_dict())
+
+
+def _payment_intent_params(order: Any, attempt: int | None = None) -> PaymentIntentCreateParams:
+    """Amount and currency from the order (never from the client), and the order's identity in
+    metadata so every event about this PaymentIntent leads back to the order."""
+    metadata = {"order_id": order["id"], "product": order["product_id"],
+                "quantity": str(order["quantity"]), "customer": order["customer"]}
+    if attempt is not None:
+        metadata["attempt"] = str(attempt)
+    return {"amount": order["amount"], "currency": order["currency"], "metadata": metadata}
 
 
 # Test cards per scenario: the PaymentMethod real test mode accepts, and the raw test card

@@ -26,6 +26,8 @@ def setup_merchant_server() -> dict:
         # The server sees /dashboard, not /user/<name>/stripe-lab/dashboard: its pages use
         # relative links, so they work under the prefix without knowing it.
         "absolute_url": False,
+        # ...and the checkout page's url_for() links follow the proxy's X-Forwarded-Prefix.
+        "environment": {"TUTORIAL_BEHIND_PROXY": "1"},
         "new_browser_tab": True,  # the pages refuse to be framed (CSP frame-ancestors 'none')
         "launcher_entry": {
             "enabled": True,
