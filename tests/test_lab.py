@@ -161,3 +161,19 @@ def test_no_secret_in_logs_or_answers(lab, customer):
     for text in (lab.log(), backend_log, str(order)):
         assert lab.webhook_secret not in text
         assert "whsec_" not in text and "sk_test_" not in text
+
+
+def test_a_request_the_http_server_refuses_is_still_answered_in_the_error_shape(lab):
+    """A malformed header never reaches Flask: the HTTP server (waitress) refuses it, and the
+    answer is still JSON in the API's error shape, not a text page."""
+    host, port = lab.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"POST /api/orders HTTP/1.1\r\nHost: x\r\nBad Header\r\nContent-Length: 0\r\n\r\n")
+        raw = b""
+        while chunk := s.recv(4096):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400"
+    assert b"Content-Type: application/json" in head
+    error = __import__("json").loads(body)["error"]
+    assert error["type"] == "invalid_request_error" and error["message"]

@@ -8,12 +8,14 @@ Nothing runs at import time; `python -m tutorial_server serve` starts everything
 from __future__ import annotations
 
 import logging
+import queue
 import os
 from collections import deque
 
-from flask import Flask
+from flask import Flask, request
 
 from .config import Settings, load_settings
+from .db import POOL_SIZE
 from .gateway import API_VERSION, StripeGateway
 
 MAX_BODY_BYTES = 64 * 1024  # orders and Stripe events are a few KB; refuse bigger bodies
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
         app.config.update(test_config)
     app.extensions["gateway"] = StripeGateway(settings, backend_url, http_client=http_client)
     app.extensions["webhook_deliveries"] = deque(maxlen=200)
+    app.extensions["db_pool"] = queue.LifoQueue(maxsize=POOL_SIZE)
 
     from . import db, errors, orders_api, webhooks
     db.init_db(app.config["DATABASE"])
@@ -50,6 +53,14 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     from . import checkout
     app.register_blueprint(checkout.bp)
     logging.getLogger("tutorial_server").setLevel(logging.INFO)
+    request_log = logging.getLogger("tutorial_server.requests")
+
+    @app.after_request
+    def log_request(response):
+        # Method, path and status only: never bodies, headers or query strings.
+        request_log.info("%s %s %s", request.method, request.path, response.status_code)
+        return response
+
     if os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or os.environ.get("TUTORIAL_BEHIND_PROXY"):
         # Behind jupyter-server-proxy (JupyterHub, Binder) the pages live under a prefix such as
         # /user/ada/proxy/4242/; the proxy says which in X-Forwarded-Prefix, and url_for() then

@@ -7,6 +7,7 @@ the last few). Every write goes through `transaction()`, which takes the write l
 """
 from __future__ import annotations
 
+import queue
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,14 +96,29 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("COMMIT")
 
 
+POOL_SIZE = 16
+
+
 def get_db() -> sqlite3.Connection:
-    """The request's connection, opened on first use and closed when the request ends."""
+    """The request's connection: an idle one from the app's pool, or a new one."""
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
+        pool: queue.LifoQueue = current_app.extensions["db_pool"]
+        try:
+            g.db = pool.get_nowait()
+        except queue.Empty:
+            g.db = connect(current_app.config["DATABASE"])
     return g.db
 
 
 def close_db(_exc: BaseException | None = None) -> None:
+    """Give the request's connection back to the pool. Connections are kept open because
+    closing the last one makes SQLite checkpoint and delete the WAL file, every request."""
     db = g.pop("db", None)
-    if db is not None:
+    if db is None:
+        return
+    if db.in_transaction:
+        db.rollback()  # never hand a half-done transaction to the next request
+    try:
+        current_app.extensions["db_pool"].put_nowait(db)
+    except queue.Full:
         db.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 import stripe
 from stripe.params import PaymentIntentCreateParams
 
@@ -162,6 +163,12 @@ class StripeGateway:
                 raise ValueError("offline mode needs the offline backend's URL")
             base_addresses["api"] = backend_url
         self.backend_url = backend_url
+        if self.offline and http_client is None:
+            # One keep-alive connection pool to the stand-in, shared by the server's threads;
+            # it is on this machine, so proxy settings from the environment never apply.
+            session = requests.Session()
+            session.trust_env = False
+            http_client = stripe.RequestsClient(session=session)
         self.client = stripe.StripeClient(
             settings.secret_key,
             stripe_version=API_VERSION,

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import make_server
+from waitress.channel import HTTPChannel
+from waitress.server import create_server
+from waitress.task import ErrorTask
 
 from . import create_app
 from .config import PROJECT_ROOT, Settings
@@ -89,6 +91,51 @@ def _check_port_free(host: str, port: int) -> None:
             raise
 
 
+class _JSONErrorTask(ErrorTask):
+    """Requests waitress refuses before the app sees them (a malformed header, say) are
+    answered in the API's error shape too, not as text."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        body = json.dumps({"error": {"type": "invalid_request_error",
+                                     "message": f"{error.reason}: {error.body}",
+                                     "param": None}}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _JSONErrorChannel(HTTPChannel):
+    error_task_class = _JSONErrorTask
+
+
+class _HTTPServer:
+    """The merchant server's HTTP server: waitress, a production WSGI server in pure Python
+    with a fixed pool of threads (Flask's development server starts a thread per request and
+    costs about 1 ms more per request)."""
+
+    def __init__(self, host: str, port: int, app, threads: int = 8) -> None:
+        self._server = create_server(app, host=host, port=port, threads=threads,
+                                     ident="stripe-payments-lab", expose_tracebacks=False)
+        self._server.channel_class = _JSONErrorChannel
+        self.server_port = self._server.effective_port
+
+    def serve_forever(self) -> None:
+        self._server.run()  # returns on Ctrl-C or SIGTERM (waitress stops its threads)
+
+    def shutdown(self) -> None:
+        self._server.task_dispatcher.shutdown()
+
+    def server_close(self) -> None:
+        self._server.close()
+
+
+def make_server(host: str, port: int, app, **_kw) -> _HTTPServer:
+    return _HTTPServer(host, port, app)
+
+
 class _AppSlot:
     """A WSGI app filled in after the socket is bound (the app needs the port for webhooks)."""
 
@@ -120,7 +167,7 @@ class Lab:
         slot = _AppSlot()
         self.settings.db_path.parent.mkdir(parents=True, exist_ok=True)
         _check_port_free(self.host, self.settings.port)
-        self.server = make_server(self.host, self.settings.port, slot, threaded=True)
+        self.server = make_server(self.host, self.settings.port, slot)
         self.port = self.server.server_port
         self.server_url = f"http://127.0.0.1:{self.port}"
         self.backend: OfflineBackend | None = None
@@ -210,6 +257,7 @@ def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | No
         lab.start()
         print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)
         lab.serve_forever()
+        print("\nStopping the lab.", flush=True)
     except KeyboardInterrupt:
         print("\nStopping the lab.", flush=True)
     finally:
