@@ -219,3 +219,21 @@ def payment_intent_event(intent: dict, event_type: str = "payment_intent.succeed
     return {"id": event_id or "evt_" + secrets.token_hex(12), "object": "event",
             "type": event_type, "created": int(time.time()), "livemode": False,
             "api_version": "2026-10-28.endive", "data": {"object": intent}}
+
+
+# Debian's chromium, driven by Playwright from PyPI (never `playwright install`). The flags keep
+# it from calling home: this machine has no network but the package registries.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module (closed before the next module, e.g. the notebooks' own
+    event loops, starts)."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                                    args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

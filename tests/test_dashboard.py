@@ -8,14 +8,13 @@ exact; the browser test, which resets, runs on a lab of its own (fresh_lab).
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tutorial_server import create_app
 from tutorial_server import lab as lab_module
@@ -31,8 +30,6 @@ from .conftest import RunningLab, new_webhook_secret, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SECRET_SHAPES = re.compile(r"\b(sk|rk)_(test|live)_|\bwhsec_|_secret_")
 
 
@@ -284,15 +281,6 @@ def test_a_learner_on_a_class_lab_pays_on_the_instructors_offline_stripe():
 
 
 # --- in a real browser -------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-                                    args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def page(browser):

@@ -12,7 +12,6 @@ hides the differences (gateway.OFFLINE_DIFFERENCES).
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sqlite3
@@ -23,7 +22,7 @@ from flask import Blueprint, current_app, jsonify, make_response, redirect, rend
 
 from . import catalogue, fulfilment, orders
 from .db import get_db, transaction
-from .errors import ApiError
+from .errors import ApiError, read_json_object
 from .gateway import TEST_CARDS
 from .orders_api import ensure_payment_intent
 
@@ -140,14 +139,7 @@ def _order_or_404(db, order_id: str) -> sqlite3.Row:
 
 
 def _parse_confirm_request() -> str:
-    if request.mimetype != "application/json":
-        raise ApiError(415, "Send the token as JSON with Content-Type: application/json.")
-    try:
-        body = json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "Request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object.")
+    body = read_json_object("the token")
     for name in body:
         if name != "token":
             raise ApiError(400, f"Received unknown parameter: {str(name)[:64]}. Send only the "

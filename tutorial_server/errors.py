@@ -5,9 +5,10 @@ as JSON here, and an unexpected exception is logged on the server, never shown t
 """
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,20 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.type = status, message, type
         self.param, self.code, self.headers = param, code, headers or {}
+
+
+def read_json_object(what: str) -> dict:
+    """The request's body as a JSON object, or ApiError: 415 unless it is sent as JSON,
+    400 unless it parses to an object. `what` names it for the message ("the order")."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, f"Send {what} as JSON with Content-Type: application/json.")
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "Request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object.")
+    return body
 
 
 def error_body(message: str, type: str = "invalid_request_error", param: str | None = None,

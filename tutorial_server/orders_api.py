@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import catalogue, fulfilment, orders
 from .db import get_db, transaction
-from .errors import ApiError
+from .errors import ApiError, read_json_object
 from .pricing import MAX_QUANTITY, MIN_QUANTITY, price_order
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,7 @@ def products():
 
 def parse_order_request() -> tuple[catalogue.Product, int, str]:
     """Validate the step-1 request; every problem is a 4xx naming the parameter."""
-    if request.mimetype != "application/json":
-        raise ApiError(415, "Send the order as JSON with Content-Type: application/json.")
-    try:
-        body = json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "Request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object.")
+    body = read_json_object("the order")
     for name in body:
         if name in _PRICE_FIELDS:
             raise ApiError(400, f"Received unknown parameter: {name}. The server prices every "
