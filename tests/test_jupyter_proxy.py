@@ -7,6 +7,7 @@ container would, and opens the dashboard through it.
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -167,3 +168,63 @@ def test_checkout_links_follow_the_proxy_prefix(tmp_path, monkeypatch):
     proxied = create_app(settings, backend_url="http://127.0.0.1:9").test_client()
     page = proxied.get("/checkout/order_x", headers=prefix).text
     assert 'href="/user/ada/proxy/4242/static/checkout.css"' in page
+
+
+def test_checkout_pays_through_the_proxy_as_on_binder(tmp_path, browser):
+    """On JupyterHub or Binder the browser reaches nothing but Jupyter: the checkout page, the
+    mock Stripe.js and the mock's calls to the offline Stripe all go through
+    jupyter-server-proxy, and a card payment still ends paid."""
+    db = tmp_path / "hub.sqlite3"
+    port, token = free_port(), "test-token-" + os.urandom(8).hex()
+    env = lab_env(db, None, {"JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+                             "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+                             "JUPYTERHUB_SERVICE_PREFIX": "/"})  # Jupyter's base_url here
+    log = open(tmp_path / "jupyter.log", "ab")
+    jupyter = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--no-browser",
+         f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={ROOT}"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"token {token}"}
+    lab_pid = None
+    try:
+        wait_for(lambda: _answers(f"{base}/api/status", auth), 60, 0.2, "Jupyter server")
+        assert requests.get(f"{base}/{NAME}/api/products", headers=auth, timeout=90).ok
+        state = json.loads(Path(f"{db}.lab.json").read_text())
+        lab_pid = state["pid"]
+        order = requests.post(f"{state['server_url']}/api/orders",
+                              json={"productId": "prod_drip_bags", "quantity": 2},
+                              timeout=10).json()["order"]
+
+        page = browser.new_context().new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{base}/{NAME}/checkout/{order['id']}?token={token}")
+        backend_port = state["backend_url"].rsplit(":", 1)[1]
+        assert page.locator(f'script[src="/proxy/{backend_port}/js.stripe.com/v3/"]').count() == 1
+        page.get_by_label("Card number").fill("4242424242424242")
+        page.get_by_label("Expiry month (MM)").fill("12")
+        page.get_by_label("Expiry year (YY)").fill("34")
+        page.get_by_label("CVC").fill("123")
+        page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+        page.wait_for_url(re.compile(rf"/{NAME}/checkout/{order['id']}/complete$"))
+        page.get_by_text("Payment confirmed: your order is paid").wait_for(timeout=15_000)
+        page.screenshot(path=str(ROOT / "test-artifacts" / "screenshots" / "binder-paid.png"))
+        order_now = requests.get(f"{state['server_url']}/api/orders/{order['id']}", timeout=10)
+        assert order_now.json()["order"]["status"] == "paid"
+    finally:
+        jupyter.send_signal(signal.SIGTERM)
+        try:
+            jupyter.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            jupyter.kill()
+            jupyter.wait()
+        if lab_pid and _alive(lab_pid):
+            os.kill(lab_pid, signal.SIGTERM)
+
+
+def _answers(url: str, headers: dict) -> bool:
+    try:
+        return requests.get(url, headers=headers, timeout=2).ok
+    except requests.ConnectionError:
+        return False

@@ -32,13 +32,12 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
         STRIPE_WEBHOOK_SECRET=settings.webhook_secret,
         BACKEND_URL=backend_url,
         STRIPE_API_VERSION=API_VERSION,
-        STRIPE_JS_URL=(f"{backend_url}/js.stripe.com/v3/" if settings.offline
-                       else "https://js.stripe.com/v3/"),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     if test_config:
         app.config.update(test_config)
     app.extensions["gateway"] = StripeGateway(settings, backend_url, http_client=http_client)
+    app.config["STRIPE_JS_URL"] = app.extensions["gateway"].stripe_js_url()
     app.extensions["webhook_deliveries"] = deque(maxlen=200)
     app.extensions["db_pool"] = queue.LifoQueue(maxsize=POOL_SIZE)
 

@@ -6,6 +6,7 @@ listed in OFFLINE_DIFFERENCES, which notebook 00 shows as a table.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -101,7 +102,8 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
                 "confirmPayment; confirmCardPayment works only for a 3-D Secure challenge.",
      "lab": "The checkout page loads checkout-stripe.js (test mode) or checkout-offline.js: "
             "createToken in the browser, confirm on the server, then confirmCardPayment for "
-            "the challenge. Its Content-Security-Policy allows the Stripe.js origin in use."},
+            "the challenge. Its Content-Security-Policy allows the Stripe.js origin in use. "
+            "In JupyterHub or Binder the mock and its API calls go through jupyter-server-proxy."},
     {"topic": "Card tokens",
      "real": "A token (tok_...) becomes a PaymentMethod with payment_methods.create(card[token]).",
      "offline": "No PaymentMethod from a token; the token's card (card_...) is charged directly.",
@@ -258,6 +260,20 @@ class StripeGateway:
         return self.retrieve_payment_intent(payment_intent_id)
 
     # --- step 5 from the checkout page (checkout.py): the browser tokenizes, the server confirms
+
+    def stripe_js_url(self) -> str:
+        """Where the checkout page loads Stripe.js from."""
+        if not self.offline:
+            return "https://js.stripe.com/v3/"
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+        if prefix:
+            # Inside JupyterHub or Binder the learner's browser cannot reach the container's
+            # 127.0.0.1: it loads the mock Stripe.js through jupyter-server-proxy, and the
+            # mock then calls the stand-in's API through the same path (it derives its API
+            # address from its own URL).
+            port = urlsplit(self.backend_url or "").port
+            return f"{prefix.rstrip('/')}/proxy/{port}/js.stripe.com/v3/"
+        return f"{self.backend_url}/js.stripe.com/v3/"
 
     def stripe_js_sources(self) -> dict[str, list[str]]:
         """What the checkout page's Content-Security-Policy must allow for Stripe.js."""
