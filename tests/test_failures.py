@@ -467,8 +467,11 @@ def test_server_killed_after_a_payment_whose_webhook_was_lost(attached_lab, offl
     assert lab.post(f"/api/orders/{abandoned['id']}/cancel").status_code == 200
 
     order = lab.order("prod_pour_over_kit", 2, "cus_crash")["order"]
-    drop_webhooks(lab)  # the success webhook will be lost, as if it hit the dead server
+    lost = drop_webhooks(lab)  # the success webhook will be lost, as if it hit the dead server
     assert lab.gateway().pay_with_test_card(order["payment_intent"])["status"] == "succeeded"
+    # Kill only once the delivery has really been lost: a restart faster than the stand-in's
+    # one-second delay would otherwise receive it.
+    wait_for(lambda: lost(order["payment_intent"]), timeout=10, message="the lost delivery")
     before = lab.snapshot()
     lab.stop(signal.SIGKILL)
     assert Path(f"{lab.db_path}.lab.json").exists()  # the killed server could not clean up

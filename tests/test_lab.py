@@ -4,6 +4,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import http.server
+import json
+import threading
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -24,15 +28,36 @@ def run_cli(running, *args, timeout=60):
                           env=lab_env(running.db_path, running.webhook_secret), timeout=timeout)
 
 
+class _Refuse(http.server.BaseHTTPRequestHandler):
+    """Answers every delivery 503, like a server that is down, and notes what it refused."""
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            self.server.refused.append(json.loads(body)["data"]["object"]["id"])
+        except (ValueError, KeyError, TypeError):
+            self.server.refused.append(None)
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 def drop_webhooks(running):
-    """Point the offline Stripe's webhook at a closed port: deliveries are lost, as when the
-    merchant server is down."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-    data = f"url=http://127.0.0.1:{dead}/webhook&secret={running.webhook_secret}".encode()
+    """Point the offline Stripe's webhook at a receiver that refuses every delivery: the
+    deliveries are lost (the stand-in never retries), as when the merchant server is down.
+    Returns a function telling whether the delivery about a PaymentIntent has been lost yet,
+    so a test can wait for the loss instead of racing it."""
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
+    sink.refused = []
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    running.__dict__.setdefault("_sinks", []).append(sink)  # lives as long as the lab object
+    data = urllib.parse.urlencode({"url": f"http://127.0.0.1:{sink.server_port}/webhook",
+                                   "secret": running.webhook_secret}).encode()
     urllib.request.urlopen(urllib.request.Request(
         f"{running.backend_url}/_config/webhooks/tutorial-lab", data=data, method="POST"))
+    return lambda payment_intent: payment_intent in sink.refused
 
 
 def test_orders_and_inventory_survive_a_restart(fresh_lab, customer):
@@ -175,5 +200,5 @@ def test_a_request_the_http_server_refuses_is_still_answered_in_the_error_shape(
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] == b"400"
     assert b"Content-Type: application/json" in head
-    error = __import__("json").loads(body)["error"]
+    error = json.loads(body)["error"]
     assert error["type"] == "invalid_request_error" and error["message"]

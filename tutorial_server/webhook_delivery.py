@@ -115,10 +115,10 @@ def fetch_event(gateway: StripeGateway, event_id: str) -> dict:
 
 def events_about(gateway: StripeGateway, payment_intent_id: str,
                  event_type: str | None = None) -> list[dict]:
-    """Stripe's recent events about one PaymentIntent, newest first."""
+    """Every event Stripe holds about one PaymentIntent (all pages, not only the first)."""
     if event_type:
         events = gateway.client.v1.events.list(params={"limit": 100, "type": event_type})
     else:
         events = gateway.client.v1.events.list(params={"limit": 100})
-    found = [e.to_dict() for e in events.data]
+    found = (e.to_dict() for e in events.auto_paging_iter())
     return [e for e in found if e["data"]["object"].get("id") == payment_intent_id]
