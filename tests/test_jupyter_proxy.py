@@ -7,6 +7,7 @@ container would, and opens the dashboard through it.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import re
 import os
 import signal
@@ -71,12 +72,15 @@ def test_notebook_urls_are_plain_outside_a_hub(monkeypatch):
     assert lab.public_url("/dashboard") == "http://127.0.0.1:4242/dashboard"
 
 
-def test_dashboard_through_a_real_jupyter_server_proxy(tmp_path, monkeypatch):
-    """Like a Binder container: Jupyter on 127.0.0.1, the lab started by the proxy on demand."""
-    db = tmp_path / "hub.sqlite3"
+@contextmanager
+def jupyter_server(tmp_path, db: Path, extra_env: dict | None = None):
+    """A real Jupyter server on 127.0.0.1 (like a Binder container) with this package's
+    jupyter-server-proxy entry; yields (base URL, auth headers, token). Stops Jupyter, and the
+    lab the proxy started, afterwards."""
     port, token = free_port(), "test-token-" + os.urandom(8).hex()
     env = lab_env(db, None, {"JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
-                             "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime")})
+                             "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+                             **(extra_env or {})})
     log = open(tmp_path / "jupyter.log", "ab")
     jupyter = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "server", "--ServerApp.ip=127.0.0.1",
@@ -85,16 +89,43 @@ def test_dashboard_through_a_real_jupyter_server_proxy(tmp_path, monkeypatch):
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"token {token}"}
-    try:
-        def jupyter_up():
-            if jupyter.poll() is not None:
-                pytest.fail((tmp_path / "jupyter.log").read_text())
-            try:
-                return requests.get(f"{base}/api/status", headers=auth, timeout=2).ok
-            except requests.ConnectionError:
-                return False
 
+    def jupyter_up():
+        if jupyter.poll() is not None:
+            pytest.fail((tmp_path / "jupyter.log").read_text())
+        try:
+            return requests.get(f"{base}/api/status", headers=auth, timeout=2).ok
+        except requests.ConnectionError:
+            return False
+
+    try:
         wait_for(jupyter_up, 60, 0.2, "Jupyter server")
+        yield base, auth, token
+    finally:
+        lab_pid = None
+        try:
+            lab_pid = json.loads(Path(f"{db}.lab.json").read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            pass
+        jupyter.send_signal(signal.SIGTERM)
+        try:
+            jupyter.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            jupyter.kill()
+            jupyter.wait()
+        if lab_pid:  # the lab the proxy started, if Jupyter left it running
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _alive(lab_pid):
+                time.sleep(0.1)
+            if _alive(lab_pid):
+                os.kill(lab_pid, signal.SIGTERM)
+
+
+
+def test_dashboard_through_a_real_jupyter_server_proxy(tmp_path, monkeypatch):
+    """Like a Binder container: Jupyter on 127.0.0.1, the lab started by the proxy on demand."""
+    db = tmp_path / "hub.sqlite3"
+    with jupyter_server(tmp_path, db) as (base, auth, _token):
         # First visit: jupyter-server-proxy starts `serve --port {port}` and waits for it.
         page = requests.get(f"{base}/{NAME}/dashboard", headers=auth, timeout=90)
         assert page.status_code == 200, page.text[:500]
@@ -124,24 +155,6 @@ def test_dashboard_through_a_real_jupyter_server_proxy(tmp_path, monkeypatch):
                                headers={**auth, "Origin": "http://attacker.test",
                                         "X-CSRF-Token": csrf}, timeout=10)
         assert forged.status_code == 403
-    finally:
-        lab_pid = None
-        try:
-            lab_pid = json.loads(Path(f"{db}.lab.json").read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            pass
-        jupyter.send_signal(signal.SIGTERM)
-        try:
-            jupyter.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            jupyter.kill()
-            jupyter.wait()
-        if lab_pid:  # the lab the proxy started for this test, if Jupyter left it running
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and _alive(lab_pid):
-                time.sleep(0.1)
-            if _alive(lab_pid):
-                os.kill(lab_pid, signal.SIGTERM)
 
 
 def _alive(pid: int) -> bool:
@@ -175,24 +188,10 @@ def test_checkout_pays_through_the_proxy_as_on_binder(tmp_path, browser):
     mock Stripe.js and the mock's calls to the offline Stripe all go through
     jupyter-server-proxy, and a card payment still ends paid."""
     db = tmp_path / "hub.sqlite3"
-    port, token = free_port(), "test-token-" + os.urandom(8).hex()
-    env = lab_env(db, None, {"JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
-                             "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
-                             "JUPYTERHUB_SERVICE_PREFIX": "/"})  # Jupyter's base_url here
-    log = open(tmp_path / "jupyter.log", "ab")
-    jupyter = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--no-browser",
-         f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={ROOT}"],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    auth = {"Authorization": f"token {token}"}
-    lab_pid = None
-    try:
-        wait_for(lambda: _answers(f"{base}/api/status", auth), 60, 0.2, "Jupyter server")
+    # Jupyter's base_url is "/" here; on Binder it is /user/<name>/.
+    with jupyter_server(tmp_path, db, {"JUPYTERHUB_SERVICE_PREFIX": "/"}) as (base, auth, token):
         assert requests.get(f"{base}/{NAME}/api/products", headers=auth, timeout=90).ok
         state = json.loads(Path(f"{db}.lab.json").read_text())
-        lab_pid = state["pid"]
         order = requests.post(f"{state['server_url']}/api/orders",
                               json={"productId": "prod_drip_bags", "quantity": 2},
                               timeout=10).json()["order"]
@@ -212,19 +211,3 @@ def test_checkout_pays_through_the_proxy_as_on_binder(tmp_path, browser):
         page.screenshot(path=str(ROOT / "test-artifacts" / "screenshots" / "binder-paid.png"))
         order_now = requests.get(f"{state['server_url']}/api/orders/{order['id']}", timeout=10)
         assert order_now.json()["order"]["status"] == "paid"
-    finally:
-        jupyter.send_signal(signal.SIGTERM)
-        try:
-            jupyter.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            jupyter.kill()
-            jupyter.wait()
-        if lab_pid and _alive(lab_pid):
-            os.kill(lab_pid, signal.SIGTERM)
-
-
-def _answers(url: str, headers: dict) -> bool:
-    try:
-        return requests.get(url, headers=headers, timeout=2).ok
-    except requests.ConnectionError:
-        return False
