@@ -153,6 +153,15 @@ class RunningLab:
         return self.post("/webhook", data=payload,
                          headers={"Stripe-Signature": header, "Content-Type": "application/json"})
 
+    def query(self, sql: str, *params) -> list[sqlite3.Row]:
+        """Read the lab's database directly (the tests' view behind the API)."""
+        db = sqlite3.connect(self.db_path)
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
     def snapshot(self) -> dict:
         """Every row of every table: compare before and after to prove nothing changed."""
         db = sqlite3.connect(self.db_path)

@@ -50,15 +50,6 @@ def failure_lab(tmp_path_factory) -> RunningLab:
     running.stop()
 
 
-def query(lab: RunningLab, sql: str, *params) -> list[sqlite3.Row]:
-    db = sqlite3.connect(lab.db_path)
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
-
-
 def assert_error_shape(r: requests.Response) -> dict:
     assert r.headers.get("Content-Type", "").split(";")[0].strip() == "application/json", (
         r.status_code, r.headers.get("Content-Type"), r.text[:200])
@@ -488,7 +479,7 @@ def test_server_killed_after_a_payment_whose_webhook_was_lost(attached_lab, offl
     assert "paid now" not in result.stdout  # nothing left to settle
 
     after = lab.snapshot()
-    assert len(query(lab, "SELECT * FROM inventory WHERE order_id = ?", order["id"])) == 1
+    assert len(lab.query("SELECT * FROM inventory WHERE order_id = ?", order["id"])) == 1
     others = {k: v for k, v in rows_by_id(after["orders"]).items() if k != order["id"]}
     assert others == {k: v for k, v in rows_by_id(before["orders"]).items() if k != order["id"]}
     assert {o["id"] for o in (paid, waiting, abandoned)} <= set(others)
@@ -507,9 +498,9 @@ def test_server_killed_after_a_payment_whose_webhook_was_lost(attached_lab, offl
 def check_no_half_written_order(lab: RunningLab) -> Counter:
     """Every order row is whole and consistent; every paid order has exactly one inventory
     entry and every inventory entry a paid order. Returns the orders per status."""
-    assert query(lab, "PRAGMA integrity_check")[0][0] == "ok"
+    assert lab.query("PRAGMA integrity_check")[0][0] == "ok"
     statuses: Counter = Counter()
-    for o in query(lab, "SELECT * FROM orders"):
+    for o in lab.query("SELECT * FROM orders"):
         product = get_product(o["product_id"])
         assert product is not None and 1 <= o["quantity"] <= 100
         assert o["subtotal"] == product.unit_amount * o["quantity"], dict(o)
@@ -518,15 +509,15 @@ def check_no_half_written_order(lab: RunningLab) -> Counter:
         paid = o["status"] == "paid"
         assert o["amount_paid"] == (o["amount"] if paid else 0), dict(o)
         assert (o["paid_at"] is not None) == paid, dict(o)
-        entries = query(lab, "SELECT * FROM inventory WHERE order_id = ?", o["id"])
+        entries = lab.query("SELECT * FROM inventory WHERE order_id = ?", o["id"])
         assert len(entries) == (1 if paid else 0), dict(o)
         if paid:
             assert (entries[0]["customer"], entries[0]["product_id"], entries[0]["quantity"]) == (
                 o["customer"], o["product_id"], o["quantity"])
         statuses[o["status"]] += 1
-    assert query(lab, "SELECT COUNT(*) FROM inventory WHERE order_id NOT IN "
+    assert lab.query("SELECT COUNT(*) FROM inventory WHERE order_id NOT IN "
                       "(SELECT id FROM orders WHERE status = 'paid')")[0][0] == 0
-    assert query(lab, "SELECT COUNT(*) FROM idempotency_keys WHERE order_id NOT IN "
+    assert lab.query("SELECT COUNT(*) FROM idempotency_keys WHERE order_id NOT IN "
                       "(SELECT id FROM orders)")[0][0] == 0
     return statuses
 
@@ -581,9 +572,9 @@ def test_server_killed_in_the_middle_of_a_burst_of_orders(attached_lab):
                           timeout=15)
         assert r.status_code == 201, r.text
         assert r.json()["client_secret"]
-    assert len(query(lab, "SELECT * FROM idempotency_keys")) == len(bodies)
-    assert len(query(lab, "SELECT * FROM orders")) == len(bodies) + len(prepaid)
-    assert query(lab, "SELECT COUNT(*) FROM orders WHERE payment_intent IS NULL")[0][0] == 0
+    assert len(lab.query("SELECT * FROM idempotency_keys")) == len(bodies)
+    assert len(lab.query("SELECT * FROM orders")) == len(bodies) + len(prepaid)
+    assert lab.query("SELECT COUNT(*) FROM orders WHERE payment_intent IS NULL")[0][0] == 0
 
     assert run_cli(lab, "reconcile").returncode == 0
     for o in prepaid:  # each payment Stripe took: paid once, whether its webhook got through or not
@@ -605,7 +596,7 @@ def test_events_resend_of_a_delivered_event_is_a_duplicate(failure_lab):
     order = failure_lab.order("prod_enamel_mug", 1, "cus_cli_resend")["order"]
     failure_lab.gateway().pay_with_test_card(order["payment_intent"], "success")
     failure_lab.wait_for_status(order["id"], "paid")
-    [event] = query(failure_lab, "SELECT * FROM webhook_events WHERE payment_intent = ?",
+    [event] = failure_lab.query("SELECT * FROM webhook_events WHERE payment_intent = ?",
                     order["payment_intent"])
     assert event["outcome"] == "fulfilled"
 
@@ -676,7 +667,7 @@ def test_forged_deliveries_are_refused_and_the_honest_one_then_pays(fresh_lab):
     honest = cli(fresh_lab, "trigger", "payment_intent.succeeded", "--order", order["id"])
     assert honest.returncode == 0 and '"outcome": "fulfilled"' in honest.stdout
     assert fresh_lab.order_status(order["id"])["status"] == "paid"
-    assert len(query(fresh_lab, "SELECT * FROM inventory WHERE order_id = ?", order["id"])) == 1
+    assert len(fresh_lab.query("SELECT * FROM inventory WHERE order_id = ?", order["id"])) == 1
 
 
 # --- (d) abandoned checkout: POST /api/orders/{id}/cancel ---------------------------------------
@@ -761,7 +752,7 @@ def test_cancel_races_with_payment(fresh_lab):
     assert r.status_code == 409 and assert_error_shape(r)["code"] == "order_already_paid"
     settled = lab.order_status(paid_first["id"])
     assert (settled["status"], settled["amount_paid"], settled["attempts"]) == ("paid", 1340, 1)
-    assert len(query(lab, "SELECT * FROM inventory WHERE order_id = ?", paid_first["id"])) == 1
+    assert len(lab.query("SELECT * FROM inventory WHERE order_id = ?", paid_first["id"])) == 1
 
     half_done = lab.order("prod_enamel_mug", 1, "cus_race")["order"]
     gateway.cancel_payment_intent(half_done["payment_intent"])  # Stripe canceled, DB not
@@ -784,7 +775,7 @@ def test_cancel_races_with_payment(fresh_lab):
     assert r.status_code == 200 and r.json()["outcome"] == "fulfilled_after_cancel"
     status = lab.order_status(late["id"])
     assert (status["status"], status["amount_paid"]) == ("paid", 1500)
-    assert len(query(lab, "SELECT * FROM inventory WHERE order_id = ?", late["id"])) == 1
+    assert len(lab.query("SELECT * FROM inventory WHERE order_id = ?", late["id"])) == 1
     again = lab.post_event(payment_intent_event(intent))
     assert again.json()["outcome"] == "already_paid"
     wait_for(lambda: "was canceled (abandoned) but Stripe says" in lab.log(), timeout=5)

@@ -38,21 +38,12 @@ def database_unchanged(lab):
     assert lab.snapshot() == before, "the webhook changed the database"
 
 
-def query(lab, sql: str, *params) -> list[sqlite3.Row]:
-    db = sqlite3.connect(lab.db_path)
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
-
-
 def inventory_rows(lab, order_id: str) -> list[sqlite3.Row]:
-    return query(lab, "SELECT * FROM inventory WHERE order_id = ?", order_id)
+    return lab.query("SELECT * FROM inventory WHERE order_id = ?", order_id)
 
 
 def events_for(lab, payment_intent: str) -> list[sqlite3.Row]:
-    return query(lab, "SELECT * FROM webhook_events WHERE payment_intent = ? ORDER BY id",
+    return lab.query("SELECT * FROM webhook_events WHERE payment_intent = ? ORDER BY id",
                  payment_intent)
 
 
@@ -196,7 +187,7 @@ def test_event_type_the_server_ignores_is_acknowledged(lab, age):
     assert r.json()["received"] is True
     assert lab.snapshot()["orders"] == orders_before
     # Recorded, so a redelivery of it is recognised too.
-    assert [e["outcome"] for e in query(lab, "SELECT * FROM webhook_events WHERE id = ?",
+    assert [e["outcome"] for e in lab.query("SELECT * FROM webhook_events WHERE id = ?",
                                         event["id"])] == ["ignored_type"]
 
 
@@ -312,7 +303,7 @@ def test_forged_amount_for_a_succeeded_payment_is_not_what_fulfils(lab, customer
     event = payment_intent_event({**intent, "amount": 1}, event_id=test_event_id())
     r = lab.post_event(event)
     assert r.status_code == 200, r.text
-    forged = query(lab, "SELECT outcome FROM webhook_events WHERE id = ?", event["id"])
+    forged = lab.query("SELECT outcome FROM webhook_events WHERE id = ?", event["id"])
     assert [e["outcome"] for e in forged] == ["amount_mismatch"]
     # The offline Stripe's own, genuine event is what pays the order.
     assert wait_for_real_delivery(lab, pi)["outcome"] == "fulfilled"
