@@ -4,6 +4,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The browser the tests drive (Debian's chromium by default; any Chrome or Chromium works).
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
 
 .PHONY: lab serve test clean chromium
 
@@ -36,10 +39,10 @@ node_modules/.installed: package.json package-lock.json
 
 # Browser tests drive Debian's chromium through Playwright (never `playwright install`).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@[ -x "$(CHROMIUM)" ] || command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Browser tests need Chromium: sudo apt-get install chromium (or set CHROMIUM=/path/to/chrome)"; exit 1; fi; }
+	  else echo "Browser tests need Chromium: sudo apt-get install chromium, or run make test CHROMIUM=/path/to/chrome"; exit 1; fi; }
 
 # Benchmarks (bench/): prints numbers, passes or fails nothing; run it on a quiet machine.
 # BENCH_ARGS=--quick gives small numbers, just to check the scripts run.

@@ -94,3 +94,16 @@ def test_sync_tells_the_server_about_a_failed_3d_secure_challenge(lab, customer)
 def test_sync_of_an_unknown_order_is_404(lab):
     r = lab.post("/api/orders/order_doesnotexist00/sync")
     assert r.status_code == 404 and r.json()["error"]["param"] == "id"
+
+
+def test_sync_says_so_when_stripe_no_longer_knows_the_payment(fresh_lab, customer):
+    """The same answer as `reconcile` (they share reconcile_order): the order is canceled as
+    payment_intent_missing, not reported as Stripe being unreachable."""
+    import urllib.request
+    order = fresh_lab.order("prod_drip_bags", 1, customer)["order"]
+    urllib.request.urlopen(urllib.request.Request(f"{fresh_lab.backend_url}/_config/data",
+                                                  method="DELETE"))
+    r = fresh_lab.post(f"/api/orders/{order['id']}/sync")
+    assert r.status_code == 200, r.text
+    assert r.json()["order"]["status"] == "canceled"
+    assert r.json()["order"]["cancellation_reason"] == "payment_intent_missing"

@@ -159,13 +159,26 @@ def payable_intent(db, order_id: str) -> dict | None:
 
     Offline, a PaymentIntent whose charge was declined cannot be confirmed again (and one
     stuck in a 3-D Secure challenge cannot take another card), so the order gets a fresh
-    PaymentIntent and the old one is canceled. Real Stripe always reuses the same one.
+    PaymentIntent. Stripe first: the old one is canceled before the order is linked to the new
+    one, so no payment can still succeed on a PaymentIntent the order no longer knows. Real
+    Stripe always reuses the same one.
     """
     gateway = current_app.extensions["gateway"]
     intent = ensure_payment_intent(db, order_id)
     if (intent is None or gateway.accepts_another_card(intent)
-            or intent["status"] not in ("requires_payment_method", "requires_action")):
+            or intent["status"] not in ("requires_payment_method", "requires_action", "canceled")):
         return intent
+    if intent["status"] != "canceled":
+        try:
+            old = gateway.cancel_payment_intent(intent["id"], "abandoned")
+        except stripe.StripeError:
+            old = gateway.retrieve_payment_intent(intent["id"])  # refused: see why
+        if old["status"] != "canceled":
+            # Paid after all (say, the 3-D Secure challenge was approved meanwhile): settle
+            # the order with it instead of replacing it.
+            with transaction(db):
+                fulfilment.settle_order(db, old)
+            return old
     order = _order_or_404(db, order_id)
     heard = orders.payment_failure_heard(db, intent["id"])
     attempt = order["attempts"] + (0 if heard else 1) + 1  # the attempt the new one is for
@@ -179,11 +192,9 @@ def payable_intent(db, order_id: str) -> dict | None:
                 # new PaymentIntent, that webhook would find no order. Count the attempt now.
                 fulfilment.settle_order(db, intent, payment_failed=True)
             orders.replace_payment_intent(db, order_id, intent["id"], fresh["id"])
-    # Cancel whichever PaymentIntent is not linked, so it can never be paid by mistake.
     if not replaced:  # a concurrent request got there first: use its PaymentIntent
         _cancel_quietly(fresh["id"], "duplicate")
         return gateway.retrieve_payment_intent(order["payment_intent"])
-    _cancel_quietly(intent["id"], "abandoned")
     log.info("order %s: PaymentIntent %s replaced by %s for a retry", order_id, intent["id"],
              fresh["id"])
     return fresh

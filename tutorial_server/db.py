@@ -3,7 +3,8 @@
 WAL mode lets the webhook handler write while pages read, and with synchronous=NORMAL a
 committed transaction survives the server process being killed (only a power cut can lose
 the last few). Every write goes through `transaction()`, which takes the write lock up front
-(BEGIN IMMEDIATE) so two deliveries of the same event cannot both pass the "seen it?" check.
+(BEGIN IMMEDIATE): the writes of two concurrent deliveries of one event happen one after the
+other, and the event id's primary key lets only the first claim it.
 """
 from __future__ import annotations
 

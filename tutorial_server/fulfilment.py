@@ -68,6 +68,14 @@ def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool =
     """
     order = find_order_for(db, intent)
     if order is None:
+        named = (intent.get("metadata") or {}).get("order_id")
+        if intent.get("status") == "succeeded" and isinstance(named, str) \
+                and orders.get_order(db, named) is not None:
+            # Money taken on a PaymentIntent the order is not linked to: never fulfil it
+            # blindly (it could be a copy made elsewhere), but a person must look.
+            log.error("PaymentIntent %s succeeded and names order %s, which is linked to "
+                      "another PaymentIntent: not fulfilled; refund it or investigate",
+                      intent.get("id"), named)
         return UNKNOWN_ORDER, None
     status = intent.get("status")
     if status == "succeeded":

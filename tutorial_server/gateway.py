@@ -75,7 +75,7 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "offline": "Registered through a private /_config route; kept in memory only.",
      "lab": "The lab registers its /webhook with the lab's secret at every start."},
     {"topic": "Test cards (server side)",
-     "real": "pm_card_visa, pm_card_visa_chargeDeclined, pm_card_authenticationRequired, ...",
+     "real": "pm_card_visa, pm_card_chargeCustomerFail, pm_card_authenticationRequired, ...",
      "offline": "pm_card_visa works; declines and 3-D Secure need raw test card numbers.",
      "lab": "Gateway maps each test scenario to what the backend accepts."},
     {"topic": "Confirm with a payment method",
@@ -86,12 +86,15 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "real": "The customer completes it in the browser (Stripe.js); there is no API call for it.",
      "offline": "POST /v1/payment_intents/{id}/_authenticate with client_secret and "
                 "success=true or false completes it.",
-     "lab": "complete_3ds_offline() calls it, offline only. These are the only parameters "
-            "the lab sends that real Stripe does not know (gateway.OFFLINE_ONLY_PARAMS)."},
+     "lab": "complete_3ds_offline() calls it, offline only. These are the only Stripe API "
+            "parameters the lab sends that real Stripe does not know "
+            "(gateway.OFFLINE_ONLY_PARAMS); the lab's set-up calls to the stand-in's own "
+            "/_config routes (webhook registration, reset) are not Stripe's API at all."},
     {"topic": "Retry after a decline",
      "real": "The same PaymentIntent takes another payment method and confirm.",
      "offline": "A PaymentIntent whose charge was declined cannot be confirmed again "
-                "(a failed 3-D Secure one can).",
+                "(a failed 3-D Secure one can), and one waiting for 3-D Secure cannot take "
+                "another card.",
      "lab": "The checkout server gives the order a fresh PaymentIntent (idempotency key "
             "from the order and attempt number), links it with orders.replace_payment_intent "
             "and cancels the declined one; the order keeps its attempts. Server-side lessons "

@@ -130,6 +130,12 @@ class Lab:
         return self.gateway.pay_with_test_card(order["payment_intent"], scenario)
 
     @property
+    def can_sign_webhooks(self) -> bool:
+        """True when this machine knows the lab's webhook secret (your own lab, or
+        STRIPE_WEBHOOK_SECRET set); a class server's secret stays on the instructor's machine."""
+        return self._webhook_secret is not None
+
+    @property
     def webhook_secret(self) -> str:
         """The secret webhooks are signed with. For signing by hand; never print it."""
         if self._webhook_secret is None:

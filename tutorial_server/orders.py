@@ -2,8 +2,9 @@
 
 The order keeps the field names of the article's step-3 sample (amount, amount_paid,
 amount_due, receipt, status, attempts, created_at) so learners recognise them, and links to
-the Stripe PaymentIntent that collects the money. Status only moves forward:
-created -> attempted -> paid (or canceled); nothing ever un-pays an order.
+the Stripe PaymentIntent that collects the money. Status moves forward only:
+created -> attempted -> paid, or to canceled; nothing ever un-pays an order. (A canceled order
+whose PaymentIntent succeeded after all becomes paid: the money was taken; see fulfilment.)
 """
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, jsonify, request
 from . import catalogue, fulfilment, orders
 from .db import get_db, transaction
 from .errors import ApiError, read_json_object
+from .reconcile import reconcile_order
 from .pricing import MAX_QUANTITY, MIN_QUANTITY, price_order
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,12 @@ def ensure_payment_intent(db, order_id: str) -> dict | None:
     except stripe.InvalidRequestError:
         if order["payment_intent"]:
             return None
-        raise
+        log.warning("Stripe refused to create a PaymentIntent for order %s", order_id)
+        raise ApiError(502, "Stripe refused to create the payment for this order; the server "
+                       "log has details.", type="api_error") from None
+    except (stripe.AuthenticationError, stripe.PermissionError):
+        raise ApiError(503, "Stripe refused the server's API key: check STRIPE_SECRET_KEY.",
+                       type="api_error") from None
     except stripe.StripeError as e:
         log.warning("Stripe call for order %s failed: %s", order_id, type(e).__name__)
         raise ApiError(503, "Could not reach Stripe to set up the payment. The order is saved "
@@ -173,14 +179,11 @@ def sync_order(order_id: str):
         raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
                        code="resource_missing")
     intent = None
-    if order["payment_intent"] and order["status"] != "canceled":
-        try:
-            intent = current_app.extensions["gateway"].retrieve_payment_intent(order["payment_intent"])
-        except stripe.StripeError:
+    if order["status"] != "canceled":
+        outcome, intent = reconcile_order(db, current_app.extensions["gateway"], order)
+        if outcome == "stripe_unreachable":
             raise ApiError(503, "Could not reach Stripe to check the payment; retry later.",
-                           type="api_connection_error") from None
-        with transaction(db):
-            fulfilment.settle_order(db, intent)
+                           type="api_connection_error")
     summary = {k: intent.get(k) for k in ("id", "status", "last_payment_error")} if intent else None
     return jsonify({"order": orders.order_to_api(orders.get_order(db, order_id)),
                     "payment_intent": summary})

@@ -22,25 +22,29 @@ def reconcile(app: Flask) -> Counter:
         db = get_db()
         gateway = app.extensions["gateway"]
         for order in orders.list_orders(db, orders.UNSETTLED):
-            if not order["payment_intent"]:
-                counts["no_payment_intent"] += 1
-                continue
-            try:
-                intent = gateway.retrieve_payment_intent(order["payment_intent"])
-            except stripe.InvalidRequestError:
-                # The backend does not know the payment: after an offline restart the
-                # stand-in starts empty. The order cannot be paid any more; say so.
-                with transaction(db):
-                    orders.cancel_order(db, order["id"], PAYMENT_INTENT_MISSING)
-                counts[PAYMENT_INTENT_MISSING] += 1
-                continue
-            except stripe.StripeError:
-                counts["stripe_unreachable"] += 1
-                continue
-            with transaction(db):
-                outcome, _ = fulfilment.settle_order(db, intent)
+            outcome, _intent = reconcile_order(db, gateway, order)
             counts[outcome] += 1
     return counts
+
+
+def reconcile_order(db, gateway, order) -> tuple[str, dict | None]:
+    """Ask Stripe how one order's payment stands and settle the order to match.
+    Returns (outcome, the PaymentIntent as Stripe has it, or None)."""
+    if not order["payment_intent"]:
+        return "no_payment_intent", None
+    try:
+        intent = gateway.retrieve_payment_intent(order["payment_intent"])
+    except stripe.InvalidRequestError:
+        # The backend does not know the payment: after an offline restart the stand-in
+        # starts empty. The order cannot be paid any more; say so.
+        with transaction(db):
+            orders.cancel_order(db, order["id"], PAYMENT_INTENT_MISSING)
+        return PAYMENT_INTENT_MISSING, None
+    except stripe.StripeError:
+        return "stripe_unreachable", None
+    with transaction(db):
+        outcome, _ = fulfilment.settle_order(db, intent)
+    return outcome, intent
 
 
 def describe(counts: Counter) -> str:
