@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 
 import stripe
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, \
@@ -24,7 +23,7 @@ from . import catalogue, fulfilment, orders
 from .db import get_db, transaction
 from .errors import ApiError, read_json_object
 from .gateway import TEST_CARDS
-from .orders_api import ensure_payment_intent
+from .orders_api import ensure_payment_intent, order_or_404
 
 log = logging.getLogger(__name__)
 # Templates and static files live in the app's own templates/ and static/ folders.
@@ -112,7 +111,7 @@ def checkout_page(order_id: str):
         "checkout.html", stripe_js=True, problem=None, test_cards=TEST_CARDS,
         stripe_js_url=current_app.config["STRIPE_JS_URL"],
         publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
-        order=_order_or_404(db, order_id), summary=summary)
+        order=order_or_404(db, order_id), summary=summary)
 
 
 @bp.get("/<order_id>/complete")
@@ -129,14 +128,6 @@ def complete_page(order_id: str):
 
 
 # --- the offline route's server half: confirm with the card the browser tokenized ---------
-
-def _order_or_404(db, order_id: str) -> sqlite3.Row:
-    order = orders.get_order(db, order_id)
-    if order is None:
-        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
-                       code="resource_missing")
-    return order
-
 
 def _parse_confirm_request() -> str:
     body = read_json_object("the token")
@@ -179,12 +170,12 @@ def payable_intent(db, order_id: str) -> dict | None:
             with transaction(db):
                 fulfilment.settle_order(db, old)
             return old
-    order = _order_or_404(db, order_id)
+    order = order_or_404(db, order_id)
     heard = orders.payment_failure_heard(db, intent["id"])
     attempt = order["attempts"] + (0 if heard else 1) + 1  # the attempt the new one is for
     fresh = gateway.create_retry_payment_intent(order, attempt)
     with transaction(db):
-        order = _order_or_404(db, order_id)
+        order = order_or_404(db, order_id)
         replaced = order["payment_intent"] == intent["id"] and order["status"] in orders.UNSETTLED
         if replaced:
             if not orders.payment_failure_heard(db, intent["id"]):
@@ -226,7 +217,7 @@ def confirm(order_id: str):
     Settling here as well would count each decline twice.
     """
     db = get_db()
-    order = _order_or_404(db, order_id)
+    order = order_or_404(db, order_id)
     token = _parse_confirm_request()
     if order["status"] not in orders.UNSETTLED:
         raise ApiError(409, f"This order is {order['status']}; there is nothing to pay.",
@@ -255,5 +246,5 @@ def confirm(order_id: str):
         log.warning("order %s: Stripe call failed: %s", order_id, type(e).__name__)
         raise ApiError(503, "Could not reach Stripe to confirm the payment; nothing was "
                        "charged. Try again.", type="api_connection_error") from None
-    return jsonify({"order": orders.order_to_api(_order_or_404(db, order_id)),
+    return jsonify({"order": orders.order_to_api(order_or_404(db, order_id)),
                     "payment_intent": intent_for_browser(intent)})

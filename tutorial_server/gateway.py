@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 import stripe
-from stripe.params import PaymentIntentCreateParams
+from stripe.params import EventListParams, PaymentIntentCreateParams
 
 from . import stripe_recorder
 from .config import Settings
@@ -153,9 +153,11 @@ def differences_markdown() -> str:
     return "\n".join(rows)
 
 
-def payment_intent_idempotency_key(order_id: str) -> str:
-    """Derived from the order, so a retried create can never charge the order twice."""
-    return f"{order_id}-create-payment-intent"
+def payment_intent_idempotency_key(order_id: str, attempt: int | None = None) -> str:
+    """Derived from the order (and, for a fresh PaymentIntent after a failed one, the attempt
+    number), so a retried create can never charge the order twice."""
+    key = f"{order_id}-create-payment-intent"
+    return key if attempt is None else f"{key}-attempt-{attempt}"
 
 
 class StripeGateway:
@@ -211,6 +213,18 @@ class StripeGateway:
             intent = self.client.v1.payment_intents.cancel(
                 payment_intent_id, params={"cancellation_reason": reason})
         return self.normalize(intent.to_dict())
+
+    def retrieve_event(self, event_id: str) -> dict:
+        """The event as Stripe stored it (what `stripe events resend` sends again)."""
+        return self.client.v1.events.retrieve(event_id).to_dict()
+
+    def events_about(self, payment_intent_id: str, event_type: str | None = None) -> list[dict]:
+        """Every event Stripe holds about one PaymentIntent (all pages, not only the first)."""
+        params: EventListParams = {"limit": 100}
+        if event_type:
+            params["type"] = event_type
+        found = (e.to_dict() for e in self.client.v1.events.list(params=params).auto_paging_iter())
+        return [e for e in found if e["data"]["object"].get("id") == payment_intent_id]
 
     @staticmethod
     def normalize(intent: dict) -> dict:
@@ -346,7 +360,7 @@ class StripeGateway:
         so retrying this call cannot create two PaymentIntents for one attempt."""
         intent = self.client.v1.payment_intents.create(
             params=_payment_intent_params(order, attempt=attempt),
-            options={"idempotency_key": f"{order['id']}-create-payment-intent-attempt-{attempt}"},
+            options={"idempotency_key": payment_intent_idempotency_key(order["id"], attempt)},
         )
         return self.normalize(intent.to_dict())
 

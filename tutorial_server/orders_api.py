@@ -159,12 +159,18 @@ def ensure_payment_intent(db, order_id: str) -> dict | None:
     return gateway.retrieve_payment_intent(orders.get_order(db, order_id)["payment_intent"])
 
 
-@bp.get("/orders/<order_id>")
-def get_order(order_id: str):
-    order = orders.get_order(get_db(), order_id)
+def order_or_404(db, order_id: str):
+    """The order, or a 404 in the API's error shape."""
+    order = orders.get_order(db, order_id)
     if order is None:
         raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
                        code="resource_missing")
+    return order
+
+
+@bp.get("/orders/<order_id>")
+def get_order(order_id: str):
+    order = order_or_404(get_db(), order_id)
     return jsonify({"order": orders.order_to_api(order)})
 
 
@@ -174,10 +180,7 @@ def sync_order(order_id: str):
     check `reconcile` makes for every order, for one order (e.g. after 3-D Secure, for which
     the offline stand-in sends no webhook). Safe to call any number of times."""
     db = get_db()
-    order = orders.get_order(db, order_id)
-    if order is None:
-        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
-                       code="resource_missing")
+    order = order_or_404(db, order_id)
     intent = None
     if order["status"] != "canceled":
         outcome, intent = reconcile_order(db, current_app.extensions["gateway"], order)
@@ -203,10 +206,7 @@ def cancel_order(order_id: str):
     between the two, `reconcile` finds the canceled PaymentIntent and cancels the order.
     """
     db = get_db()
-    order = orders.get_order(db, order_id)
-    if order is None:
-        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
-                       code="resource_missing")
+    order = order_or_404(db, order_id)
     if order["status"] == "canceled":
         return jsonify({"order": orders.order_to_api(order)})
     if order["status"] == "paid":

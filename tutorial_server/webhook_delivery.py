@@ -110,15 +110,10 @@ def with_amount(event: dict, amount: int) -> dict:
 def fetch_event(gateway: StripeGateway, event_id: str) -> dict:
     """The event as Stripe stored it (GET /v1/events/{id}).
     Raises stripe.InvalidRequestError if Stripe does not know it."""
-    return gateway.client.v1.events.retrieve(event_id).to_dict()
+    return gateway.retrieve_event(event_id)
 
 
 def events_about(gateway: StripeGateway, payment_intent_id: str,
                  event_type: str | None = None) -> list[dict]:
     """Every event Stripe holds about one PaymentIntent (all pages, not only the first)."""
-    if event_type:
-        events = gateway.client.v1.events.list(params={"limit": 100, "type": event_type})
-    else:
-        events = gateway.client.v1.events.list(params={"limit": 100})
-    found = (e.to_dict() for e in events.auto_paging_iter())
-    return [e for e in found if e["data"]["object"].get("id") == payment_intent_id]
+    return gateway.events_about(payment_intent_id, event_type)
