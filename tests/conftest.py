@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,3 +247,21 @@ def browser():
                                     args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@contextmanager
+def browser_page(browser, width: int, height: int, console_error=lambda text: True):
+    """A fresh page in its own context; `page.problems` collects uncaught script errors and the
+    console errors `console_error` picks, for the test to assert on."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    page.problems = problems
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and console_error(m.text) else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    try:
+        yield page
+    finally:
+        context.close()

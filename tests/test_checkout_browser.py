@@ -14,7 +14,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from .conftest import wait_for
+from .conftest import browser_page, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -26,16 +26,8 @@ WAIT_FOR_WEBHOOK_MS = 10_000
 @pytest.fixture
 def page(browser):
     """A fresh page; it records CSP violations and uncaught script errors for the test to check."""
-    context = browser.new_context(viewport={"width": 900, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    problems: list[str] = []
-    page.problems = problems  # type: ignore[attr-defined]
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    yield page
-    context.close()
+    with browser_page(browser, 900, 1100, lambda text: "Content Security Policy" in text) as page:
+        yield page
 
 
 def screenshot(page: Page, name: str) -> None:

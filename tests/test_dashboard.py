@@ -26,7 +26,7 @@ from tutorial_server.db import connect, transaction
 from tutorial_server.notebook import backend_seen_from_here
 from tutorial_server.pricing import price_order
 
-from .conftest import RunningLab, new_webhook_secret, wait_for
+from .conftest import RunningLab, browser_page, new_webhook_secret, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -284,15 +284,8 @@ def test_a_learner_on_a_class_lab_pays_on_the_instructors_offline_stripe():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1600, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.problems = problems  # type: ignore[attr-defined]
-    yield page
-    context.close()
+    with browser_page(browser, 1600, 900) as page:  # projector size; every console error counts
+        yield page
 
 
 def test_dashboard_updates_itself_and_resets_after_confirmation(fresh_lab, page: Page):
