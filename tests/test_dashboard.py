@@ -184,7 +184,8 @@ def test_cross_site_reset_is_refused_and_changes_nothing(dash_lab):
     forgeries = [
         ({}, None),  # no Origin, no Referer, no token: a bare POST
         ({"Origin": own}, confirm),  # right origin, no token
-        ({"Origin": own, "X-CSRF-Token": token[:-1] + "0"}, confirm),  # forged token
+        ({"Origin": own, "X-CSRF-Token": token[:-1] + ("1" if token.endswith("0") else "0")},
+         confirm),  # forged token: its last character changed
         ({"Origin": own, "X-CSRF-Token": "1.abc"}, confirm),  # expired / garbage
         ({"Origin": "http://attacker.example", "X-CSRF-Token": token}, confirm),  # stolen token
         ({"Origin": "null", "X-CSRF-Token": token}, confirm),  # sandboxed frame
