@@ -2,6 +2,7 @@
 
 GET  /checkout/<order_id>            the order summary and a card form driven by Stripe.js
 POST /checkout/<order_id>/confirm    {"token": "tok_..."}: pay the order with that card
+                                     (offline only: `offline_bp`, not registered in test mode)
 GET  /checkout/<order_id>/complete   waits until the server (not the browser) says "paid"
 
 The page receives the PaymentIntent's client secret and the publishable key, never a secret
@@ -28,6 +29,9 @@ from .orders_api import ensure_payment_intent, order_or_404
 log = logging.getLogger(__name__)
 # Templates and static files live in the app's own templates/ and static/ folders.
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
+# Exists only because the offline stand-in's mock Stripe.js cannot confirm a PaymentIntent; in
+# test mode anyone holding an order id could otherwise pay it from a script with tok_visa.
+offline_bp = Blueprint("checkout_offline", __name__, url_prefix="/checkout")
 
 _TOKEN = re.compile(r"^tok_[A-Za-z0-9]{1,64}$")
 DEFAULT_WAIT_SECONDS = 30  # how long the success page waits for the webhook
@@ -63,6 +67,13 @@ def _page(template: str, status: int = 200, *, stripe_js: bool = False, **contex
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"  # it carries the order's client secret
     return response
+
+
+def stripe_js_url() -> str:
+    """The gateway's Stripe.js address; offline a path on this server, under the proxy's
+    prefix when there is one (JupyterHub), like every other link the pages build."""
+    url = current_app.config["STRIPE_JS_URL"]
+    return request.script_root + url if url.startswith("/") else url
 
 
 def _not_found(order_id: str):
@@ -109,7 +120,7 @@ def checkout_page(order_id: str):
     settings = current_app.config["SETTINGS"]
     return _page(
         "checkout.html", stripe_js=True, problem=None, test_cards=TEST_CARDS,
-        stripe_js_url=current_app.config["STRIPE_JS_URL"],
+        stripe_js_url=stripe_js_url(),
         publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
         order=order_or_404(db, order_id), summary=summary)
 
@@ -208,7 +219,7 @@ def intent_for_browser(intent: dict) -> dict:
                                    "message": error.get("message")} if error else None}
 
 
-@bp.post("/<order_id>/confirm")
+@offline_bp.post("/<order_id>/confirm")
 def confirm(order_id: str):
     """Pay the order with the card behind a Stripe.js token; answers the PaymentIntent's state.
 
@@ -235,7 +246,7 @@ def confirm(order_id: str):
                            "a new order.", code="payment_intent_missing")
         if intent["status"] not in SETTLED_INTENT:  # a second click must not pay twice
             intent = gateway.confirm_payment_intent(
-                intent["id"], payment_method, url_for(".complete_page", order_id=order_id,
+                intent["id"], payment_method, url_for("checkout.complete_page", order_id=order_id,
                                                       _external=True))
     except stripe.InvalidRequestError as e:
         log.warning("order %s: Stripe refused the confirmation: %s", order_id, e)
