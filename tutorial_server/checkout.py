@@ -41,6 +41,17 @@ SETTLED_INTENT = ("succeeded", "processing")  # the money is on its way: never s
 
 # --- pages --------------------------------------------------------------------------------
 
+def favicon():
+    """The lab's icon (the JupyterLab launcher's too), for browsers that ask /favicon.ico
+    whatever the page says: without it every page view logs a 404."""
+    return current_app.send_static_file("lab-icon.svg")
+
+
+@bp.record_once
+def _register_favicon(state) -> None:
+    state.app.add_url_rule("/favicon.ico", "favicon", favicon)
+
+
 def content_security_policy(stripe_js: bool) -> str:
     """Only this app, plus the Stripe.js origin in use on the page that loads Stripe.js."""
     sources = current_app.extensions["gateway"].stripe_js_sources() if stripe_js else {}
@@ -125,6 +136,26 @@ def checkout_page(order_id: str):
         order=order_or_404(db, order_id), summary=summary)
 
 
+def payment_underway(order) -> bool:
+    """Has Stripe accepted a payment for this order that the server has not heard of yet?
+
+    Only then may the success page say "do not pay again": a customer who never paid (or whose
+    card was declined) must be sent back to pay instead. Asked of Stripe, because the order
+    only changes when the webhook arrives. When Stripe cannot be asked, the careful answer.
+    """
+    if order["status"] == "paid":
+        return True
+    if not order["payment_intent"]:
+        return False
+    try:
+        intent = current_app.extensions["gateway"].retrieve_payment_intent(order["payment_intent"])
+    except stripe.InvalidRequestError:
+        return False  # gone from the (offline) Stripe: nothing can be underway
+    except stripe.StripeError:
+        return True
+    return intent["status"] in ("succeeded", "processing", "requires_capture")
+
+
 @bp.get("/<order_id>/complete")
 def complete_page(order_id: str):
     order = orders.get_order(get_db(), order_id)
@@ -133,6 +164,7 @@ def complete_page(order_id: str):
     wait = request.args.get("wait", DEFAULT_WAIT_SECONDS, type=int)
     return _page("checkout_complete.html", order=order, summary=order_summary(order),
                  wait_seconds=max(1, min(wait, MAX_WAIT_SECONDS)),
+                 payment_underway=payment_underway(order),
                  # Stripe.js (test mode) comes back here with redirect_status=failed when a
                  # redirect-based payment did not go through.
                  redirect_failed=request.args.get("redirect_status") == "failed")
