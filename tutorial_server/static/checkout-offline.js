@@ -1,6 +1,7 @@
 /* Offline mode: the mock Stripe.js that the offline Stripe stand-in (localstripe) serves.
    It has no Payment Element and cannot confirm a fresh PaymentIntent, so the route is:
-     1. stripe.createToken(card): the card goes from the browser straight to Stripe;
+     1. stripe.createToken(card): the card goes from the browser to the (offline) Stripe,
+        through this server's /offline-stripe/ path, the page's only origin;
      2. POST /checkout/<order>/confirm {token}: this server confirms the PaymentIntent;
      3. if the bank asks for 3-D Secure, stripe.confirmCardPayment shows the challenge.
    See gateway.OFFLINE_DIFFERENCES in the server code. */
