@@ -137,10 +137,12 @@ def test_the_3ds_answer_goes_through_the_proxy_and_is_checked(lab, customer):
               body={**body, "client_secret": "pi_other_secret_x"}), 400),
         (dict(params={"success": "true"}, headers=own, body={**body, "extra": "x"}), 400),
         (dict(params={"success": "true"}, headers=own, body={**body, "key": "sk_test_x"}), 400),
+        (dict(params={"success": "true"}, headers=own, raw="[" * 2000), 400),  # too deep
+        (dict(params={"success": "true"}, headers=own, raw="{" * 3000), 413),
     ]
     for case, status in refused:
         r = requests.post(url, params=case["params"], headers=case["headers"], timeout=10,
-                          data=json.dumps(case.get("body", body)))
+                          data=case.get("raw") or json.dumps(case.get("body", body)))
         assert r.status_code == status, (case, r.text)
     assert lab.gateway().retrieve_payment_intent(intent["id"])["status"] == "requires_action"
     bad_id = requests.post(f"{lab.url}/offline-stripe/v1/payment_intents/x%27/_authenticate",

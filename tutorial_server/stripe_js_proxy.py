@@ -77,7 +77,7 @@ def _answer(upstream: requests.Response) -> Response:
     """The stand-in's JSON answer as it is, without its CORS headers (same origin here)."""
     try:
         json.loads(upstream.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(502, "The offline Stripe gave an answer that is not JSON.",
                        type="api_error") from None
     return Response(upstream.content, upstream.status_code, mimetype="application/json",
@@ -132,7 +132,7 @@ def authenticate(payment_intent_id: str):
         raise ApiError(400, "success must be true or false.", param="success")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[..." nests too deep
         raise ApiError(400, "Request body is not valid JSON.") from None
     if not isinstance(body, dict) or set(body) != {"key", "client_secret"} \
             or not all(isinstance(v, str) for v in body.values()):
