@@ -65,6 +65,8 @@ def test_the_mock_stripe_js_comes_from_the_merchant_server(lab, customer):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/javascript")
     assert "LOCALSTRIPE_BASE_API" in r.text  # the stand-in's mock, byte for byte
     assert r.content == requests.get(f"{lab.backend_url}/js.stripe.com/v3/", timeout=10).content
+    again = lab.get("/offline-stripe/js.stripe.com/v3/", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304 and again.content == b""
     config = lab.get("/api/config").json()
     assert config["stripe_js_url"] == "/offline-stripe/js.stripe.com/v3/"
 

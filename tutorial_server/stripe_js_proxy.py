@@ -95,8 +95,10 @@ def stripe_js():
                 raise ApiError(502, "The offline Stripe did not serve its Stripe.js.",
                                type="api_error")
             script = _script[backend] = upstream.content
-    return Response(script, mimetype="text/javascript",
-                    headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    response = Response(script, mimetype="text/javascript",
+                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    response.add_etag()  # each page view then costs a 304, not the 14 KB again
+    return response.make_conditional(request)
 
 
 @bp.post("/v1/tokens")
