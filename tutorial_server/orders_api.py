@@ -32,7 +32,7 @@ MAX_IDEMPOTENCY_KEY = 255
 
 @bp.get("/config")
 def config():
-    from .checkout import stripe_js_url
+    from .checkout import stripe_js_url  # here: checkout imports this module
     settings = current_app.config["SETTINGS"]
     body = {"mode": settings.mode, "publishable_key": settings.publishable_key,
             "stripe_js_url": stripe_js_url(),  # offline: a path on this server
