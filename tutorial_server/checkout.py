@@ -80,6 +80,11 @@ def _page(template: str, status: int = 200, *, stripe_js: bool = False, **contex
     return response
 
 
+def html_page(template: str, status: int = 200, **context):
+    """A page without Stripe.js (the HTML 404), in the checkout pages' look and CSP."""
+    return _page(template, status, **context)
+
+
 def stripe_js_url() -> str:
     """The gateway's Stripe.js address; offline a path on this server, under the proxy's
     prefix when there is one (JupyterHub), like every other link the pages build."""

@@ -45,6 +45,24 @@ def error_body(message: str, type: str = "invalid_request_error", param: str | N
     return {"error": error}
 
 
+# Machines' URLs: an unknown one under these answers the JSON error, whatever the client accepts.
+API_PREFIXES = ("/api/", "/webhook", "/offline-stripe/", "/dashboard/reset")
+
+
+def wants_a_page() -> bool:
+    """A person's browser asking for a page (it prefers HTML to JSON) at a URL that is not
+    the API's: a mistyped /dashbord gets a page with links, not raw JSON."""
+    if request.method not in ("GET", "HEAD") or request.path.startswith(API_PREFIXES):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+def page_not_found():
+    from .checkout import html_page  # the pages' own look, CSP and headers
+    return html_page("page_not_found.html", 404, path=request.path[:200])
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
@@ -52,6 +70,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):
+        if e.code == 404 and wants_a_page():
+            return page_not_found()
         messages = {
             404: "Unrecognized request URL. See GET /api/products and the README for the API.",
             405: "This method is not allowed on this URL.",

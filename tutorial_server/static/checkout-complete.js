@@ -54,7 +54,12 @@
     document.getElementById("paid-after").textContent = "Confirmed by the server after "
       + ((Date.now() - started) / 1000).toFixed(1) + " s (" + checks
       + (checks === 1 ? " check" : " checks") + " of the order).";
-    root.hidden = true;
+    // The status line stays on screen and says it (role=status): a screen reader announces
+    // the success, where hiding the waiting panel would have said nothing.
+    [progress, progressText, document.getElementById("progress-label")].forEach(
+      (el) => { el.hidden = true; });
+    outcome.textContent = "Paid: the server confirmed your payment for order " + config.orderId
+      + ".";
     heading.textContent = "Payment confirmed: your order is paid";
     paidPanel.hidden = false;
     showInventory();

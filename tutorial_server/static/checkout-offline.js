@@ -11,14 +11,34 @@
   const page = window.Checkout;
   if (!page.stripeReady()) return;
 
-  // The mock's inputs come without labels; give each one a visible label.
+  // The mock's inputs come without labels; give each one a visible label. No example number
+  // as a placeholder: a grey 4242… looks like a card already filled in.
   const FIELDS = {
-    number: {label: "Card number", autocomplete: "cc-number", max: 19, hint: "4242424242424242"},
-    exp_month: {label: "Expiry month (MM)", autocomplete: "cc-exp-month", max: 2, hint: "MM"},
-    exp_year: {label: "Expiry year (YY)", autocomplete: "cc-exp-year", max: 2, hint: "YY"},
-    cvc: {label: "CVC", autocomplete: "cc-csc", max: 3, hint: "123"},
+    number: {label: "Card number", autocomplete: "cc-number", max: 19, hint: "",
+             valid: /^\d{16}$/, problem: "the card number (16 digits)"},
+    exp_month: {label: "Expiry month (MM)", autocomplete: "cc-exp-month", max: 2, hint: "MM",
+                valid: /^(0?[1-9]|1[0-2])$/, problem: "the expiry month (01 to 12)"},
+    exp_year: {label: "Expiry year (YY)", autocomplete: "cc-exp-year", max: 2, hint: "YY",
+               valid: /^\d{2}$/, problem: "the expiry year (two digits, YY)"},
+    cvc: {label: "CVC", autocomplete: "cc-csc", max: 3, hint: "",
+          valid: /^\d{3}$/, problem: "the CVC (3 digits)"},
     postal_code: {label: "Postal code (optional)", autocomplete: "postal-code", max: 10, hint: ""},
   };
+  const REQUIRED = ["number", "exp_month", "exp_year", "cvc"];
+
+  // The mock moves the focus on by itself (16 digits -> month, and so on), so a person who
+  // types and then presses Tab, as on any other form, skips a field and types the month into
+  // the year. Keep the mock's handler (it records the value) but put the focus back where the
+  // person's typing was: the fields fill in any order, with Tab or a click.
+  function keepFocusWhereThePersonPutIt(input) {
+    const mockHandler = input.oninput;
+    if (typeof mockHandler !== "function") return;
+    input.oninput = function (event) {
+      const typingHere = document.activeElement === input;
+      mockHandler.call(this, event);
+      if (typingHere && document.activeElement !== input) input.focus();
+    };
+  }
 
   function labelCardInputs(container) {
     const note = container.querySelector("span");
@@ -46,6 +66,7 @@
           }
         });
       }
+      keepFocusWhereThePersonPutIt(input);
       const wrapper = document.createElement("div");
       wrapper.className = "field field-" + name;
       const label = document.createElement("label");
@@ -73,6 +94,11 @@
     behind.forEach((el) => { el.inert = true; });
     box.addEventListener("keydown", (event) => {
       if (event.key === "Escape") buttons[1].click();
+      if (event.key === "Tab") {  // keep the focus on the dialog's two buttons
+        event.preventDefault();
+        const next = document.activeElement === buttons[0] ? buttons[1] : buttons[0];
+        next.focus();
+      }
     });
     new MutationObserver((changes, observer) => {
       if (!box.isConnected) {  // answered: the mock removed it
@@ -93,14 +119,34 @@
   card.mount(container);
   labelCardInputs(container);
 
-  function cardFilledIn() {
-    return ["number", "exp_month", "exp_year", "cvc"].every(
-      (name) => document.getElementById("card-" + name.replace("_", "-")).value !== "");
+  // The card fields that are empty or not in the form Stripe needs, in the page's order;
+  // each gets aria-invalid, so a screen reader says which ones to fix.
+  function cardProblems() {
+    const empty = [], wrong = [];
+    REQUIRED.forEach((name) => {
+      const input = document.getElementById("card-" + name.replace("_", "-"));
+      const bad = !FIELDS[name].valid.test(input.value);
+      input.setAttribute("aria-invalid", String(bad));
+      if (bad) (input.value === "" ? empty : wrong).push({input, text: FIELDS[name].problem});
+    });
+    return {empty, wrong, first: [...empty, ...wrong].sort(
+      (a, b) => REQUIRED.indexOf(a.input.id.slice(5).replace("-", "_"))
+              - REQUIRED.indexOf(b.input.id.slice(5).replace("-", "_")))[0]};
+  }
+
+  function listed(problems) {
+    const texts = problems.map((p) => p.text);
+    return texts.length < 2 ? texts.join("")
+      : texts.slice(0, -1).join(", ") + " and " + texts[texts.length - 1];
   }
 
   page.onSubmit(async () => {
-    if (!cardFilledIn()) {
-      page.fail("Enter the card number, the expiry month and year, and the CVC.");
+    const problems = cardProblems();
+    if (problems.first) {
+      const sentences = [];
+      if (problems.empty.length) sentences.push("Enter " + listed(problems.empty) + ".");
+      if (problems.wrong.length) sentences.push("Check " + listed(problems.wrong) + ".");
+      page.fail(sentences.join(" "), problems.first.input);
       return;
     }
     page.say("Sending the card to Stripe …");

@@ -28,16 +28,28 @@ window.Checkout = (function () {
     form.setAttribute("aria-busy", String(on));
   }
 
-  // Show an error (announced: the element is role="alert") and hand the form back.
-  function fail(text) {
+  // Show an error (announced: the element is role="alert") and hand the form back, with the
+  // focus on the field to fix (`field`), else the card number, and the message in view.
+  function fail(text, field) {
     setBusy(false);
     say("");
     errorLine.textContent = text;
-    const first = form.querySelector("#card-element input");
-    if (first) {
-      first.focus();
-      first.select();
+    const target = field || form.querySelector("#card-element input");
+    document.querySelectorAll("#card-element input").forEach((input) => {
+      if (input.getAttribute("aria-invalid") === "true") {
+        input.setAttribute("aria-describedby", "payment-error");
+      } else {
+        input.removeAttribute("aria-describedby");
+      }
+    });
+    if (target) {
+      target.focus({preventScroll: true});
+      if (!field) target.select();
     }
+    // The whole card form and the message on screen: the field is its first line, the error
+    // its last (at 1280x720 the message otherwise sits below the window).
+    form.scrollIntoView({block: "nearest", behavior: "instant"});
+    errorLine.scrollIntoView({block: "nearest", behavior: "instant"});
   }
 
   function stripeReady() {
