@@ -62,8 +62,12 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
 
     @app.after_request
     def log_request(response):
-        # Method, path and status only: never bodies, headers or query strings.
-        request_log.info("%s %s %s", request.method, request.path, response.status_code)
+        # Method, path and status only: never bodies, headers or query strings. Routine reads
+        # (every dashboard polls each 1.5 s, every success page twice a second) are DEBUG, so
+        # the terminal shows what changes things and what fails (`serve --verbose`: all).
+        routine = request.method in ("GET", "HEAD") and response.status_code < 400
+        request_log.log(logging.DEBUG if routine else logging.INFO, "%s %s %s",
+                        request.method, request.path, response.status_code)
         return response
 
     if os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or os.environ.get("TUTORIAL_BEHIND_PROXY"):

@@ -2,6 +2,7 @@
 
   serve      start the offline Stripe stand-in (offline mode) and the merchant server
   lab        the same, plus JupyterLab on notebooks/
+  demo       create an order for the instructor on the running lab; print its checkout link
   reconcile  settle orders whose webhook never arrived, by asking Stripe
   reset      clear the lab's orders, inventories and events
   events resend EVT                 deliver one of Stripe's events to the lab's /webhook again
@@ -51,11 +52,64 @@ def _attached_app(settings: Settings):
     return create_app(settings, backend_url=state["backend_url"] if state else None), state
 
 
+def read_roster(path: str | None) -> tuple[str, ...]:
+    """The class roster: one learner's customer id a line (what each learner sets as
+    TUTORIAL_CUSTOMER); blank lines and # comments skipped."""
+    if not path:
+        return ()
+    from .orders_api import _CUSTOMER_ID
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise SystemExit(f"Cannot read the roster {path}: {e.strerror}.") from None
+    names = [line.split("#", 1)[0].strip() for line in lines]
+    names = [n for n in names if n]
+    bad = [n for n in names if not _CUSTOMER_ID.match(n)]
+    if bad:
+        raise SystemExit(f"Roster {path}: not a customer id (1 to 64 letters, digits, '_' or "
+                         f"'-'): {', '.join(repr(b) for b in bad[:5])}")
+    return tuple(dict.fromkeys(names))
+
+
 def cmd_serve(args) -> None:
     from .lab import run_serve
     run_serve(_settings(args), host=args.host,
               reset_token=args.reset_token or os.environ.get("TUTORIAL_RESET_TOKEN") or None,
-              backend_url=args.backend_url)
+              backend_url=args.backend_url, roster=read_roster(args.roster), fresh=args.fresh)
+
+
+def cmd_demo(args) -> None:
+    """One order for the instructor to pay in front of the class: no curl, no copying ids."""
+    import requests
+
+    from .lab import read_lab_state
+    settings = _settings(args)
+    state = read_lab_state(settings.db_path)
+    if state is None:
+        raise SystemExit(f"No lab is running on {settings.db_path}. Start it first with "
+                         "`python -m tutorial_server serve` (and pass the same --db).")
+    url = state["server_url"]
+    answer = requests.post(f"{url}/api/orders", json={
+        "productId": args.product, "quantity": args.quantity, "customer": args.customer},
+        timeout=15)
+    if answer.status_code != 201:
+        error = answer.json().get("error", {}) if answer.headers.get(
+            "Content-Type", "").startswith("application/json") else {}
+        raise SystemExit(f"The lab refused the order ({answer.status_code}): "
+                         f"{error.get('message', answer.text[:200])}")
+    order = answer.json()["order"]
+    print(f"Order {order['id']} for {args.customer}: {order['quantity']} x {order['product']}")
+    print(f"  Checkout   {url}/checkout/{order['id']}   (pay with 4242 4242 4242 4242, 12/34, 123)")
+    print(f"  Follow it  {url}/dashboard#follow={order['id']}   (its journey, large, on the projector)")
+
+
+def _quiet_or_verbose(verbose: bool) -> None:
+    """By default the terminal shows what changes things and what fails; `--verbose` adds
+    every request (dashboards poll each 1.5 s) and stripe-python's INFO lines."""
+    if verbose:
+        logging.getLogger("tutorial_server.requests").setLevel(logging.DEBUG)
+    else:
+        logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
 def cmd_lab(args) -> None:
@@ -212,7 +266,23 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--backend-url", metavar="URL",
                        help="attach to an offline Stripe already running at URL (and register "
                        "the webhook there) instead of starting one; it keeps running after")
+    serve.add_argument("--roster", metavar="FILE",
+                       help="the class: one learner's customer id a line (each learner sets it "
+                       "as TUTORIAL_CUSTOMER); the dashboard lists who has not started")
+    serve.add_argument("--fresh", action="store_true",
+                       help="start with an empty lab (no orders, events or inventories)")
+    serve.add_argument("--verbose", action="store_true",
+                       help="log every request (dashboard polls included) and Stripe's INFO lines")
     serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="create an order on the running lab for the instructor "
+                          "to pay; print its checkout link")
+    demo.add_argument("--product", default="prod_coffee_beans",
+                      help="product id (default prod_coffee_beans; see GET /api/products)")
+    demo.add_argument("--quantity", type=int, default=1)
+    demo.add_argument("--customer", default="instructor")
+    demo.add_argument("--db", help="the running lab's SQLite file (default $TUTORIAL_DB)")
+    demo.set_defaults(func=cmd_demo)
 
     lab = sub.add_parser("lab", help="serve, plus JupyterLab opened on notebooks/")
     lab.add_argument("--port", type=int)
@@ -249,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     # The server's own lines (webhook outcomes, fulfilments) next to the request log; they
     # carry ids and outcomes, never keys or secrets.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _quiet_or_verbose(getattr(args, "verbose", False))
     args.func(args)
 
 

@@ -182,6 +182,46 @@ def dashboard_data(db, mode: str, deliveries: deque) -> dict:
     }
 
 
+# --- the per-learner view: who is where, for how long, and who has not started -------------
+
+def reached_step_at(order, last_event_at: int | None) -> int:
+    """When the order reached the step it is at (unix time): paid -> when it was paid; a
+    declined or 3-D Secure attempt -> the last webhook about it; else when it was created."""
+    if order["status"] == "paid" and order["paid_at"]:
+        return order["paid_at"]
+    if order["status"] == "attempted" and last_event_at:
+        return last_event_at
+    return order["created_at"]
+
+
+def learner_progress(db, roster: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    """One row per learner: the furthest step any of their orders reached, since when, and how
+    many orders they made. A learner is known by the customer id their orders carry; the class
+    roster (`serve --roster FILE`) names the learners who have not ordered yet, so the
+    instructor sees who has not started. Slowest first: not started, then lowest step, then
+    longest at it."""
+    learners: dict[str, dict] = {name: {"customer": name, "orders": 0, "step": None,
+                                        "since": None, "status": "not started",
+                                        "on_roster": True} for name in roster}
+    for o in db.execute(
+            "SELECT o.*, (SELECT MAX(received_at) FROM webhook_events e WHERE e.order_id = o.id)"
+            " AS last_event_at FROM orders o ORDER BY o.created_at, o.rowid"):
+        row = learners.setdefault(o["customer"], {
+            "customer": o["customer"], "orders": 0, "step": None, "since": None,
+            "status": "not started", "on_roster": False})
+        row["orders"] += 1
+        step = step_of(o["status"], o["payment_intent"])
+        if step is None:
+            if row["step"] is None:
+                row["status"] = "canceled"
+            continue
+        since = reached_step_at(o, o["last_event_at"])
+        if row["step"] is None or step > row["step"] or (step == row["step"] and since < row["since"]):
+            row.update(step=step, since=since, status=o["status"], order=o["id"])
+    return sorted(learners.values(), key=lambda r: (
+        r["step"] is not None, r["step"] or 0, r["since"] or 0, r["customer"]))
+
+
 # --- the reset button's protection ---------------------------------------------------------
 
 def _csrf_key() -> bytes:
@@ -289,9 +329,11 @@ def _data() -> dict:
     try:
         data = dashboard_data(db, current_app.config["SETTINGS"].mode,
                               current_app.extensions["webhook_deliveries"])
+        data["learners"] = learner_progress(db, current_app.config.get("ROSTER") or ())
     finally:
         db.execute("COMMIT")
     data["reset"] = reset_rules()
+    data["roster_size"] = len(current_app.config.get("ROSTER") or ())
     return data
 
 

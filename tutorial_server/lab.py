@@ -76,6 +76,37 @@ def shared_lab_warning(host: str, port: int, reset_token: bool) -> list[str]:
     ]
 
 
+def machine_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback, for the banner of a class lab
+    (learners type an address; a hostname does not resolve on every classroom network).
+    Read from the system, nothing is sent: resolving our own name, and a UDP socket
+    `connect`, which only asks the kernel for a route."""
+    found: list[str] = []
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.append(info[4][0])
+    except OSError:
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed, no packet is sent
+            found.append(probe.getsockname()[0])
+        except OSError:
+            pass
+    return sorted({a for a in found if not ipaddress.ip_address(a).is_loopback
+                   and not ipaddress.ip_address(a).is_unspecified})
+
+
+def class_addresses(host: str, port: int) -> list[str]:
+    """The URLs learners can type to reach a class lab: its hostname and its IP addresses."""
+    if is_loopback(host):
+        return []
+    names = [socket.gethostname()] + machine_addresses()
+    if host not in ("0.0.0.0", "::", ""):
+        names = [host]
+    return [f"http://{name}:{port}" for name in dict.fromkeys(names)]
+
+
 def _check_port_free(host: str, port: int) -> None:
     if port == 0:
         return
@@ -156,6 +187,11 @@ class Lab:
     # it instead of starting its own, and leaves it running when it stops. This is how a
     # merchant server restarts after a crash while Stripe, elsewhere, carries on.
     backend_url: str | None = None
+    # Learners' customer ids, one a line (`serve --roster FILE`): the dashboard lists those
+    # who have not ordered yet too.
+    roster: tuple[str, ...] = ()
+    # `serve --fresh`: empty the lab (orders, events, inventories) before serving.
+    fresh: bool = False
 
     def start(self) -> None:
         if self.backend_url and not self.settings.offline:
@@ -186,10 +222,28 @@ class Lab:
         self.backend_url = backend_url
         self.settings = settings
         self.app = create_app(settings, backend_url=backend_url)
-        self.app.config.update(LISTEN_HOST=self.host, RESET_TOKEN=self.reset_token)
+        self.app.config.update(LISTEN_HOST=self.host, RESET_TOKEN=self.reset_token,
+                               ROSTER=tuple(self.roster))
+        if self.fresh:
+            self._clear(backend_url)
         slot.app = self.app
         self.startup_check = reconcile(self.app)
         self._write_state(backend_url)
+
+    def _clear(self, backend_url: str | None) -> None:
+        """`--fresh`: last class's orders would otherwise show up again (and the start-up
+        check would cancel them, since the new offline Stripe never heard of them)."""
+        from .db import connect, transaction
+        from .offline_backend import clear_backend_data
+        from .orders import clear_lab
+        if backend_url and self.backend is None:  # an attached offline Stripe keeps its data
+            clear_backend_data(backend_url)
+        db = connect(self.settings.db_path)
+        try:
+            with transaction(db):
+                clear_lab(db)
+        finally:
+            db.close()
 
     def _write_state(self, backend_url: str | None) -> None:
         state = {"pid": os.getpid(), "mode": self.settings.mode, "server_url": self.server_url,
@@ -218,6 +272,14 @@ class Lab:
             lines += ["  Stripe           api.stripe.com (test mode)",
                       f"  Webhooks         run: stripe listen --forward-to localhost:{self.port}/webhook"]
         lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
+        lines.append(f"  Demo order       python -m tutorial_server demo --db {s.db_path}   "
+                     "(prints its checkout link; or the dashboard's Demo order button)")
+        for url in class_addresses(self.host, self.port):
+            lines.append(f"  Learners open    {url}/dashboard   (their notebooks: "
+                         f"TUTORIAL_SERVER_URL={url})")
+        if self.roster:
+            lines.append(f"  Class roster     {len(self.roster)} learners (the dashboard's "
+                         "Learners view lists who has not started)")
         lines.append(f"  Database         {s.db_path}")
         lines.append(f"  Start-up check   {describe(self.startup_check)}")
         lines += shared_lab_warning(self.host, self.port, self.reset_token is not None)
@@ -248,11 +310,13 @@ def _exit_on_sigterm() -> None:
 
 
 def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | None = None,
-              backend_url: str | None = None) -> None:
+              backend_url: str | None = None, roster: tuple[str, ...] = (),
+              fresh: bool = False) -> None:
     """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C.
     With `backend_url`, the server attaches to an offline Stripe that is already running."""
     _exit_on_sigterm()
-    lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url)
+    lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url,
+              roster=roster, fresh=fresh)
     try:
         lab.start()
         print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)

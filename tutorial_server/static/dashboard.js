@@ -4,7 +4,7 @@
 (function () {
   "use strict";
 
-  const ROWS = 10; // rows per table: readable from the back of the room
+  const ROWS = 8; // rows per table: one view fits a 1280 x 720 projector at 18 px type
   const STRIPE_DASHBOARD = "https://dashboard.stripe.com/test/payments/";
   const POLL_MS = Number(document.body.dataset.pollMs) || 1500;
   const CONFIRMATION = document.body.dataset.confirmation;
@@ -73,6 +73,14 @@
     return a;
   }
 
+  function followLink(order) {
+    const a = document.createElement("a");
+    a.href = "#follow=" + encodeURIComponent(order.id);
+    a.textContent = order.customer;
+    a.setAttribute("aria-label", "Follow " + order.customer + "'s order " + order.id);
+    return a;
+  }
+
   function fill(name, items, key, makeCells, total, tooltip) {
     const body = $(name).tBodies[0];
     const known = seen[name];
@@ -112,7 +120,7 @@
     // Learners find their own row by their customer id; the order id is in the Payments table
     // and in each row's tooltip.
     fill("orders", data.orders, (o) => o.id + o.status, (o) => [
-      cell(o.customer, "customer"), cell(o.product + " × " + o.quantity, "wrap"),
+      cell(followLink(o), "customer"), cell(o.product + " × " + o.quantity, "wrap"),
       cell(o.amount, "num"), cell(badge(o.status)), cell(o.step, "num"),
     ], data.totals.orders, (o) => o.id + " · " + o.created + (o.payment_error ? " · " + o.payment_error : ""));
     fill("payments", data.payments, (p) => p.id + p.status, (p) => [
@@ -128,16 +136,154 @@
       cell(e.received), cell(breakable(e.type), "type"), cell(badge(e.outcome)),
       cell(e.order, "id"),
     ], data.totals.webhook_events);
+    renderLearners(data);
+    renderFollow(data);
   }
+
+  // --- learners: who is where, for how long (slowest first, as the server sorted them) ---
+  function duration(since) {
+    if (!since) return "";
+    const seconds = Math.max(0, Math.floor(Date.now() / 1000) - since);
+    if (seconds < 60) return seconds + " s";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min";
+    return Math.floor(seconds / 3600) + " h " + Math.floor((seconds % 3600) / 60) + " min";
+  }
+
+  function renderLearners(data) {
+    const learners = data.learners || [];
+    $("learners").replaceChildren(...learners.map((l) => {
+      const li = document.createElement("li");
+      li.className = "learner learner-" + (l.step === null ? "none" : "step" + l.step);
+      const name = document.createElement("b");
+      name.textContent = l.customer;
+      const where = document.createElement("span");
+      where.className = "where";
+      where.dataset.since = l.since || "";
+      where.textContent = l.step === null ? (l.status === "canceled" ? "canceled" : "not started")
+        : "step " + l.step + (l.step === 6 ? " · done" : " · " + duration(l.since));
+      li.append(name, where);
+      if (l.step !== null) li.title = l.orders + (l.orders === 1 ? " order" : " orders");
+      return li;
+    }));
+    if (learners.length === 0) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = "nobody yet";
+      $("learners").appendChild(li);
+    }
+    const waiting = learners.filter((l) => l.step === null).length;
+    $("learners-note").textContent = data.roster_size
+      ? waiting + " of " + learners.length + " learners have not paid for anything yet."
+      : "No class roster: learners appear with their first order (serve --roster FILE lists "
+        + "everyone from the start).";
+  }
+
+  function tickDurations() {
+    document.querySelectorAll("#learners .where").forEach((el) => {
+      const since = Number(el.dataset.since);
+      if (since && !el.textContent.endsWith("done")) {
+        el.textContent = el.textContent.replace(/ · .*$/, "") + " · " + duration(since);
+      }
+    });
+  }
+
+  // --- follow one order, large on the projector ---------------------------------------------
+  let followed = null;
+  let followedOrder = null;
+
+  async function loadFollowed() {
+    if (!followed) return;
+    try {
+      const response = await fetch("api/orders/" + encodeURIComponent(followed),
+                                   {cache: "no-cache", headers: {Accept: "application/json"}});
+      followedOrder = response.ok ? (await response.json()).order : {missing: true};
+    } catch (error) {
+      return;
+    }
+    renderFollow(latest);
+  }
+
+  function renderFollow(data) {
+    const box = $("follow-order");
+    if (!followed || !followedOrder) { box.hidden = true; return; }
+    box.hidden = false;
+    const o = followedOrder;
+    if (o.missing) {
+      $("follow-summary").textContent = "No order " + followed + " on this server.";
+      $("follow-now").textContent = "";
+      return;
+    }
+    const row = (data.orders || []).find((r) => r.id === o.id);
+    const step = row ? row.step : (o.status === "paid" ? 6 : null);
+    $("follow-summary").textContent = o.id + " · " + o.customer + " · "
+      + (row ? row.product + " × " + row.quantity + " · " + row.amount : o.product);
+    document.querySelectorAll("#journey li").forEach((li) => {
+      const n = Number(li.dataset.step);
+      li.className = step === null ? "" : n < step ? "done" : n === step ? "current" : "";
+      if (n === step) li.setAttribute("aria-current", "step");
+      else li.removeAttribute("aria-current");
+    });
+    $("follow-now").textContent = "Status " + o.status + " · attempts " + o.attempts
+      + (o.last_payment_error ? " · last error " + (o.last_payment_error.decline_code
+         || o.last_payment_error.code || o.last_payment_error.message) : "")
+      + (step === null ? " · off the path (" + o.status + ")" : "");
+    const events = (data.events || []).filter((e) => e.order === o.id);
+    const body = $("follow-events").tBodies[0];
+    body.replaceChildren(...events.map((e) => {
+      const tr = document.createElement("tr");
+      [cell(e.received), cell(breakable(e.type), "type"), cell(badge(e.outcome))].forEach(
+        (td) => tr.appendChild(td));
+      return tr;
+    }));
+    if (events.length === 0) {
+      const tr = document.createElement("tr");
+      const td = cell("no webhook event yet", "empty");
+      td.colSpan = 3;
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+  }
+
+  // --- views: one screenful each at 1280 x 720, chosen by the address's #fragment -----------
+  const VIEWS = ["orders", "learners", "webhooks", "follow"];
+
+  function showView() {
+    const hash = decodeURIComponent(location.hash.slice(1));
+    let view = hash.split("=")[0];
+    if (view === "follow" && hash.includes("=")) {
+      const id = hash.slice("follow=".length);
+      if (id !== followed) { followed = id; followedOrder = null; $("follow-id").value = id; }
+      loadFollowed();
+    }
+    if (!VIEWS.includes(view)) view = "orders";
+    VIEWS.forEach((v) => {
+      $("view-" + v).hidden = v !== view;
+      const tab = $("tab-" + v);
+      if (v === view) tab.setAttribute("aria-current", "page");
+      else tab.removeAttribute("aria-current");
+    });
+  }
+  window.addEventListener("hashchange", showView);
+  $("follow-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = $("follow-id").value.trim();
+    if (id) location.hash = "follow=" + encodeURIComponent(id);
+  });
 
   function clock() {
     return new Date().toTimeString().slice(0, 8); // 14:03:07, like the server's times
   }
 
+  let wasDown = false;
+
   function setLive(ok, message) {
     const live = $("live");
     live.className = "live " + (ok ? "live-ok" : "live-down");
     live.textContent = message;
+    // Announced once when the server stops answering (role=alert), not at every tick.
+    if (!ok && !wasDown) $("live-alert").textContent = "Dashboard: the server is not answering.";
+    if (ok && wasDown) $("live-alert").textContent = "";
+    wasDown = !ok;
   }
 
   async function refresh() {
@@ -157,9 +303,38 @@
   }
 
   async function loop() {
-    if (!document.hidden) await refresh(); // a hidden tab costs the server nothing
+    if (!document.hidden) {  // a hidden tab costs the server nothing
+      await refresh();
+      tickDurations();
+      if (followed && $("view-follow").hidden === false) await loadFollowed();
+    }
     setTimeout(loop, POLL_MS);
   }
+
+  // --- a demo order for the instructor: its checkout link, and the projector follows it ----
+  $("demo-order").addEventListener("click", async () => {
+    $("demo-order").disabled = true;
+    try {
+      const response = await fetch("api/orders", {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", Accept: "application/json"},
+        body: JSON.stringify({productId: "prod_coffee_beans", quantity: 1, customer: "instructor"}),
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error((answer.error && answer.error.message) || "HTTP " + response.status);
+      const link = document.createElement("a");
+      link.href = "checkout/" + encodeURIComponent(answer.order.id);
+      link.target = "_blank";
+      link.textContent = new URL(link.href, location.href).href;
+      $("demo-link").replaceChildren("Demo order " + answer.order.id + ": pay it at ", link,
+                                     " (4242 4242 4242 4242, 12/34, 123).");
+      location.hash = "follow=" + encodeURIComponent(answer.order.id);
+    } catch (error) {
+      $("demo-link").textContent = "No demo order: " + error.message;
+    } finally {
+      $("demo-order").disabled = false;
+    }
+  });
 
   // --- reset, after a confirmation -------------------------------------------------------
   const dialog = $("reset-dialog");
@@ -191,6 +366,8 @@
       }
       dialog.close();
       Object.keys(seen).forEach((k) => { seen[k] = null; });
+      $("demo-link").textContent = "";
+      followedOrder = followed ? {missing: true} : null;
       lastText = null;
       await refresh();
       setLive(true, "● lab reset · " + clock());
@@ -202,5 +379,6 @@
   });
 
   render(latest); // first paint from the data embedded in the page, then keep it fresh
+  showView();
   loop();
 })();
