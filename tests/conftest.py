@@ -74,6 +74,7 @@ class RunningLab:
     process: subprocess.Popen | None = None
     state: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)  # extra environment for `serve`
+    args: list = field(default_factory=list)  # extra `serve` options (--roster, --fresh)
 
     @property
     def url(self) -> str:
@@ -89,7 +90,7 @@ class RunningLab:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db",
-             str(self.db_path)],
+             str(self.db_path), *self.args],
             cwd=ROOT, env=lab_env(self.db_path, self.webhook_secret, self.env),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
