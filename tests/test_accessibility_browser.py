@@ -77,6 +77,13 @@ def test_axe_dashboard_with_orders(lab, customer, page):
     page.goto(f"{lab.url}/dashboard")
     expect(page.locator("#orders tbody tr").first).not_to_have_text("nothing yet")
     check(page, "dashboard: with orders")
+    for view in ("learners", "webhooks"):
+        page.get_by_role("link", name=view.capitalize()).click()
+        expect(page.locator(f"#view-{view}")).to_be_visible()
+        check(page, f"dashboard: {view} view")
+    page.get_by_role("button", name="Demo order").click()
+    expect(page.locator("#journey li.current")).to_be_visible()
+    check(page, "dashboard: following the demo order")
     page.get_by_role("button", name=re.compile("Reset")).click()
     expect(page.get_by_role("dialog")).to_be_visible()
     check(page, "dashboard: reset dialog open")
@@ -89,3 +96,97 @@ def test_axe_not_found_pages(lab, page):
     response = page.goto(f"{lab.url}/checkout/order_nope")
     assert response.status == 404
     check(page, "404: unknown order")
+
+
+# --- what axe cannot check: focus, keyboard, announcements, ring contrast -------------------
+
+def test_errors_name_the_fields_mark_them_invalid_and_focus_the_first(lab, customer, page):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    page.get_by_label("Card number").fill(SUCCESS)
+    page.get_by_label("CVC").fill("12")  # one digit short
+    page.evaluate("window.scrollTo(0, 0)")
+    pay(page)
+    error = page.locator("#payment-error")
+    expect(error).to_have_text("Enter the expiry month (01 to 12) and the expiry year (two "
+                               "digits, YY). Check the CVC (3 digits).")
+    month = page.get_by_label("Expiry month (MM)")
+    expect(month).to_be_focused()  # the first field to fix, not the filled card number
+    for label, invalid in [("Card number", "false"), ("Expiry month (MM)", "true"),
+                           ("Expiry year (YY)", "true"), ("CVC", "true")]:
+        expect(page.get_by_label(label)).to_have_attribute("aria-invalid", invalid)
+    expect(month).to_have_attribute("aria-describedby", "payment-error")
+    box = error.bounding_box()  # the message is on screen at 1280 x 720
+    assert box and 0 <= box["y"] and box["y"] + box["height"] <= 720, box
+    assert lab.order_status(order["id"])["status"] == "created"
+
+
+def test_three_d_secure_dialog_traps_focus_and_escape_fails_it(lab, customer, page):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    fill_card(page, THREE_DS)
+    pay(page)
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    assert dialog.get_attribute("aria-modal") == "true"
+    assert (dialog.get_attribute("aria-labelledby") or "").strip()
+    for _ in range(4):  # Tab and Shift+Tab never leave the dialog
+        page.keyboard.press("Tab")
+        assert dialog.evaluate("d => d.contains(document.activeElement)")
+        page.keyboard.press("Shift+Tab")
+        assert dialog.evaluate("d => d.contains(document.activeElement)")
+    page.set_viewport_size({"width": 320, "height": 640})
+    box = dialog.bounding_box()
+    assert box and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 320
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#payment-error")).to_contain_text("3-D Secure")
+    lab.wait_for_status(order["id"], "attempted")
+
+
+def test_success_is_announced_by_a_status_line_that_stays_visible(lab, customer, page):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    fill_card(page, SUCCESS)
+    pay(page)
+    expect_paid(lab, page, order["id"])
+    status = page.get_by_role("status").filter(has_text="Paid")
+    expect(status).to_be_visible()
+    expect(status).to_contain_text(order["id"])
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours (alpha ignored: both opaque here)."""
+    def luminance(color: str) -> float:
+        r, g, b = (int(x) / 255 for x in re.findall(r"[\d.]+", color)[:3])
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_dashboard_focus_rings_have_3_to_1_and_the_clock_is_not_announced(lab, page):
+    page.goto(f"{lab.url}/dashboard")
+    live = page.locator("#live")
+    expect(live).to_contain_text("live")
+    assert live.get_attribute("role") is None and live.get_attribute("aria-live") is None
+    assert page.locator("#live-alert").get_attribute("role") == "alert"
+    expect(page.locator("#live-alert")).to_have_text("")  # nothing to announce while it answers
+    for button, backdrop in [("#reset-open", ".bar"), ("#demo-order", ".bar"),
+                             ("#tab-learners", "body")]:
+        page.focus(button)
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")  # keyboard focus, so :focus-visible applies
+        ring = page.eval_on_selector(button, "el => getComputedStyle(el).outlineColor")
+        behind = page.eval_on_selector(backdrop, "el => getComputedStyle(el).backgroundColor")
+        if behind == "rgba(0, 0, 0, 0)":
+            behind = "rgb(255, 255, 255)"
+        assert contrast(ring, behind) >= 3, (button, ring, behind)
+
+
+def test_checkout_focus_ring_has_3_to_1(lab, customer, page):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    open_checkout(lab, page, order["id"])
+    page.get_by_label("Card number").focus()
+    ring = page.get_by_label("Card number").evaluate("el => getComputedStyle(el).outlineColor")
+    assert contrast(ring, "rgb(255, 255, 255)") >= 3
