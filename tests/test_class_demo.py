@@ -144,6 +144,25 @@ def test_a_class_lab_banner_names_the_hostname_and_the_ip_addresses(monkeypatch)
     assert lab_module.class_addresses("192.0.2.7", 4242) == ["http://192.0.2.7:4242"]
 
 
+def test_the_banner_of_a_class_lab_prints_its_addresses_and_the_demo_command(tmp_path, monkeypatch):
+    from collections import Counter
+
+    from tutorial_server.config import load_settings
+    monkeypatch.setattr(lab_module.socket, "gethostname", lambda: "teacher-laptop")
+    monkeypatch.setattr(lab_module, "machine_addresses", lambda: ["192.0.2.7"])
+    settings = load_settings({"TUTORIAL_DB": str(tmp_path / "b.sqlite3")})
+    lab = lab_module.Lab(settings, host="0.0.0.0", roster=("ada", "grace"))
+    # What start() would have set; nothing is started or contacted.
+    lab.server_url, lab.port, lab.backend = "http://127.0.0.1:4242", 4242, None
+    lab.backend_url, lab.startup_check = "http://127.0.0.1:8420", Counter()
+    banner = lab.banner()
+    assert "Class addresses  http://teacher-laptop:4242  http://192.0.2.7:4242" in banner
+    assert f"python -m tutorial_server demo --db {settings.db_path}" in banner
+    assert "Class roster     2 learners" in banner
+    lab.host = "127.0.0.1"
+    assert "Class addresses" not in lab.banner()
+
+
 def test_machine_addresses_are_never_loopback():
     assert all(not a.startswith("127.") for a in lab_module.machine_addresses())
 

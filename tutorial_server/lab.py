@@ -274,9 +274,10 @@ class Lab:
         lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
         lines.append(f"  Demo order       python -m tutorial_server demo --db {s.db_path}   "
                      "(prints its checkout link; or the dashboard's Demo order button)")
-        for url in class_addresses(self.host, self.port):
-            lines.append(f"  Learners open    {url}/dashboard   (their notebooks: "
-                         f"TUTORIAL_SERVER_URL={url})")
+        addresses = class_addresses(self.host, self.port)
+        if addresses:
+            lines.append(f"  Class addresses  {'  '.join(addresses)}   (learners type one: "
+                         "export TUTORIAL_SERVER_URL=<it>, or <it>/checkout/<order id>)")
         if self.roster:
             lines.append(f"  Class roster     {len(self.roster)} learners (the dashboard's "
                          "Learners view lists who has not started)")

@@ -57,6 +57,12 @@
       input.placeholder = field.hint;
       if (name !== "postal_code") {
         input.required = true;
+        // Fixed since the last Pay: no longer announced as invalid.
+        input.addEventListener("input", () => {
+          if (input.getAttribute("aria-invalid") === "true" && field.valid.test(input.value)) {
+            input.setAttribute("aria-invalid", "false");
+          }
+        });
         // People type card numbers with spaces; Stripe wants digits only.
         input.addEventListener("input", () => {
           const digits = input.value.replace(/\D/g, "");
