@@ -192,3 +192,53 @@ def test_checkout_focus_ring_has_3_to_1(lab, customer, page):
     page.get_by_label("Card number").focus()
     ring = page.get_by_label("Card number").evaluate("el => getComputedStyle(el).outlineColor")
     assert contrast(ring, "rgb(255, 255, 255)") >= 3
+
+
+SMALLEST_TEXT = """() => Math.min(...[...document.querySelectorAll('body *')]
+    .filter((el) => el.offsetParent !== null && [...el.childNodes].some(
+        (n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim()))
+    .map((el) => parseFloat(getComputedStyle(el).fontSize)))"""
+
+
+def test_each_dashboard_view_fits_a_720p_projector_at_18px(lab, customer, page):
+    gateway = lab.gateway()
+    for card in ("success", "declined") * 5:  # more rows than a table shows: the worst case
+        order = lab.order("prod_drip_bags", 1, customer)["order"]
+        gateway.pay_with_test_card(order["payment_intent"], card)
+    page.goto(f"{lab.url}/dashboard#webhooks")
+    expect(page.locator("#deliveries-more")).not_to_be_empty(timeout=15_000)
+    for view in ("orders", "learners", "webhooks"):
+        page.goto(f"{lab.url}/dashboard#{view}")
+        expect(page.locator(f"#view-{view}")).to_be_visible()
+        expect(page.locator("#live")).to_contain_text("live")
+        bottom = page.evaluate("document.querySelector('main').getBoundingClientRect().bottom")
+        print(f"dashboard {view} view at 1280x720: content ends at {bottom:.0f} px")
+        assert page.evaluate("document.documentElement.scrollHeight") <= 720, view
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280, view
+        assert page.evaluate(SMALLEST_TEXT) >= 18, view
+    for table in ("#deliveries", "#events"):  # the webhook tables whole, on screen
+        box = page.locator(table).bounding_box()
+        assert box and box["y"] + box["height"] <= 720, (table, box)
+
+
+def test_a_class_of_sixty_fits_the_learners_view_and_who_has_not_started_shows(tmp_path, page):
+    from .conftest import RunningLab, new_webhook_secret
+    roster = tmp_path / "class.txt"
+    roster.write_text("\n".join(f"learner_{n:02d}" for n in range(60)) + "\n")
+    lab = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
+                     args=["--roster", str(roster)]).start()
+    try:
+        lab.order("prod_drip_bags", 1, "learner_07")
+        page.goto(f"{lab.url}/dashboard#learners")
+        cards = page.locator("#learners li")
+        expect(cards).to_have_count(60)
+        expect(cards.first).to_contain_text("not started")
+        expect(page.locator("#learners li", has_text="learner_07")).to_contain_text("step 4")
+        expect(page.locator("#learners-note")).to_have_text(
+            "59 of 60 learners have not started (no order yet).")
+        bottom = page.evaluate("document.querySelector('main').getBoundingClientRect().bottom")
+        print(f"60 learners at 1280x720: content ends at {bottom:.0f} px")
+        assert bottom <= 720
+        check(page, "dashboard: learners view, a class of 60")
+    finally:
+        lab.stop()

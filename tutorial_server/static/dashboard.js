@@ -162,7 +162,7 @@
       where.textContent = l.step === null ? (l.status === "canceled" ? "canceled" : "not started")
         : "step " + l.step + (l.step === 6 ? " · done" : " · " + duration(l.since));
       li.append(name, where);
-      if (l.step !== null) li.title = l.orders + (l.orders === 1 ? " order" : " orders");
+      li.title = l.customer + " · " + l.orders + (l.orders === 1 ? " order" : " orders");
       return li;
     }));
     if (learners.length === 0) {
@@ -173,7 +173,7 @@
     }
     const waiting = learners.filter((l) => l.step === null).length;
     $("learners-note").textContent = data.roster_size
-      ? waiting + " of " + learners.length + " learners have not paid for anything yet."
+      ? waiting + " of " + learners.length + " learners have not started (no order yet)."
       : "No class roster: learners appear with their first order (serve --roster FILE lists "
         + "everyone from the start).";
   }
