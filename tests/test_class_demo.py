@@ -123,12 +123,16 @@ def test_fresh_start_is_empty_and_the_terminal_is_quiet(tmp_path):
         log = lab.log()
         assert "POST /api/orders 201" in log  # what changes things is shown
         assert "GET /api/dashboard" not in log and "GET /api/orders/" not in log
+        assert "Request to Stripe" not in log  # stripe-python's INFO lines
         assert "Demo order       python -m tutorial_server demo" in log  # the banner
         lab.stop()
-        lab.args = ["--fresh"]
+        lab.args = ["--fresh", "--verbose"]
         lab.start()
         assert lab.get("/api/dashboard").json()["totals"]["orders"] == 0  # not "canceled"
         assert lab.get(f"/api/orders/{old['id']}").status_code == 404
+        lab.order("prod_drip_bags", 1, "this_class")
+        wait_for(lambda: "GET /api/dashboard 200" in lab.log(), message="the verbose log")
+        assert "Request to Stripe" in lab.log()
     finally:
         if lab.process is not None:
             lab.stop()
