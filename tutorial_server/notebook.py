@@ -126,8 +126,51 @@ class Lab:
         return StripeGateway(load_settings())
 
     def pay(self, order: dict, scenario: str = "success") -> dict:
-        """Step 5 as the customer: pay the order's PaymentIntent with a test card."""
-        return self.gateway.pay_with_test_card(order["payment_intent"], scenario)
+        """Step 5 as the customer: pay the order's PaymentIntent with a test card.
+
+        When Stripe refuses (a paid, canceled or, offline, a declined PaymentIntent), raises
+        gateway.PaymentRefused, whose message says why and what to do.
+        """
+        import stripe
+
+        from .gateway import PaymentRefused, refusal_message
+        gateway = self.gateway
+        try:
+            return gateway.pay_with_test_card(order["payment_intent"], scenario)
+        except stripe.InvalidRequestError as error:
+            try:
+                intent = gateway.retrieve_payment_intent(order["payment_intent"])
+            except stripe.StripeError:
+                raise error from None
+            raise PaymentRefused(refusal_message(intent, gateway.offline), None,
+                                 http_status=error.http_status) from None
+
+    def complete_3ds(self, intent: dict, approve: bool) -> dict:
+        """The customer completes (approve=True) or fails the 3-D Secure challenge of a
+        PaymentIntent in requires_action; returns the PaymentIntent as Stripe has it then.
+
+        Offline, the stand-in's private route plays the customer's click. Real Stripe has no
+        API for it: in test mode this prints where the customer completes it (in the
+        browser) and returns the PaymentIntent unchanged, so the notebook can go on.
+        """
+        gateway = self.gateway
+        if self.mode == "offline":
+            import stripe
+
+            from .gateway import PaymentRefused
+            try:
+                return gateway.complete_3ds_offline(intent["id"], approve=approve)
+            except stripe.InvalidRequestError as error:
+                now = gateway.retrieve_payment_intent(intent["id"])["status"]
+                raise PaymentRefused(f"this PaymentIntent is not waiting for a 3-D Secure "
+                                     f"challenge (it is {now}): pay it with the '3ds' test "
+                                     "card first.", None, http_status=error.http_status) from None
+        order_id = (intent.get("metadata") or {}).get("order_id")
+        where = (f"open {self.public_url(f'/checkout/{order_id}')} and pay there"
+                 if order_id else "complete it in the browser (Stripe.js handleNextAction)")
+        print(f"Test mode: 3-D Secure is completed by the customer, in the browser: {where}, "
+              f"and press {'Complete' if approve else 'Fail'} on Stripe's test page.")
+        return gateway.retrieve_payment_intent(intent["id"])
 
     @property
     def can_sign_webhooks(self) -> bool:
