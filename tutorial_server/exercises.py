@@ -69,7 +69,7 @@ class Exercise:
 
 def _common_mistake(answer: Any, expected: str) -> str | None:
     if answer is None:
-        return f"my_answer is still None: replace None in your answer cell with {expected}."
+        return f"your answer is still None: replace None in your answer cell with {expected}."
     if isinstance(answer, requests.Response):
         return (f"this is the HTTP response itself (a requests.Response, status "
                 f"{answer.status_code}); the exercise wants its JSON body: add .json().")
@@ -284,6 +284,10 @@ def _check_06(answer: Any, context: dict) -> str | None:
 
 
 def _check_07(answer: Any, context: dict) -> str | None:
+    lab = context.get("lab")
+    if lab is not None and not lab.can_sign_webhooks:
+        return ("this exercise needs a delivery signed with the lab's webhook secret, which "
+                "stays on the machine running the lab; do it on a lab of your own.")
     mistake = _common_mistake(answer, "what deliver(...) returns")
     if mistake:
         return mistake

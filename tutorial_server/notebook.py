@@ -337,3 +337,30 @@ def show_differences():
 
     from .gateway import differences_markdown
     return Markdown(differences_markdown())
+
+
+# --- cells that need what only some labs allow ------------------------------------------------
+
+def signing_possible(lab: Lab) -> bool:
+    """True if this machine can sign webhooks for the lab. Otherwise prints one line saying why,
+    so a cell written `if signing_possible(lab): ...` skips itself and Run All goes on."""
+    if lab.can_sign_webhooks:
+        return True
+    print("Skipped: this cell signs webhooks with the lab's secret, which stays on the machine "
+          "running the lab (a class server's is the instructor's); the stored output shows it.")
+    return False
+
+
+def rewiring_possible(lab: Lab) -> bool:
+    """True if a cell may re-point the offline Stripe's webhooks (its private /_config route):
+    only on an offline lab of your own. Otherwise prints one line on what to do instead."""
+    if lab.mode == "offline" and lab.backend_url and lab.can_sign_webhooks:
+        return True
+    if lab.mode != "offline":
+        print("Test mode: Stripe's deliveries can't be re-pointed from here. To play this, stop "
+              "`stripe listen` (or the lab), pay, start it again, then `stripe events resend "
+              "EVT_ID`; `stripe trigger payment_intent.succeeded` makes a fresh event.")
+    else:
+        print("Skipped: this cell re-points the offline Stripe's webhooks, which would break "
+              "them for everyone on a shared lab; run it on a lab of your own (make lab).")
+    return False
