@@ -166,10 +166,12 @@ class Lab:
                                      f"challenge (it is {now}): pay it with the '3ds' test "
                                      "card first.", None, http_status=error.http_status) from None
         order_id = (intent.get("metadata") or {}).get("order_id")
+        action = (intent.get("next_action") or {}).get("type", "none")
         where = (f"open {self.public_url(f'/checkout/{order_id}')} and pay there"
-                 if order_id else "complete it in the browser (Stripe.js handleNextAction)")
-        print(f"Test mode: 3-D Secure is completed by the customer, in the browser: {where}, "
-              f"and press {'Complete' if approve else 'Fail'} on Stripe's test page.")
+                 if order_id else "let Stripe.js handle the PaymentIntent's next_action")
+        print(f"Test mode: the customer completes 3-D Secure in the browser (next_action: "
+              f"{action}): {where}, and press {'Complete' if approve else 'Fail'} on Stripe's "
+              "test page. The notebook goes on without it.")
         return gateway.retrieve_payment_intent(intent["id"])
 
     @property
