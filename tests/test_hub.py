@@ -1,0 +1,239 @@
+"""A class on JupyterHub (issue 13): one lab per learner, and no learner reaches another's.
+
+- Two Jupyter servers from this one installation, each with its own home and user, as a hub's
+  local spawner starts them: each opens its own stripe-lab through jupyter-server-proxy.
+- A real JupyterHub (DummyAuthenticator, SimpleLocalProcessSpawner, configurable-http-proxy
+  from npm, all on 127.0.0.1) with two learners who each pay an order in Chromium (marked
+  `hub`: it takes about a minute; `make test` runs it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from tutorial_server.hub import Link, learner_customer, link, public_url, under_key
+from tutorial_server.jupyter_proxy import NAME
+from tutorial_server.offline_backend import free_port
+
+from .conftest import ROOT, lab_env, wait_for
+
+STATE = Path(".stripe-lab") / "tutorial.sqlite3.lab.json"  # inside a learner's home
+
+
+# --- small pieces --------------------------------------------------------------------------------
+
+def test_the_default_database_is_in_the_learners_home_not_the_installation(tmp_path):
+    from tutorial_server.config import load_settings
+    settings = load_settings({"HOME": str(tmp_path)})
+    assert settings.db_path == tmp_path / ".stripe-lab" / "tutorial.sqlite3"
+    assert ROOT not in settings.db_path.parents
+    # TUTORIAL_DB still decides when it is set.
+    assert load_settings({"HOME": str(tmp_path), "TUTORIAL_DB": "/srv/x.sqlite3"}).db_path \
+        == Path("/srv/x.sqlite3")
+
+
+@pytest.mark.parametrize("user, customer", [("ada", "learner_ada"),
+                                            ("ada.lovelace@uni.example", "learner_ada-lovelace-uni-example")])
+def test_the_customer_id_comes_from_the_hub_user(monkeypatch, user, customer):
+    from tutorial_server.notebook import Lab
+    monkeypatch.delenv("TUTORIAL_CUSTOMER", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_USER", user)
+    assert learner_customer() == customer
+    # Every kernel of one learner: the same customer, so one inventory.
+    assert Lab(url="http://x", mode="offline", backend_url=None).customer == customer
+    monkeypatch.delenv("JUPYTERHUB_USER")
+    assert learner_customer() is None
+    assert Lab(url="http://x", mode="offline", backend_url=None).customer.startswith("learner_")
+
+
+def test_links_are_clickable_and_plain_text_shows_the_address():
+    shown = link("/user/ada/stripe-lab/checkout/order_1?x=<1>")
+    assert isinstance(shown, Link)
+    assert shown._repr_html_() == ('<a href="/user/ada/stripe-lab/checkout/order_1?x=&lt;1&gt;" '
+                                   'target="_blank" rel="noopener">'
+                                   '/user/ada/stripe-lab/checkout/order_1?x=&lt;1&gt;</a>')
+    assert repr(shown) == "/user/ada/stripe-lab/checkout/order_1?x=<1>"
+    assert repr(link("/d", "the dashboard")) == "the dashboard: /d"
+
+
+def test_the_keyed_loopback_answers_only_under_its_key():
+    seen = []
+
+    def app(environ, start_response):
+        seen.append((environ["SCRIPT_NAME"], environ["PATH_INFO"]))
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    keyed = under_key(app, "k3y")
+    statuses = []
+    for path in ["/k3y/api/orders", "/k3y", "/api/orders", "/k3", "/k3yy/webhook", "/", ""]:
+        keyed({"PATH_INFO": path, "SCRIPT_NAME": ""}, lambda s, h: statuses.append(s[:3]))
+    assert statuses == ["200", "200", "404", "404", "404", "404", "404"]
+    assert seen == [("/k3y", "/api/orders"), ("/k3y", "/")]
+
+
+def test_the_learners_folder_holds_only_notebooks():
+    """Test plumbing (nbval's config, pytest's conftest) stays out of the folder learners open."""
+    extra = {p.name for p in (ROOT / "notebooks").iterdir()
+             if p.suffix != ".ipynb" and p.name not in ("README.md", ".ipynb_checkpoints")}
+    assert extra == set()
+    assert (ROOT / "tests" / "nbval_sanitize.cfg").is_file()
+
+
+# --- two learners' Jupyter servers from one installation ------------------------------------------
+
+def _installation_files() -> set[str]:
+    """Every file in the installation (this checkout), but for caches and test outputs."""
+    skip = {".git", ".venv", "node_modules", "test-artifacts", "__pycache__", ".pytest_cache",
+            ".mypy_cache", ".hypothesis", "stripe_payments_lab.egg-info"}
+    found = set()
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip]
+        found.update(os.path.relpath(os.path.join(folder, f), ROOT) for f in files)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextmanager
+def learners_jupyter(tmp_path: Path, user: str):
+    """A learner's single-user Jupyter server as a hub's local spawner starts it: their own
+    HOME and hub variables, nothing that names a database. Yields (base URL, auth, home)."""
+    home = tmp_path / user
+    home.mkdir()
+    port, token = free_port(), "token-" + os.urandom(8).hex()
+    env = {k: v for k, v in lab_env(tmp_path / "unused.sqlite3", None).items()
+           if not k.startswith(("TUTORIAL_", "JUPYTER"))}
+    env.update(HOME=str(home), JUPYTERHUB_USER=user, JUPYTERHUB_SERVICE_PREFIX="/")
+    log = open(tmp_path / f"{user}-jupyter.log", "ab")
+    jupyter = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--no-browser",
+         f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={home}"],
+        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"token {token}"}
+
+    def up():
+        if jupyter.poll() is not None:
+            pytest.fail((tmp_path / f"{user}-jupyter.log").read_text())
+        try:
+            return requests.get(f"{base}/api/status", headers=auth, timeout=2).ok
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for(up, 60, 0.2, f"{user}'s Jupyter server")
+        yield base, auth, home, token
+    finally:
+        try:
+            lab_pid = json.loads((home / STATE).read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            lab_pid = None
+        jupyter.send_signal(signal.SIGTERM)
+        try:
+            jupyter.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            jupyter.kill()
+            jupyter.wait()
+        if lab_pid:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _alive(lab_pid):
+                time.sleep(0.1)
+            if _alive(lab_pid):
+                os.kill(lab_pid, signal.SIGTERM)
+
+
+def _kernel_connects(base: str, token: str, home: Path, user: str) -> dict:
+    """What connect_lab() finds in a kernel of this learner (a subprocess with the variables a
+    hub gives a kernel): which lab, which links, which customer."""
+    code = ("import json; from tutorial_server.notebook import connect_lab\n"
+            "lab = connect_lab()\n"
+            "print(json.dumps({'url': lab.url, 'link': lab.public_url('/dashboard'),"
+            " 'customer': lab.customer, 'signs': lab.can_sign_webhooks}))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUTORIAL_", "STRIPE_"))}
+    env.update(HOME=str(home), JUPYTERHUB_USER=user, JUPYTERHUB_SERVICE_PREFIX="/",
+               JUPYTERHUB_SERVICE_URL=base + "/", JUPYTERHUB_API_TOKEN=token,
+               STRIPE_SECRET_KEY="", STRIPE_PUBLISHABLE_KEY="")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=home, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_two_learners_on_one_installation_each_get_their_own_lab(tmp_path):
+    before = _installation_files()
+    with learners_jupyter(tmp_path, "ada") as (ada, ada_auth, ada_home, ada_token):
+        # Ada's kernel starts her stripe-lab through her own Jupyter server, and attaches to it.
+        seen = _kernel_connects(ada, ada_token, ada_home, "ada")
+        ada_state = json.loads((ada_home / STATE).read_text())
+        assert seen == {"url": ada_state["server_url"], "link": f"/{NAME}/dashboard",
+                        "customer": "learner_ada", "signs": True}
+        assert stat.S_IMODE((ada_home / STATE).stat().st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(ada_state["unix_socket"]).st_mode) == 0o600
+        first = requests.post(f"{ada}/{NAME}/api/orders", headers=ada_auth, timeout=10,
+                              json={"productId": "prod_drip_bags", "quantity": 1,
+                                    "customer": "learner_ada"})
+        assert first.status_code == 201, first.text
+        ada_order = first.json()["order"]["id"]
+
+        with learners_jupyter(tmp_path, "bob") as (bob, bob_auth, bob_home, _):
+            page = requests.get(f"{bob}/{NAME}/dashboard", headers=bob_auth, timeout=90)
+            assert page.status_code == 200
+            bob_state = json.loads((bob_home / STATE).read_text())
+            assert bob_state["db"] == str(bob_home / ".stripe-lab" / "tutorial.sqlite3")
+            assert bob_state["pid"] != ada_state["pid"]
+            second = requests.post(f"{bob}/{NAME}/api/orders", headers=bob_auth, timeout=10,
+                                   json={"productId": "prod_drip_bags", "quantity": 2})
+            assert second.status_code == 201, second.text
+            bob_order = second.json()["order"]["id"]
+
+            # Each dashboard shows its own learner's order, never the other's.
+            ada_ids = {o["id"] for o in requests.get(f"{ada}/{NAME}/api/dashboard",
+                                                     headers=ada_auth, timeout=10).json()["orders"]}
+            bob_ids = {o["id"] for o in requests.get(f"{bob}/{NAME}/api/dashboard",
+                                                     headers=bob_auth, timeout=10).json()["orders"]}
+            assert ada_order in ada_ids and bob_order not in ada_ids
+            assert bob_order in bob_ids and ada_order not in bob_ids
+            # Bob's lab starting did not cancel Ada's unpaid order.
+            still = requests.get(f"{ada}/{NAME}/api/orders/{ada_order}", headers=ada_auth,
+                                 timeout=10).json()["order"]
+            assert still["status"] == "created"
+
+            # Bob's server reaches every loopback port, Ada's lab's included: nothing answers
+            # there without her lab's key, and her socket is not a port at all.
+            ada_port = ada_state["server_url"].split(":")[2].split("/")[0]
+            for path in ["/api/dashboard", "/dashboard", "/api/orders/" + ada_order, "/"]:
+                stolen = requests.get(f"{bob}/proxy/{ada_port}{path}", headers=bob_auth, timeout=10)
+                assert stolen.status_code == 404, (path, stolen.text[:200])
+                assert stolen.json()["error"]["message"] == "Not found."  # the lab's refusal
+                assert ada_order not in stolen.text
+            reset = requests.post(f"{bob}/proxy/{ada_port}/dashboard/reset", headers=bob_auth,
+                                  json={"confirm": "reset"}, timeout=10)
+            assert reset.status_code == 404
+            assert requests.get(f"{ada}/{NAME}/api/orders/{ada_order}", headers=ada_auth,
+                                timeout=10).status_code == 200
+
+        # JupyterLab's news prompt is off for learners (the package's settings override).
+        settings = requests.get(f"{ada}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                                headers=ada_auth, timeout=30).json()
+        assert settings["schema"]["properties"]["fetchNews"]["default"] == "false"
+
+    assert not (ROOT / "instance").exists()
+    assert _installation_files() - before == set()
