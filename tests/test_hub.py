@@ -237,3 +237,203 @@ def test_two_learners_on_one_installation_each_get_their_own_lab(tmp_path):
 
     assert not (ROOT / "instance").exists()
     assert _installation_files() - before == set()
+
+
+# --- a real JupyterHub ---------------------------------------------------------------------------
+
+HUB_CONFIG = """
+import os, sys
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.command = [{chp!r}]
+c.ConfigurableHTTPProxy.pid_file = {folder!r} + "/proxy.pid"
+c.JupyterHub.authenticator_class = "dummy"        # any password: a test, not a class
+c.Authenticator.allowed_users = {{"ada", "bob"}}
+c.JupyterHub.spawner_class = "simple"             # SimpleLocalProcessSpawner: one machine
+c.SimpleLocalProcessSpawner.home_dir_template = {folder!r} + "/home/{{username}}"
+c.Spawner.cmd = [os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")]
+c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
+c.Spawner.default_url = "/lab"
+c.Spawner.start_timeout = 120
+c.Spawner.environment = {{"STRIPE_SECRET_KEY": "", "STRIPE_PUBLISHABLE_KEY": "",
+                         "HUB_TEST_MARKER": {marker!r}}}
+c.JupyterHub.db_url = "sqlite:///" + {folder!r} + "/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = {folder!r} + "/cookie_secret"
+c.JupyterHub.pid_file = {folder!r} + "/jupyterhub.pid"
+"""
+
+
+def _processes_with(marker: str) -> dict[int, dict]:
+    """Processes whose environment carries the test's marker: pid -> user, name, memory, CPU."""
+    found = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if f"HUB_TEST_MARKER={marker}".encode() not in environ:
+                continue
+            user = next((v.split(b"=", 1)[1].decode() for v in environ
+                         if v.startswith(b"JUPYTERHUB_USER=")), "?")
+            rollup = (entry / "smaps_rollup").read_text()
+            kib = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            found[int(entry.name)] = {
+                "user": user, "what": " ".join(a.decode() for a in argv[:4]).replace(
+                    os.path.dirname(sys.executable) + "/", ""),
+                "pss_mib": kib["Pss"] / 1024, "rss_mib": kib["Rss"] / 1024,
+                "cpu_s": (int(fields[11]) + int(fields[12])) / tick}
+        except (OSError, StopIteration, KeyError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def real_jupyterhub(tmp_path: Path):
+    chp = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+    if not chp.exists():
+        pytest.fail("configurable-http-proxy is missing: run `npm ci` (make test does)")
+    folder, marker = tmp_path / "hub", "hub-test-" + os.urandom(6).hex()
+    for user in ("ada", "bob"):
+        (folder / "home" / user).mkdir(parents=True)
+    port = free_port()
+    (folder / "jupyterhub_config.py").write_text(HUB_CONFIG.format(
+        port=port, hub_port=free_port(), proxy_api_port=free_port(), chp=str(chp),
+        folder=str(folder), marker=marker))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUTORIAL_", "STRIPE_", "JUPYTER"))}
+    env.update(HUB_TEST_MARKER=marker, PATH=os.path.dirname(sys.executable) + ":" + env["PATH"])
+    log = open(folder / "hub.log", "ab")
+    hub = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+                           cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        if hub.poll() is not None:
+            pytest.fail((folder / "hub.log").read_text()[-3000:])
+        try:
+            return requests.get(f"{base}/hub/api/", timeout=2).ok
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for(up, 60, 0.2, "JupyterHub")
+        yield base, folder, marker
+    finally:
+        _stop(hub, 60)  # the hub stops the learners' servers; their labs stop with them
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _processes_with(marker):
+            time.sleep(0.2)
+        for pid in _processes_with(marker):  # a leftover would outlive the test: never
+            os.kill(pid, signal.SIGKILL)
+
+
+def _log_in(browser, base: str, user: str):
+    """A learner's browser, logged in; their server spawned (the hub opens JupyterLab)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.goto(f"{base}/hub/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", "any password")
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_url(re.compile(rf"/user/{user}/lab"))
+    return page
+
+
+def _order_in_browser(page, user: str, quantity: int) -> dict:
+    status, body = page.evaluate(
+        """async ([url, body]) => {
+             const r = await fetch(url, {method: 'POST', body: JSON.stringify(body),
+                                         headers: {'Content-Type': 'application/json'}});
+             return [r.status, await r.json()]; }""",
+        [f"/user/{user}/{NAME}/api/orders",
+         {"productId": "prod_drip_bags", "quantity": quantity, "customer": f"learner_{user}"}])
+    assert status == 201, body
+    return body["order"]
+
+
+def _pay_in_browser(page, base: str, user: str, order_id: str) -> None:
+    page.goto(f"{base}/user/{user}/{NAME}/checkout/{order_id}")
+    page.get_by_label("Card number").fill("4242424242424242")
+    page.get_by_label("Expiry month (MM)").fill("12")
+    page.get_by_label("Expiry year (YY)").fill("34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+    page.wait_for_url(re.compile(rf"/user/{user}/{NAME}/checkout/{order_id}/complete$"))
+    page.get_by_text("Payment confirmed: your order is paid").wait_for(timeout=30_000)
+
+
+@pytest.mark.hub
+def test_a_class_on_a_real_jupyterhub(tmp_path, browser):
+    """Two learners log in to a real JupyterHub, each pays an order through their own
+    /user/<name>/stripe-lab/ in Chromium, and neither reaches the other's lab."""
+    started = time.monotonic()
+    timings: dict[str, dict] = {}
+    with real_jupyterhub(tmp_path) as (base, folder, marker):
+        pages, orders = {}, {}
+        for user, quantity in (("ada", 1), ("bob", 3)):  # one at a time, as on 2 cores
+            t0 = time.monotonic()
+            pages[user] = page = _log_in(browser, base, user)
+            t_login = time.monotonic() - t0
+            dashboard = page.goto(f"{base}/user/{user}/{NAME}/dashboard")  # starts the lab
+            assert dashboard.status == 200
+            t_dashboard = time.monotonic() - t0
+            orders[user] = _order_in_browser(page, user, quantity)
+            _pay_in_browser(page, base, user, orders[user]["id"])
+            timings[user] = {"login_s": round(t_login, 1), "dashboard_live_s": round(t_dashboard, 1),
+                             "paid_s": round(time.monotonic() - t0, 1)}
+
+        home = {user: folder / "home" / user for user in pages}
+        state = {user: json.loads((home[user] / STATE).read_text()) for user in pages}
+        for user, other in (("ada", "bob"), ("bob", "ada")):
+            page = pages[user]
+            data = page.evaluate("async url => (await fetch(url)).json()",
+                                 f"/user/{user}/{NAME}/api/dashboard")
+            ids = {o["id"]: o["status"] for o in data["orders"]}
+            assert ids == {orders[user]["id"]: "paid"}  # own order, paid; not the other's
+            # The other's lab through the hub: refused by the hub (403), nothing of theirs shown.
+            answer = page.goto(f"{base}/user/{other}/{NAME}/api/dashboard")
+            assert answer.status == 403
+            assert orders[other]["id"] not in page.content()
+            # The other's loopback port through one's own proxy: the lab's 404, without its key.
+            port = state[other]["server_url"].split(":")[2].split("/")[0]
+            answer = page.goto(f"{base}/user/{user}/proxy/{port}/api/dashboard")
+            assert answer.status == 404
+            assert orders[other]["id"] not in page.content()
+
+        processes = _processes_with(marker)
+        for user in pages:
+            pages[user].context.close()
+
+    per_user = {}
+    for user in ("ada", "bob"):
+        mine = [p for p in processes.values() if p["user"] == user]
+        per_user[user] = {
+            "processes": len(mine),
+            "pss_mib": round(sum(p["pss_mib"] for p in mine)),
+            "rss_mib": round(sum(p["rss_mib"] for p in mine)),
+            "cpu_s": round(sum(p["cpu_s"] for p in mine), 1),
+            "each": sorted(((p["what"], round(p["pss_mib"])) for p in mine), key=str),
+            **timings[user]}
+    report = {"learners": per_user, "test_s": round(time.monotonic() - started, 1)}
+    out = ROOT / "test-artifacts" / "hub-measurements.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print("\nPer learner on a real JupyterHub (no kernel open):", json.dumps(report, indent=2))
+    assert all(per_user[u]["processes"] >= 3 for u in per_user)  # server, lab, offline Stripe
