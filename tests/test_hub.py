@@ -379,6 +379,43 @@ def _pay_in_browser(page, base: str, user: str, order_id: str) -> None:
     page.get_by_text("Payment confirmed: your order is paid").wait_for(timeout=30_000)
 
 
+# A kernel started in the learner's browser session, as JupyterLab starts one, running `code`
+# (the Jupyter messaging protocol over the kernel's WebSocket); returns what it printed.
+RUN_IN_A_KERNEL = """async ([user, code]) => {
+  const xsrf = (document.cookie.split('; ').find(c => c.startsWith('_xsrf=')) || '=').split('=')[1];
+  const started = await fetch(`/user/${user}/api/kernels`, {method: 'POST', body: '{}',
+      headers: {'X-XSRFToken': decodeURIComponent(xsrf), 'Content-Type': 'application/json'}});
+  if (started.status !== 201) return {error: `kernel: ${started.status}`};
+  const kernel = await started.json();
+  return await new Promise(resolve => {
+    const ws = new WebSocket(`ws://${location.host}/user/${user}/api/kernels/${kernel.id}/channels`);
+    const msg_id = 'hub-test-' + Math.random();
+    let out = '';
+    ws.onopen = () => ws.send(JSON.stringify({channel: 'shell', buffers: [], metadata: {},
+      parent_header: {}, header: {msg_id, msg_type: 'execute_request', username: user,
+        session: 'hub-test', version: '5.3', date: new Date().toISOString()},
+      content: {code, silent: false, store_history: false, user_expressions: {},
+                allow_stdin: false, stop_on_error: true}}));
+    ws.onmessage = event => {
+      const msg = JSON.parse(event.data);
+      if (msg.parent_header.msg_id !== msg_id) return;
+      if (msg.msg_type === 'stream') out += msg.content.text;
+      if (msg.msg_type === 'error') resolve({error: `${msg.content.ename}: ${msg.content.evalue}`});
+      if (msg.msg_type === 'status' && msg.content.execution_state === 'idle') resolve({out});
+    };
+    ws.onerror = () => resolve({error: 'websocket'});
+  });
+}"""
+
+KERNEL_CODE = """
+import json
+from tutorial_server.notebook import connect_lab
+lab = connect_lab()
+print(json.dumps({"url": lab.url, "link": lab.public_url("/dashboard"), "customer": lab.customer,
+                  "mine": lab.order(%r)["status"], "other": lab.get("/api/orders/%s").status_code}))
+"""
+
+
 @pytest.mark.hub
 def test_a_class_on_a_real_jupyterhub(tmp_path, browser):
     """Two learners log in to a real JupyterHub, each pays an order through their own
@@ -416,6 +453,16 @@ def test_a_class_on_a_real_jupyterhub(tmp_path, browser):
             answer = page.goto(f"{base}/user/{user}/proxy/{port}/api/dashboard")
             assert answer.status == 404
             assert orders[other]["id"] not in page.content()
+            # A notebook's kernel attaches to the learner's own lab: the one the browser used.
+            page.goto(f"{base}/user/{user}/lab")
+            t0 = time.monotonic()
+            ran = page.evaluate(RUN_IN_A_KERNEL, [user, KERNEL_CODE % (orders[user]["id"],
+                                                                       orders[other]["id"])])
+            timings[user]["kernel_connect_lab_s"] = round(time.monotonic() - t0, 1)
+            assert "error" not in ran, ran
+            assert json.loads(ran["out"].strip().splitlines()[-1]) == {
+                "url": state[user]["server_url"], "link": f"/user/{user}/{NAME}/dashboard",
+                "customer": f"learner_{user}", "mine": "paid", "other": 404}
 
         processes = _processes_with(marker)
         for user in pages:
@@ -435,5 +482,5 @@ def test_a_class_on_a_real_jupyterhub(tmp_path, browser):
     out = ROOT / "test-artifacts" / "hub-measurements.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print("\nPer learner on a real JupyterHub (no kernel open):", json.dumps(report, indent=2))
-    assert all(per_user[u]["processes"] >= 3 for u in per_user)  # server, lab, offline Stripe
+    print("\nPer learner on a real JupyterHub (one kernel open):", json.dumps(report, indent=2))
+    assert all(per_user[u]["processes"] >= 4 for u in per_user)  # server, lab, Stripe, kernel
