@@ -484,3 +484,18 @@ def test_a_class_on_a_real_jupyterhub(tmp_path, browser):
     out.write_text(json.dumps(report, indent=2))
     print("\nPer learner on a real JupyterHub (one kernel open):", json.dumps(report, indent=2))
     assert all(per_user[u]["processes"] >= 4 for u in per_user)  # server, lab, Stripe, kernel
+
+
+def test_the_readmes_class_config_sets_limits_and_culling(tmp_path):
+    """The jupyterhub_config.py in the README's hub guide loads as JupyterHub loads it."""
+    from traitlets.config.loader import PyFileConfigLoader
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("# jupyterhub_config.py: a class", 1)[1].split("```", 1)[0]
+    (tmp_path / "jupyterhub_config.py").write_text("# jupyterhub_config.py: a class" + block)
+    c = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
+    assert c.Spawner.mem_limit == "600M"
+    assert "--MappingKernelManager.cull_idle_timeout=1200" in c.Spawner.args
+    culler = c.JupyterHub.services[0]
+    assert "jupyterhub_idle_culler" in culler["command"]
+    assert culler["name"] in c.JupyterHub.load_roles[0]["services"]
+    assert "delete:servers" in c.JupyterHub.load_roles[0]["scopes"]

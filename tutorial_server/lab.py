@@ -170,7 +170,7 @@ class Lab:
         self.settings.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.unix_socket:
             from .hub import SocketServer
-            self.server = SocketServer(self.unix_socket, slot)
+            self.server: Any = SocketServer(self.unix_socket, slot)
             self.port = self.server.server_port
             self.server_url = self.server.keyed_url
         else:
