@@ -73,6 +73,7 @@ class RunningLab:
     log_path: Path
     process: subprocess.Popen | None = None
     state: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)  # extra environment for `serve`
 
     @property
     def url(self) -> str:
@@ -89,7 +90,7 @@ class RunningLab:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db",
              str(self.db_path)],
-            cwd=ROOT, env=lab_env(self.db_path, self.webhook_secret),
+            cwd=ROOT, env=lab_env(self.db_path, self.webhook_secret, self.env),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
         def ready():

@@ -69,7 +69,7 @@ def test_config_gives_the_browser_what_it_needs(lab):
     assert config["mode"] == "offline"
     assert re.fullmatch(r"pk_test_\w+", config["publishable_key"])
     assert config["backend_url"] == lab.backend_url
-    assert config["stripe_js_url"] == f"{lab.backend_url}/js.stripe.com/v3/"
+    assert config["stripe_js_url"] == "/offline-stripe/js.stripe.com/v3/"  # through the server
 
 
 def test_products_are_priced_in_integer_minor_units(lab):

@@ -51,6 +51,12 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     app.register_blueprint(dashboard.bp)
     from . import checkout
     app.register_blueprint(checkout.bp)
+    if settings.offline:
+        # Routes that exist only for the offline stand-in (test mode: 404): the token confirm,
+        # and the mock Stripe.js with its calls through this server's own address.
+        from . import stripe_js_proxy
+        app.register_blueprint(checkout.offline_bp)
+        app.register_blueprint(stripe_js_proxy.bp)
     logging.getLogger("tutorial_server").setLevel(logging.INFO)
     request_log = logging.getLogger("tutorial_server.requests")
 

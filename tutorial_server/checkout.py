@@ -2,6 +2,7 @@
 
 GET  /checkout/<order_id>            the order summary and a card form driven by Stripe.js
 POST /checkout/<order_id>/confirm    {"token": "tok_..."}: pay the order with that card
+                                     (offline only: `offline_bp`, not registered in test mode)
 GET  /checkout/<order_id>/complete   waits until the server (not the browser) says "paid"
 
 The page receives the PaymentIntent's client secret and the publishable key, never a secret
@@ -28,6 +29,9 @@ from .orders_api import ensure_payment_intent, order_or_404
 log = logging.getLogger(__name__)
 # Templates and static files live in the app's own templates/ and static/ folders.
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
+# Exists only because the offline stand-in's mock Stripe.js cannot confirm a PaymentIntent; in
+# test mode anyone holding an order id could otherwise pay it from a script with tok_visa.
+offline_bp = Blueprint("checkout_offline", __name__, url_prefix="/checkout")
 
 _TOKEN = re.compile(r"^tok_[A-Za-z0-9]{1,64}$")
 DEFAULT_WAIT_SECONDS = 30  # how long the success page waits for the webhook
@@ -36,6 +40,17 @@ SETTLED_INTENT = ("succeeded", "processing")  # the money is on its way: never s
 
 
 # --- pages --------------------------------------------------------------------------------
+
+def favicon():
+    """The lab's icon (the JupyterLab launcher's too), for browsers that ask /favicon.ico
+    whatever the page says: without it every page view logs a 404."""
+    return current_app.send_static_file("lab-icon.svg")
+
+
+@bp.record_once
+def _register_favicon(state) -> None:
+    state.app.add_url_rule("/favicon.ico", "favicon", favicon)
+
 
 def content_security_policy(stripe_js: bool) -> str:
     """Only this app, plus the Stripe.js origin in use on the page that loads Stripe.js."""
@@ -63,6 +78,13 @@ def _page(template: str, status: int = 200, *, stripe_js: bool = False, **contex
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"  # it carries the order's client secret
     return response
+
+
+def stripe_js_url() -> str:
+    """The gateway's Stripe.js address; offline a path on this server, under the proxy's
+    prefix when there is one (JupyterHub), like every other link the pages build."""
+    url = current_app.config["STRIPE_JS_URL"]
+    return request.script_root + url if url.startswith("/") else url
 
 
 def _not_found(order_id: str):
@@ -109,9 +131,29 @@ def checkout_page(order_id: str):
     settings = current_app.config["SETTINGS"]
     return _page(
         "checkout.html", stripe_js=True, problem=None, test_cards=TEST_CARDS,
-        stripe_js_url=current_app.config["STRIPE_JS_URL"],
+        stripe_js_url=stripe_js_url(),
         publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
         order=order_or_404(db, order_id), summary=summary)
+
+
+def payment_underway(order) -> bool:
+    """Has Stripe accepted a payment for this order that the server has not heard of yet?
+
+    Only then may the success page say "do not pay again": a customer who never paid (or whose
+    card was declined) must be sent back to pay instead. Asked of Stripe, because the order
+    only changes when the webhook arrives. When Stripe cannot be asked, the careful answer.
+    """
+    if order["status"] == "paid":
+        return True
+    if not order["payment_intent"]:
+        return False
+    try:
+        intent = current_app.extensions["gateway"].retrieve_payment_intent(order["payment_intent"])
+    except stripe.InvalidRequestError:
+        return False  # gone from the (offline) Stripe: nothing can be underway
+    except stripe.StripeError:
+        return True
+    return intent["status"] in ("succeeded", "processing", "requires_capture")
 
 
 @bp.get("/<order_id>/complete")
@@ -122,6 +164,7 @@ def complete_page(order_id: str):
     wait = request.args.get("wait", DEFAULT_WAIT_SECONDS, type=int)
     return _page("checkout_complete.html", order=order, summary=order_summary(order),
                  wait_seconds=max(1, min(wait, MAX_WAIT_SECONDS)),
+                 payment_underway=payment_underway(order),
                  # Stripe.js (test mode) comes back here with redirect_status=failed when a
                  # redirect-based payment did not go through.
                  redirect_failed=request.args.get("redirect_status") == "failed")
@@ -208,7 +251,7 @@ def intent_for_browser(intent: dict) -> dict:
                                    "message": error.get("message")} if error else None}
 
 
-@bp.post("/<order_id>/confirm")
+@offline_bp.post("/<order_id>/confirm")
 def confirm(order_id: str):
     """Pay the order with the card behind a Stripe.js token; answers the PaymentIntent's state.
 
@@ -235,7 +278,7 @@ def confirm(order_id: str):
                            "a new order.", code="payment_intent_missing")
         if intent["status"] not in SETTLED_INTENT:  # a second click must not pay twice
             intent = gateway.confirm_payment_intent(
-                intent["id"], payment_method, url_for(".complete_page", order_id=order_id,
+                intent["id"], payment_method, url_for("checkout.complete_page", order_id=order_id,
                                                       _external=True))
     except stripe.InvalidRequestError as e:
         log.warning("order %s: Stripe refused the confirmation: %s", order_id, e)

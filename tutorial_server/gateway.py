@@ -6,9 +6,7 @@ listed in OFFLINE_DIFFERENCES, which notebook 00 shows as a table.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import stripe
@@ -105,8 +103,9 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
                 "confirmPayment; confirmCardPayment works only for a 3-D Secure challenge.",
      "lab": "The checkout page loads checkout-stripe.js (test mode) or checkout-offline.js: "
             "createToken in the browser, confirm on the server, then confirmCardPayment for "
-            "the challenge. Its Content-Security-Policy allows the Stripe.js origin in use. "
-            "In JupyterHub or Binder the mock and its API calls go through jupyter-server-proxy."},
+            "the challenge. Offline, the mock and the two calls it makes (card token, 3-D "
+            "Secure answer) go through the merchant server (/offline-stripe/), so the page "
+            "talks to its own origin only: on a class server and behind JupyterHub too."},
     {"topic": "Card tokens",
      "real": "A token (tok_...) becomes a PaymentMethod with payment_methods.create(card[token]).",
      "offline": "No PaymentMethod from a token; the token's card (card_...) is charged directly.",
@@ -279,26 +278,23 @@ class StripeGateway:
     # --- step 5 from the checkout page (checkout.py): the browser tokenizes, the server confirms
 
     def stripe_js_url(self) -> str:
-        """Where the checkout page loads Stripe.js from."""
+        """Where the checkout page loads Stripe.js from.
+
+        Offline: a path on this server (stripe_js_proxy), which passes the stand-in's mock
+        Stripe.js on. The mock calls the API it was loaded from, so the page then talks to its
+        own origin only: from a classmate's laptop (127.0.0.1 would be their own machine, and
+        Chromium blocks it) and behind JupyterHub's proxy (the path follows the page's prefix).
+        """
         if not self.offline:
             return "https://js.stripe.com/v3/"
-        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-        if prefix:
-            # Inside JupyterHub or Binder the learner's browser cannot reach the container's
-            # 127.0.0.1: it loads the mock Stripe.js through jupyter-server-proxy, and the
-            # mock then calls the stand-in's API through the same path (it derives its API
-            # address from its own URL).
-            port = urlsplit(self.backend_url or "").port
-            return f"{prefix.rstrip('/')}/proxy/{port}/js.stripe.com/v3/"
-        return f"{self.backend_url}/js.stripe.com/v3/"
+        from .stripe_js_proxy import STRIPE_JS_PATH
+        return STRIPE_JS_PATH
 
     def stripe_js_sources(self) -> dict[str, list[str]]:
         """What the checkout page's Content-Security-Policy must allow for Stripe.js."""
         if self.offline:
-            # The mock Stripe.js comes from the stand-in and calls only the stand-in's API.
-            parts = urlsplit(self.backend_url or "")
-            origin = f"{parts.scheme}://{parts.netloc}"
-            return {"script-src": [origin], "connect-src": [origin], "frame-src": []}
+            # The mock Stripe.js and its API calls come from this server ('self').
+            return {"script-src": [], "connect-src": [], "frame-src": []}
         # Real Stripe.js: its script, its API, the Payment Element's and 3-D Secure's iframes.
         return {"script-src": ["https://js.stripe.com", "https://*.js.stripe.com"],
                 "connect-src": ["https://api.stripe.com"],

@@ -32,9 +32,10 @@ MAX_IDEMPOTENCY_KEY = 255
 
 @bp.get("/config")
 def config():
+    from .checkout import stripe_js_url  # here: checkout imports this module
     settings = current_app.config["SETTINGS"]
     body = {"mode": settings.mode, "publishable_key": settings.publishable_key,
-            "stripe_js_url": current_app.config["STRIPE_JS_URL"],
+            "stripe_js_url": stripe_js_url(),  # offline: a path on this server
             "api_version": current_app.config["STRIPE_API_VERSION"]}
     if settings.offline:
         body["backend_url"] = current_app.config["BACKEND_URL"]

@@ -13,6 +13,7 @@
   const progressText = document.getElementById("progress-text");
   const timeoutBox = document.getElementById("timeout");
   const notPaidBox = document.getElementById("not-paid");
+  const unpaidBox = document.getElementById("unpaid");
   const paidPanel = document.getElementById("paid");
   const waitMs = Number(config.waitSeconds) * 1000;
   let started = 0;
@@ -83,6 +84,16 @@
     if (order && order.status === "paid") return showPaid(order);
     if (order && order.status === "canceled") {
       return showNotPaid("This order was canceled and can no longer be paid.");
+    }
+    if (order && config.paymentUnderway !== "true") {
+      // Stripe had accepted no payment for this order when the page was made: there is no
+      // webhook to wait for, so do not say "do not pay again"; send the customer to pay.
+      heading.textContent = "This order is not paid yet";
+      outcome.textContent = "Nothing to wait for: no payment for this order has reached Stripe.";
+      unpaidBox.hidden = false;
+      [progress, progressText, document.getElementById("progress-label")].forEach(
+        (el) => { el.hidden = true; });
+      return;
     }
     const elapsed = Date.now() - started;
     progress.value = Math.min(elapsed / 1000, Number(config.waitSeconds));

@@ -1,6 +1,7 @@
 /* Offline mode: the mock Stripe.js that the offline Stripe stand-in (localstripe) serves.
    It has no Payment Element and cannot confirm a fresh PaymentIntent, so the route is:
-     1. stripe.createToken(card): the card goes from the browser straight to Stripe;
+     1. stripe.createToken(card): the card goes from the browser to the (offline) Stripe,
+        through this server's /offline-stripe/ path, the page's only origin;
      2. POST /checkout/<order>/confirm {token}: this server confirms the PaymentIntent;
      3. if the bank asks for 3-D Secure, stripe.confirmCardPayment shows the challenge.
    See gateway.OFFLINE_DIFFERENCES in the server code. */
@@ -54,6 +55,36 @@
       wrapper.append(label, input);
     });
   }
+
+  // The mock's 3-D Secure challenge is a bare div appended to <body> with two buttons. Make it
+  // a modal dialog for everyone: a role and a name for screen readers, the page behind it
+  // inert, the focus inside it, and Escape fails the challenge (as closing Stripe's does).
+  // checkout.css places it in the viewport.
+  function makeChallengeADialog(box) {
+    const text = box.querySelector("p");
+    const buttons = box.querySelectorAll("button");
+    if (!text || buttons.length !== 2) return;
+    box.className = "challenge";
+    text.id = "challenge-text";
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-modal", "true");
+    box.setAttribute("aria-labelledby", "challenge-text");
+    const behind = [...document.body.children].filter((el) => el !== box && el.tagName !== "SCRIPT");
+    behind.forEach((el) => { el.inert = true; });
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") buttons[1].click();
+    });
+    new MutationObserver((changes, observer) => {
+      if (!box.isConnected) {  // answered: the mock removed it
+        behind.forEach((el) => { el.inert = false; });
+        observer.disconnect();
+      }
+    }).observe(document.body, {childList: true});
+    if (!box.contains(document.activeElement)) buttons[0].focus();
+  }
+  new MutationObserver((changes) => changes.forEach((change) => change.addedNodes.forEach(
+    (node) => { if (node.tagName === "DIV") makeChallengeADialog(node); },
+  ))).observe(document.body, {childList: true});
 
   const stripe = Stripe(page.config.publishableKey);
   const card = stripe.elements().create("card");

@@ -12,6 +12,10 @@ window.Checkout = (function () {
   // The data-* attributes the server put on the form: publishableKey, clientSecret,
   // confirmUrl, syncUrl, orderUrl, completeUrl.
   const config = form.dataset;
+  // The server gives paths; the page makes them absolute against the address it was opened
+  // at (the class server's name, or JupyterHub's), which the server does not take from the
+  // request. Stripe needs an absolute return_url.
+  config.completeUrl = new URL(config.completeUrl, window.location.href).href;
   let busy = false;
 
   function say(text) {
