@@ -369,6 +369,10 @@ def _order_in_browser(page, user: str, quantity: int) -> dict:
 
 
 def _pay_in_browser(page, base: str, user: str, order_id: str) -> None:
+    """Pay as a learner would; every request the page makes (the mock Stripe.js and its calls
+    included) goes to the learner's own stripe-lab, nothing to a port or another origin."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     page.goto(f"{base}/user/{user}/{NAME}/checkout/{order_id}")
     page.get_by_label("Card number").fill("4242424242424242")
     page.get_by_label("Expiry month (MM)").fill("12")
@@ -377,6 +381,9 @@ def _pay_in_browser(page, base: str, user: str, order_id: str) -> None:
     page.get_by_role("button", name=re.compile(r"^Pay ")).click()
     page.wait_for_url(re.compile(rf"/user/{user}/{NAME}/checkout/{order_id}/complete$"))
     page.get_by_text("Payment confirmed: your order is paid").wait_for(timeout=30_000)
+    elsewhere = [url for url in asked if not url.startswith(f"{base}/user/{user}/{NAME}/")]
+    assert elsewhere == []
+    assert any("/offline-stripe/" in url for url in asked)
 
 
 # A kernel started in the learner's browser session, as JupyterLab starts one, running `code`
