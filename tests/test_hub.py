@@ -85,9 +85,9 @@ def test_the_keyed_loopback_answers_only_under_its_key():
 
 def test_the_learners_folder_holds_only_notebooks():
     """Test plumbing (nbval's config, pytest's conftest) stays out of the folder learners open."""
-    extra = {p.name for p in (ROOT / "notebooks").iterdir()
-             if p.suffix != ".ipynb" and p.name not in ("README.md", ".ipynb_checkpoints")}
-    assert extra == set()
+    plumbing = {p.name for p in (ROOT / "notebooks").iterdir()
+                if p.suffix not in (".ipynb", ".md") and p.name != ".ipynb_checkpoints"}
+    assert plumbing == set()  # lessons and their Markdown pages only
     assert (ROOT / "tests" / "nbval_sanitize.cfg").is_file()
 
 

@@ -26,11 +26,11 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from pathlib import Path
 
 from waitress.server import create_server
-from waitress.task import ThreadedTaskDispatcher
 
 from .jupyter_proxy import NAME
 
@@ -168,38 +168,38 @@ def under_key(app, key: str):
 class SocketServer:
     """The merchant server on a Unix socket (for jupyter-server-proxy, so the browser) plus a
     keyed loopback port (for the offline Stripe's webhooks and the learner's notebooks).
-    Same interface as lab._HTTPServer; both listeners share one event loop and one pool."""
+    Same interface as lab._HTTPServer. The loopback listener IS a lab._HTTPServer, with every
+    protection the lab's plain port has, since other learners can reach it; it runs in a
+    thread of its own, the socket listener in the caller's."""
 
-    def __init__(self, unix_socket: str, app, threads: int = 8, **adjustments) -> None:
-        from .lab import _JSONErrorChannel
+    def __init__(self, unix_socket: str, app, threads: int = 8) -> None:
+        from .lab import _JSONErrorChannel, make_server
         self.unix_socket = unix_socket
         self.key = secrets.token_urlsafe(KEY_BYTES)
-        self._map: dict = {}
-        dispatcher = ThreadedTaskDispatcher()
-        dispatcher.set_thread_count(threads)
-        common = dict(map=self._map, _dispatcher=dispatcher, ident="stripe-payments-lab",
-                      expose_tracebacks=False, **adjustments)
+        self._loopback = make_server("127.0.0.1", 0, under_key(app, self.key))
         # Socket file mode 600 (waitress's default), in jupyter-server-proxy's private folder.
-        self._socket_server = create_server(app, unix_socket=unix_socket,
-                                            unix_socket_perms="600", **common)
-        self._loopback = create_server(under_key(app, self.key), host="127.0.0.1", port=0,
-                                       **common)
-        for server in (self._socket_server, self._loopback):
-            server.channel_class = _JSONErrorChannel
-        self.server_port = self._loopback.effective_port
+        self._socket_server = create_server(app, unix_socket=unix_socket, unix_socket_perms="600",
+                                            threads=threads, ident="stripe-payments-lab",
+                                            expose_tracebacks=False)
+        self._socket_server.channel_class = _JSONErrorChannel
+        self.server_port = int(self._loopback.server_port)
+        self._thread: threading.Thread | None = None
 
     @property
     def keyed_url(self) -> str:
         return f"http://127.0.0.1:{self.server_port}/{self.key}"
 
     def serve_forever(self) -> None:
-        self._socket_server.run()  # one loop serves both listeners (they share the map)
+        self._thread = threading.Thread(target=self._loopback.serve_forever, daemon=True)
+        self._thread.start()
+        self._socket_server.run()
 
     def shutdown(self) -> None:
+        self._loopback.shutdown()
         self._socket_server.task_dispatcher.shutdown()
 
     def server_close(self) -> None:
-        self._loopback.close()
+        self._loopback.server_close()
         self._socket_server.close()
         Path(self.unix_socket).unlink(missing_ok=True)
 
