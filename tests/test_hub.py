@@ -506,3 +506,32 @@ def test_the_readmes_class_config_sets_limits_and_culling(tmp_path):
     assert "jupyterhub_idle_culler" in culler["command"]
     assert culler["name"] in c.JupyterHub.load_roles[0]["services"]
     assert "delete:servers" in c.JupyterHub.load_roles[0]["scopes"]
+
+
+def test_the_image_installs_outside_the_home_and_gives_each_learner_the_notebooks(tmp_path):
+    """repo2docker runs postBuild once at build time and `start` at every container start. Run
+    both with a stand-in `python` (it records pip's arguments and names a fake environment), so
+    nothing is installed here."""
+    prefix, home, stub = tmp_path / "env", tmp_path / "home", tmp_path / "bin"
+    for folder in (prefix, home, stub):
+        folder.mkdir()
+    (stub / "python").write_text(
+        "#!/bin/bash\n"
+        f'if [ "$1" = "-c" ]; then echo {prefix}; else echo "$@" >> {tmp_path}/pip-args; fi\n')
+    (stub / "python").chmod(0o755)
+    env = {**os.environ, "PATH": f"{stub}:{os.environ['PATH']}", "HOME": str(home)}
+    subprocess.run(["bash", str(ROOT / "postBuild")], cwd=ROOT, env=env, check=True, timeout=60)
+    assert (tmp_path / "pip-args").read_text() == "-m pip install --no-deps .\n"  # not -e
+    shipped = prefix / "share" / "stripe-payments-lab" / "notebooks"
+    assert sorted(p.name for p in shipped.glob("*.ipynb")) == \
+        sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+    ran = subprocess.run([str(ROOT / "start"), "echo", "jupyterhub-singleuser"], env=env,
+                         capture_output=True, text=True, check=True, timeout=60)
+    assert ran.stdout == "jupyterhub-singleuser\n"  # then it runs the server it was given
+    assert (home / "notebooks" / "00_how_a_stripe_payment_works.ipynb").is_file()
+    # A learner's own edits survive the next start.
+    (home / "notebooks" / "00_how_a_stripe_payment_works.ipynb").write_text("my work")
+    subprocess.run([str(ROOT / "start"), "true"], env=env, check=True, timeout=60)
+    assert (home / "notebooks" / "00_how_a_stripe_payment_works.ipynb").read_text() == "my work"
+    assert not (home / "notebooks" / "notebooks").exists()
