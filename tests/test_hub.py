@@ -485,7 +485,12 @@ def test_a_class_on_a_real_jupyterhub(tmp_path, browser):
             "cpu_s": round(sum(p["cpu_s"] for p in mine), 1),
             "each": sorted(((p["what"], round(p["pss_mib"])) for p in mine), key=str),
             **timings[user]}
-    report = {"learners": per_user, "test_s": round(time.monotonic() - started, 1)}
+    shared = [p for p in processes.values() if p["user"] == "?"]  # the hub and its proxy
+    report = {"learners": per_user,
+              "hub_and_proxy": {"processes": len(shared),
+                                "pss_mib": round(sum(p["pss_mib"] for p in shared)),
+                                "rss_mib": round(sum(p["rss_mib"] for p in shared))},
+              "test_s": round(time.monotonic() - started, 1)}
     out = ROOT / "test-artifacts" / "hub-measurements.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
