@@ -156,6 +156,8 @@ class Lab:
     # it instead of starting its own, and leaves it running when it stops. This is how a
     # merchant server restarts after a crash while Stripe, elsewhere, carries on.
     backend_url: str | None = None
+    # Started by jupyter-server-proxy on a hub: listen on this Unix socket (see hub.py).
+    unix_socket: str | None = None
 
     def start(self) -> None:
         if self.backend_url and not self.settings.offline:
@@ -165,11 +167,17 @@ class Lab:
             raise SystemExit(f"No offline Stripe answers at {self.backend_url}. Start it first "
                              "(localstripe --port PORT), or leave out --backend-url.")
         slot = _AppSlot()
-        self.settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-        _check_port_free(self.host, self.settings.port)
-        self.server = make_server(self.host, self.settings.port, slot)
-        self.port = self.server.server_port
-        self.server_url = f"http://127.0.0.1:{self.port}"
+        self.settings.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.unix_socket:
+            from .hub import SocketServer
+            self.server: Any = SocketServer(self.unix_socket, slot)
+            self.port = self.server.server_port
+            self.server_url = self.server.keyed_url
+        else:
+            _check_port_free(self.host, self.settings.port)
+            self.server = make_server(self.host, self.settings.port, slot)
+            self.port = self.server.server_port
+            self.server_url = f"http://127.0.0.1:{self.port}"
         self.backend: OfflineBackend | None = None
         settings = self.settings
         backend_url = None
@@ -194,7 +202,7 @@ class Lab:
     def _write_state(self, backend_url: str | None) -> None:
         state = {"pid": os.getpid(), "mode": self.settings.mode, "server_url": self.server_url,
                  "backend_url": backend_url, "db": str(self.settings.db_path),
-                 "started_at": int(time.time())}
+                 "started_at": int(time.time()), "unix_socket": self.unix_socket}
         if self.settings.offline:
             state["webhook_secret"] = self.settings.webhook_secret
         path = state_file_for(self.settings.db_path)
@@ -208,6 +216,9 @@ class Lab:
         lines = [f"Stripe payments lab: {s.mode.upper()} mode"
                  + (" (no STRIPE_SECRET_KEY set)" if s.offline else " (real Stripe, test data only)"),
                  f"  Merchant server  {self.server_url}   (API under /api, webhooks at /webhook)"]
+        if self.unix_socket:  # the loopback URL holds the lab's key: not in the log
+            from .hub import banner_lines
+            lines[1:] = banner_lines(self.unix_socket, self.port)
         if s.offline:
             started = ("localstripe, started empty" if self.backend is not None
                        else "already running: attached, left running when the server stops")
@@ -217,7 +228,8 @@ class Lab:
         else:
             lines += ["  Stripe           api.stripe.com (test mode)",
                       f"  Webhooks         run: stripe listen --forward-to localhost:{self.port}/webhook"]
-        lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
+        if not self.unix_socket:
+            lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
         lines.append(f"  Database         {s.db_path}")
         lines.append(f"  Start-up check   {describe(self.startup_check)}")
         lines += shared_lab_warning(self.host, self.port, self.reset_token is not None)
@@ -248,11 +260,12 @@ def _exit_on_sigterm() -> None:
 
 
 def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | None = None,
-              backend_url: str | None = None) -> None:
+              backend_url: str | None = None, unix_socket: str | None = None) -> None:
     """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C.
     With `backend_url`, the server attaches to an offline Stripe that is already running."""
     _exit_on_sigterm()
-    lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url)
+    lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url,
+              unix_socket=unix_socket)
     try:
         lab.start()
         print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)

@@ -33,6 +33,7 @@ from dotenv import load_dotenv
 
 from .config import PROJECT_ROOT, load_settings
 from .gateway import StripeGateway
+from .hub import learner_customer, link, on_hub, start_learners_lab  # noqa: F401 (link: for notebooks)
 from .lab import read_lab_state
 from .offline_backend import spawn_child
 
@@ -55,7 +56,7 @@ class Lab:
     # Your customer id: orders you create go to your own inventory, even on a lab shared by a
     # whole class (set TUTORIAL_CUSTOMER to keep the same id across kernels).
     customer: str = field(default_factory=lambda: os.environ.get("TUTORIAL_CUSTOMER")
-                          or new_customer())
+                          or learner_customer() or new_customer())
     _webhook_secret: str | None = field(default=None, repr=False)
     _process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -70,18 +71,11 @@ class Lab:
         """The address your browser opens for one of the lab's pages, e.g. "/dashboard".
 
         Inside JupyterHub or Binder the lab listens only inside the container, so the link goes
-        through Jupyter's own proxy (jupyter-server-proxy):
-        {JUPYTERHUB_SERVICE_PREFIX}proxy/{port}{path}. Elsewhere it is the lab's plain URL.
+        through Jupyter: {JUPYTERHUB_SERVICE_PREFIX}stripe-lab{path} for your own hub lab (see
+        hub.public_url). Elsewhere it is the lab's plain URL.
         """
-        from urllib.parse import urlsplit
-
-        from .lab import is_loopback
-        path = path if path.startswith("/") else "/" + path
-        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-        address = urlsplit(self.url)
-        if prefix and address.port and is_loopback(address.hostname or ""):
-            return f"{prefix.rstrip('/')}/proxy/{address.port}{path}"
-        return self.url + path
+        from .hub import public_url
+        return public_url(self.url, path)
 
     def products(self) -> list[dict]:
         return self.get("/api/products").json()["data"]
@@ -247,7 +241,8 @@ def _find_lab() -> Lab | None:
         settings = load_settings()
     except Exception:
         return None
-    state = read_lab_state(settings.db_path)
+    # On a hub: your own stripe-lab, the one your browser opens (started now if need be).
+    state = start_learners_lab() if on_hub() else read_lab_state(settings.db_path)
     if state is None:
         return None
     try:
