@@ -17,6 +17,10 @@ $(BIN)/python:
 
 $(VENV)/.lab-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	@# JupyterLab's news prompt off: a plain install ships this file (pyproject data-files), an
+	@# editable one does not.
+	install -D -m 644 jupyterlab-settings/stripe-payments-lab.json \
+	  $(VENV)/share/jupyter/lab/settings/overrides.d/stripe-payments-lab.json
 	@touch $@
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.lab-installed

@@ -34,9 +34,12 @@ def test_pip_install_registers_the_server_with_jupyter_server_proxy():
     assert found[NAME].load() is setup_merchant_server
 
 
-def test_the_proxy_starts_serve_on_its_port_and_offers_the_dashboard():
+def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard():
     config = setup_merchant_server()
-    assert config["command"][1:] == ["-m", "tutorial_server", "serve", "--port", "{port}"]
+    # A socket in a private folder, not a port every learner's /proxy/<port>/ could reach.
+    assert config["unix_socket"] is True
+    assert config["command"][1:] == ["-m", "tutorial_server", "serve",
+                                     "--unix-socket", "{unix_socket}"]
     assert Path(config["command"][0]).name.startswith("python")
     assert config["absolute_url"] is False  # the server sees /dashboard, not the hub's prefix
     assert config["timeout"] >= 30  # the offline Stripe has to start first
@@ -52,11 +55,17 @@ def test_binder_installs_the_package_after_environment_yml():
     lines = [line for line in post_build.read_text().splitlines()
              if line.strip() and not line.startswith("#")]
     assert lines[0] == "set -euo pipefail"
-    assert lines[1:] == ["python -m pip install --no-deps -e ."]
+    # Installed, not linked: a hub mounts each learner's home over the repository's folder.
+    assert lines[1] == "python -m pip install --no-deps ."
+    start = ROOT / "start"  # repo2docker runs it at every container start
+    assert os.access(start, os.X_OK)
+    assert start.read_text().rstrip().endswith('exec "$@"')
 
 
 @pytest.mark.parametrize("prefix", ["/user/ada/", "/user/ada"])
-def test_notebook_urls_go_through_the_hub_proxy(monkeypatch, prefix):
+def test_notebook_urls_go_through_the_hub_proxy(monkeypatch, tmp_path, prefix):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no lab of the learner's own is running
+    monkeypatch.delenv("TUTORIAL_DB", raising=False)
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", prefix)
     lab = Lab(url="http://127.0.0.1:4242", mode="offline", backend_url=None)
     assert lab.public_url("/dashboard") == "/user/ada/proxy/4242/dashboard"
@@ -141,8 +150,9 @@ def test_dashboard_through_a_real_jupyter_server_proxy(tmp_path, monkeypatch):
         state = json.loads(Path(f"{db}.lab.json").read_text())
         lab = Lab(url=state["server_url"], mode="offline", backend_url=state["backend_url"])
         monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/")  # Jupyter's base_url here
+        monkeypatch.setenv("TUTORIAL_DB", str(db))
         path = lab.public_url("/api/dashboard")
-        assert path.startswith("/proxy/")
+        assert path == f"/{NAME}/api/dashboard"
         assert requests.get(base + path, headers=auth, timeout=10).json()["mode"] == "offline"
 
         # Reset through the proxy: the browser's Origin is Jupyter's, and the proxy passes the

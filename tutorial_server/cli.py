@@ -75,7 +75,8 @@ def cmd_serve(args) -> None:
     from .lab import run_serve
     run_serve(_settings(args), host=args.host,
               reset_token=args.reset_token or os.environ.get("TUTORIAL_RESET_TOKEN") or None,
-              backend_url=args.backend_url, roster=read_roster(args.roster), fresh=args.fresh)
+              backend_url=args.backend_url, unix_socket=args.unix_socket,
+              roster=read_roster(args.roster), fresh=args.fresh)
 
 
 def cmd_demo(args) -> None:
@@ -262,10 +263,14 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--reset-token", help="let the dashboard reset the lab from other machines "
                        "with this token (default $TUTORIAL_RESET_TOKEN; without one, only from "
                        "this machine)")
-    serve.add_argument("--db", help="SQLite file (default $TUTORIAL_DB or instance/tutorial.sqlite3)")
+    serve.add_argument("--db", help="SQLite file (default $TUTORIAL_DB or "
+                       "~/.stripe-lab/tutorial.sqlite3)")
     serve.add_argument("--backend-url", metavar="URL",
                        help="attach to an offline Stripe already running at URL (and register "
                        "the webhook there) instead of starting one; it keeps running after")
+    serve.add_argument("--unix-socket", metavar="PATH",
+                       help="listen on this Unix socket (how jupyter-server-proxy starts the lab "
+                       "on JupyterHub), plus a loopback port for webhooks under a secret path")
     serve.add_argument("--roster", metavar="FILE",
                        help="the class: one learner's customer id a line (each learner sets it "
                        "as TUTORIAL_CUSTOMER); the dashboard lists who has not started")

@@ -13,7 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DB = PROJECT_ROOT / "instance" / "tutorial.sqlite3"
+# Each learner's lab lives in their own home, never inside the installation: on a JupyterHub
+# every learner runs the same installed package, and one database there would be one lab for
+# the whole class (everyone's orders on every dashboard, each start cancelling the others').
+LAB_FOLDER_NAME = ".stripe-lab"
+
+
+def default_db_path(environ: dict | None = None) -> Path:
+    """~/.stripe-lab/tutorial.sqlite3 for whoever runs the lab ($HOME decides whose)."""
+    home = (environ if environ is not None else os.environ).get("HOME")
+    return (Path(home) if home else Path.home()) / LAB_FOLDER_NAME / "tutorial.sqlite3"
+
+
+DEFAULT_DB = default_db_path()  # as seen by this process; load_settings() asks again each time
 DEFAULT_PORT = 4242
 
 # Placeholders for offline mode: the stand-in accepts any key; these are not secrets.
@@ -62,7 +74,7 @@ def load_settings(environ: dict | None = None) -> Settings:
     secret_key = (env.get("STRIPE_SECRET_KEY") or "").strip()
     publishable_key = (env.get("STRIPE_PUBLISHABLE_KEY") or "").strip()
     webhook_secret = (env.get("STRIPE_WEBHOOK_SECRET") or "").strip() or None
-    db_path = Path(env.get("TUTORIAL_DB") or DEFAULT_DB).expanduser()
+    db_path = Path(env.get("TUTORIAL_DB") or default_db_path(env)).expanduser()
     try:
         port = int(env.get("PORT") or DEFAULT_PORT)
     except ValueError:

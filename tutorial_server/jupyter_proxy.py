@@ -4,8 +4,9 @@ the server only listens on 127.0.0.1 inside the container.
 
 Registered in pyproject.toml under [project.entry-points.jupyter_serverproxy_servers]; after
 `pip install -e .` the JupyterLab launcher shows "Stripe lab dashboard", and
-<your server>/stripe-lab/dashboard starts the lab on first visit. Notebooks print URLs through
-the proxy themselves (notebook.Lab.public_url), whichever lab they use.
+<your server>/stripe-lab/dashboard starts the lab on first visit. On a hub, notebooks attach to
+that same lab (hub.start_learners_lab) and print links through it (notebook.Lab.public_url).
+The lab's database is the learner's own (~/.stripe-lab/), so each learner has their own lab.
 """
 from __future__ import annotations
 
@@ -20,8 +21,12 @@ def setup_merchant_server() -> dict:
     """jupyter-server-proxy's server process description (see its ServerProcess options)."""
     icon = Path(__file__).parent / "static" / "lab-icon.svg"
     return {
-        # {port} is a free port jupyter-server-proxy picks; serve binds it on 127.0.0.1 only.
-        "command": [sys.executable, "-m", "tutorial_server", "serve", "--port", "{port}"],
+        # A Unix socket in a new private folder that jupyter-server-proxy makes, not a TCP
+        # port: on a hub with local spawners every learner can reach every loopback port
+        # through their own /proxy/<port>/, but only this Jupyter server reaches this socket.
+        "unix_socket": True,
+        "command": [sys.executable, "-m", "tutorial_server", "serve",
+                    "--unix-socket", "{unix_socket}"],
         "timeout": START_TIMEOUT_SECONDS,
         # The server sees /dashboard, not /user/<name>/stripe-lab/dashboard: its pages use
         # relative links, so they work under the prefix without knowing it.

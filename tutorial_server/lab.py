@@ -187,6 +187,8 @@ class Lab:
     # it instead of starting its own, and leaves it running when it stops. This is how a
     # merchant server restarts after a crash while Stripe, elsewhere, carries on.
     backend_url: str | None = None
+    # Started by jupyter-server-proxy on a hub: listen on this Unix socket (see hub.py).
+    unix_socket: str | None = None
     # Learners' customer ids, one a line (`serve --roster FILE`): the dashboard lists those
     # who have not ordered yet too.
     roster: tuple[str, ...] = ()
@@ -201,11 +203,17 @@ class Lab:
             raise SystemExit(f"No offline Stripe answers at {self.backend_url}. Start it first "
                              "(localstripe --port PORT), or leave out --backend-url.")
         slot = _AppSlot()
-        self.settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-        _check_port_free(self.host, self.settings.port)
-        self.server = make_server(self.host, self.settings.port, slot)
-        self.port = self.server.server_port
-        self.server_url = f"http://127.0.0.1:{self.port}"
+        self.settings.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.unix_socket:
+            from .hub import SocketServer
+            self.server: Any = SocketServer(self.unix_socket, slot)
+            self.port = self.server.server_port
+            self.server_url = self.server.keyed_url
+        else:
+            _check_port_free(self.host, self.settings.port)
+            self.server = make_server(self.host, self.settings.port, slot)
+            self.port = self.server.server_port
+            self.server_url = f"http://127.0.0.1:{self.port}"
         self.backend: OfflineBackend | None = None
         settings = self.settings
         backend_url = None
@@ -248,7 +256,7 @@ class Lab:
     def _write_state(self, backend_url: str | None) -> None:
         state = {"pid": os.getpid(), "mode": self.settings.mode, "server_url": self.server_url,
                  "backend_url": backend_url, "db": str(self.settings.db_path),
-                 "started_at": int(time.time())}
+                 "started_at": int(time.time()), "unix_socket": self.unix_socket}
         if self.settings.offline:
             state["webhook_secret"] = self.settings.webhook_secret
         path = state_file_for(self.settings.db_path)
@@ -262,6 +270,9 @@ class Lab:
         lines = [f"Stripe payments lab: {s.mode.upper()} mode"
                  + (" (no STRIPE_SECRET_KEY set)" if s.offline else " (real Stripe, test data only)"),
                  f"  Merchant server  {self.server_url}   (API under /api, webhooks at /webhook)"]
+        if self.unix_socket:  # the loopback URL holds the lab's key: not in the log
+            from .hub import banner_lines
+            lines[1:] = banner_lines(self.unix_socket, self.port)
         if s.offline:
             started = ("localstripe, started empty" if self.backend is not None
                        else "already running: attached, left running when the server stops")
@@ -271,9 +282,10 @@ class Lab:
         else:
             lines += ["  Stripe           api.stripe.com (test mode)",
                       f"  Webhooks         run: stripe listen --forward-to localhost:{self.port}/webhook"]
-        lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
-        lines.append(f"  Demo order       python -m tutorial_server demo --db {s.db_path}   "
-                     "(prints its checkout link; or the dashboard's Demo order button)")
+        if not self.unix_socket:
+            lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
+            lines.append(f"  Demo order       python -m tutorial_server demo --db {s.db_path}   "
+                         "(prints its checkout link; or the dashboard's Demo order button)")
         addresses = class_addresses(self.host, self.port)
         if addresses:
             lines.append(f"  Class addresses  {'  '.join(addresses)}   (learners type one: "
@@ -311,13 +323,13 @@ def _exit_on_sigterm() -> None:
 
 
 def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | None = None,
-              backend_url: str | None = None, roster: tuple[str, ...] = (),
-              fresh: bool = False) -> None:
+              backend_url: str | None = None, unix_socket: str | None = None,
+              roster: tuple[str, ...] = (), fresh: bool = False) -> None:
     """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C.
     With `backend_url`, the server attaches to an offline Stripe that is already running."""
     _exit_on_sigterm()
     lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url,
-              roster=roster, fresh=fresh)
+              unix_socket=unix_socket, roster=roster, fresh=fresh)
     try:
         lab.start()
         print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)
