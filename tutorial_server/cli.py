@@ -55,7 +55,7 @@ def cmd_serve(args) -> None:
     from .lab import run_serve
     run_serve(_settings(args), host=args.host,
               reset_token=args.reset_token or os.environ.get("TUTORIAL_RESET_TOKEN") or None,
-              backend_url=args.backend_url)
+              backend_url=args.backend_url, allowed_hosts=args.allowed_host)
 
 
 def cmd_lab(args) -> None:
@@ -208,6 +208,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--reset-token", help="let the dashboard reset the lab from other machines "
                        "with this token (default $TUTORIAL_RESET_TOKEN; without one, only from "
                        "this machine)")
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests for this host name (NAME or NAME:PORT; "
+                       "repeatable; also $TUTORIAL_ALLOWED_HOSTS, comma-separated). Always "
+                       "answered: 127.0.0.1, localhost, [::1]; with --host 0.0.0.0 also this "
+                       "machine's names and addresses. Any other name gets 400 (DNS rebinding)")
     serve.add_argument("--db", help="SQLite file (default $TUTORIAL_DB or instance/tutorial.sqlite3)")
     serve.add_argument("--backend-url", metavar="URL",
                        help="attach to an offline Stripe already running at URL (and register "
@@ -248,7 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # The server's own lines (webhook outcomes, fulfilments) next to the request log; they
     # carry ids and outcomes, never keys or secrets.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One event per line: request data is escaped, tracebacks are indented under their event.
+    from .security import OneLineFormatter
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     args.func(args)
 
 

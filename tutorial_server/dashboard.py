@@ -25,7 +25,6 @@ import re
 import secrets
 import time
 from collections import deque
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
@@ -34,6 +33,7 @@ from .db import get_db, transaction
 from .errors import ApiError
 from .lab import is_loopback
 from .offline_backend import clear_backend_data
+from .security import policy
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__)
@@ -212,16 +212,14 @@ def csrf_token_valid(token: str | None, now: float | None = None) -> bool:
 def same_origin() -> bool:
     """Does the browser say the request comes from a page of this server (Origin, else Referer)?
 
-    Only the host and port are compared: behind JupyterHub the page is https while this server
-    hears plain http from jupyter-server-proxy, which passes the browser's Host header on.
+    The origin is compared with the addresses this lab is configured to answer at (the Host
+    allow-list, security.HostPolicy), never with the request's own Host header, which a
+    page on another site controls after rebinding its name to this machine.
     """
     source = request.headers.get("Origin")
     if source is None:
         source = request.headers.get("Referer")
-    if not source or source == "null":
-        return False
-    netloc = urlsplit(source).netloc
-    return bool(netloc) and netloc.lower() == request.host.lower()
+    return policy().allows_origin(source, request.host)
 
 
 def reset_rules() -> dict:

@@ -26,7 +26,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
-from . import create_app
+from . import create_app, security
 from .config import PROJECT_ROOT, Settings
 from .offline_backend import OfflineBackend, backend_answers, register_webhook, spawn_child
 from .reconcile import describe, reconcile
@@ -156,6 +156,9 @@ class Lab:
     # it instead of starting its own, and leaves it running when it stops. This is how a
     # merchant server restarts after a crash while Stripe, elsewhere, carries on.
     backend_url: str | None = None
+    # Extra names the server answers to (`serve --allowed-host`), besides 127.0.0.1,
+    # localhost and [::1], and TUTORIAL_ALLOWED_HOSTS (security.HostPolicy).
+    allowed_hosts: list = field(default_factory=list)
 
     def start(self) -> None:
         if self.backend_url and not self.settings.offline:
@@ -186,7 +189,11 @@ class Lab:
         self.backend_url = backend_url
         self.settings = settings
         self.app = create_app(settings, backend_url=backend_url)
-        self.app.config.update(LISTEN_HOST=self.host, RESET_TOKEN=self.reset_token)
+        self.app.config.update(LISTEN_HOST=self.host, RESET_TOKEN=self.reset_token,
+                               SERVER_PORT=self.port,
+                               ALLOWED_HOSTS=[*self.app.config["ALLOWED_HOSTS"],
+                                              *self.allowed_hosts])
+        security.configure_hosts(self.app)  # now that the port and the names are known
         slot.app = self.app
         self.startup_check = reconcile(self.app)
         self._write_state(backend_url)
@@ -248,11 +255,12 @@ def _exit_on_sigterm() -> None:
 
 
 def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | None = None,
-              backend_url: str | None = None) -> None:
+              backend_url: str | None = None, allowed_hosts: list | None = None) -> None:
     """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C.
     With `backend_url`, the server attaches to an offline Stripe that is already running."""
     _exit_on_sigterm()
-    lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url)
+    lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url,
+              allowed_hosts=list(allowed_hosts or []))
     try:
         lab.start()
         print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)

@@ -1,0 +1,315 @@
+"""Trust boundaries (issue 12): what a web page, a classmate or a slow client can do to a lab.
+
+Each test plays the attacker against a real lab (its own process, its own offline Stripe, on
+127.0.0.1) and then checks the outcome, not only the status: nothing read, nothing changed.
+A "foreign Host" is what a browser sends after a page on another site has rebound its own
+name to 127.0.0.1 (DNS rebinding); tests send that header themselves, no name is resolved.
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+
+from tutorial_server import create_app
+from tutorial_server.config import load_settings
+from tutorial_server.security import MAX_JSON_DEPTH, HostPolicy, escape_for_log, json_depth
+
+from .conftest import sign
+
+FOREIGN = "evil.example"
+
+
+def routes(order_id: str) -> list[tuple[str, str]]:
+    """Every (method, path) the server has, each URL variable filled in with a real order."""
+    found = []
+    for rule in _url_map().iter_rules():
+        path = rule.rule.replace("<path:filename>", "dashboard.js")
+        path = path.replace("<order_id>", order_id).replace("<customer_id>", "cus_trust")
+        assert "<" not in path, f"fill in {rule.rule}"
+        for method in sorted(rule.methods - {"OPTIONS", "HEAD"}):
+            found.append((method, path))
+    return found
+
+
+def _url_map():
+    """The app's routes, from an app made here (no server, no Stripe call)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = replace(load_settings({}), db_path=Path(tmp) / "routes.sqlite3")
+        return create_app(settings, backend_url="http://127.0.0.1:9").url_map
+
+
+def assert_error_shape(response, code: str | None = None) -> dict:
+    error = response.json()["error"]
+    assert set(error) >= {"type", "message", "param"}, error
+    if code:
+        assert error.get("code") == code, error
+    return error
+
+
+def reset_token(lab) -> str:
+    page = lab.get("/dashboard").text
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def backend_intents(lab) -> list[str]:
+    r = requests.get(f"{lab.backend_url}/v1/payment_intents?limit=100",
+                     headers={"Authorization": "Bearer sk_test_offline_lab"}, timeout=10)
+    return sorted(pi["id"] for pi in r.json()["data"])
+
+
+# --- 1. the Host allow-list --------------------------------------------------------------------
+
+def test_host_policy_names():
+    local = HostPolicy(4242)
+    for host in ("127.0.0.1:4242", "localhost:4242", "[::1]:4242", "LOCALHOST:4242"):
+        assert local.allows(host), host
+    for host in ("evil.example:4242", "127.0.0.1:4243", "192.168.1.20:4242",
+                 "localhost.evil.example:4242", "127.0.0.1.nip.io:4242", "", "a b", None):
+        assert not local.allows(host), host
+    room = HostPolicy(4242, ["classroom.test", "teacher.lan:8080"], class_mode=True)
+    for host in ("classroom.test:4242", "teacher.lan:8080", "192.168.1.20:4242", "[fe80::1]:4242",
+                 f"{socket.gethostname()}:4242"):
+        assert room.allows(host), host
+    assert not room.allows("evil.example:4242") and not room.allows("teacher.lan:4242")
+    # Behind jupyter-server-proxy the Host is the browser's (Jupyter's port); a page that
+    # reaches the server directly names the server's own port.
+    proxied = HostPolicy(5123, proxied=True)
+    assert proxied.allows("127.0.0.1:8888") and proxied.allows("hub.example.org")
+    assert not proxied.allows(f"{FOREIGN}:5123")
+    assert proxied.allows_origin("https://hub.example.org", "hub.example.org")
+    assert not proxied.allows_origin("https://evil.example", "hub.example.org")
+    # Origins are compared with the configured names, never with the request's own Host.
+    assert not local.allows_origin(f"http://{FOREIGN}:4242", f"{FOREIGN}:4242")
+    assert local.allows_origin("http://localhost:4242", f"{FOREIGN}:4242")
+    assert not local.allows_origin("null", "localhost:4242")
+
+
+def test_a_foreign_host_is_refused_on_every_route(lab):
+    order = lab.order("prod_enamel_mug", 1, "cus_trust_host")["order"]
+    port = lab.url.rsplit(":", 1)[1]
+    before = lab.snapshot()
+    checked = []
+    for method, path in routes(order["id"]):
+        for host in (f"{FOREIGN}:{port}", FOREIGN, f"127.0.0.1.{FOREIGN}:{port}"):
+            r = requests.request(method, lab.url + path, headers={"Host": host},
+                                 json={"confirm": "reset"} if method == "POST" else None,
+                                 timeout=10)
+            assert r.status_code == 400, (method, path, host, r.status_code, r.text[:200])
+            # Nothing of the lab in the answer: no order id, no client secret, no customer.
+            assert order["id"] not in r.text and "secret" not in r.text.lower()
+            assert "cus_trust_host" not in r.text
+            if method != "GET" or path.startswith(("/api", "/webhook")):
+                assert_error_shape(r, "host_not_allowed")
+            else:
+                assert r.headers["Content-Type"].startswith("text/html")
+                assert "Wrong address" in r.text and "<script" not in r.text
+            checked.append((method, path))
+    assert lab.snapshot() == before  # nothing created, canceled, paid or reset
+    # The same requests with the lab's own names are answered.
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+        r = requests.get(f"{lab.url}/api/orders/{order['id']}", headers={"Host": host}, timeout=10)
+        assert r.status_code == 200 and r.json()["order"]["id"] == order["id"]
+    print(f"\nforeign Host refused on {len(set(checked))} method+route pairs")
+
+
+def test_a_page_on_another_host_cannot_read_the_lab_after_dns_rebinding(lab):
+    """The three reads the issue found: the dashboard's data, a checkout page's client
+    secret, and the checkout's return_url built from the attacker's Host."""
+    created = lab.order("prod_coffee_beans", 1, "cus_trust_rebind")
+    port = lab.url.rsplit(":", 1)[1]
+    foreign = {"Host": f"{FOREIGN}:{port}"}
+    dashboard = lab.get("/api/dashboard", headers=foreign)
+    checkout = lab.get(f"/checkout/{created['order']['id']}", headers=foreign)
+    assert dashboard.status_code == checkout.status_code == 400
+    for r in (dashboard, checkout):
+        assert created["client_secret"] not in r.text and "cus_trust_rebind" not in r.text
+    # The learner's own page still has it.
+    assert created["client_secret"] in lab.get(f"/checkout/{created['order']['id']}").text
+
+
+def test_reset_from_a_foreign_host_changes_nothing(fresh_lab):
+    lab = fresh_lab
+    lab.order("prod_enamel_mug", 2, "cus_trust_reset")
+    before, intents = lab.snapshot(), backend_intents(lab)
+    token = reset_token(lab)  # even with a real page token, as if read from an open page
+    port = lab.url.rsplit(":", 1)[1]
+    evil = f"http://{FOREIGN}:{port}"
+    attempts = [
+        {"Host": f"{FOREIGN}:{port}", "Origin": evil},  # rebinding: Origin matches the Host
+        {"Host": f"{FOREIGN}:{port}", "Referer": evil + "/dashboard"},
+        {"Origin": evil},  # a cross-site fetch to the real name
+        {"Origin": "http://localhost:1"},  # another program on this machine
+    ]
+    for headers in attempts:
+        r = lab.post("/dashboard/reset", json={"confirm": "reset"},
+                     headers={**headers, "X-CSRF-Token": token})
+        assert r.status_code in (400, 403), (headers, r.text)
+        assert_error_shape(r)
+    assert lab.snapshot() == before
+    assert backend_intents(lab) == intents and intents
+    # The dashboard itself still resets the lab.
+    done = lab.post("/dashboard/reset", json={"confirm": "reset"},
+                    headers={"Origin": lab.url, "X-CSRF-Token": token})
+    assert done.status_code == 200, done.text
+    assert lab.query("SELECT COUNT(*) AS n FROM orders")[0]["n"] == 0
+
+
+# --- 2. no state change from another site ------------------------------------------------------
+
+def test_cross_site_form_and_text_plain_posts_change_nothing(lab):
+    order = lab.order("prod_drip_bags", 1, "cus_trust_csrf")["order"]
+    before, intents = lab.snapshot(), backend_intents(lab)
+    targets = [
+        ("/api/orders", "productId=prod_drip_bags&quantity=1"),
+        (f"/api/orders/{order['id']}/cancel", ""),
+        (f"/api/orders/{order['id']}/sync", ""),
+        (f"/checkout/{order['id']}/confirm", "token=tok_visa"),
+        ("/dashboard/reset", "confirm=reset"),
+    ]
+    # What a browser sends for a form or a no-preflight fetch on another site (with Origin),
+    # and the same without Origin (an old browser, or a privacy extension that strips it).
+    simple_types = ["application/x-www-form-urlencoded", "text/plain",
+                    "multipart/form-data; boundary=x"]
+    for path, body in targets:
+        for content_type in simple_types:
+            for origin in ("https://attacker.example", "null", None):
+                headers = {"Content-Type": content_type}
+                if origin:
+                    headers["Origin"] = origin
+                text_body = json.dumps({"token": "tok_visa", "confirm": "reset",
+                                        "productId": "prod_drip_bags", "quantity": 1}) \
+                    if content_type == "text/plain" else body
+                r = lab.post(path, data=text_body, headers=headers)
+                expected = 403 if origin else 415
+                assert r.status_code == expected, (path, headers, r.status_code, r.text)
+                assert_error_shape(r, "cross_site_request" if origin else "json_required")
+        # JSON from another site's page (after a CORS preflight we never approve) is refused too.
+        r = lab.post(path, json={}, headers={"Origin": "https://attacker.example"})
+        assert r.status_code == 403
+    assert lab.snapshot() == before
+    assert backend_intents(lab) == intents
+    assert lab.order_status(order["id"])["status"] == "created"
+    # The legitimate client is unchanged: JSON, or a script's bare POST without a body.
+    assert lab.post(f"/api/orders/{order['id']}/sync").status_code == 200
+    assert lab.post(f"/api/orders/{order['id']}/cancel", json={},
+                    headers={"Origin": lab.url}).json()["order"]["status"] == "canceled"
+
+
+def test_a_real_browser_on_another_site_cannot_cancel_an_order(lab, browser, tmp_path):
+    """Chromium on a page of another origin (another port of 127.0.0.1, served here) submits
+    a form and sends a text/plain fetch at the lab: the order stays as it was."""
+    import http.server
+    import threading
+
+    order = lab.order("prod_drip_bags", 1, "cus_trust_browser")["order"]
+    cancel = f"{lab.url}/api/orders/{order['id']}/cancel"
+    page_html = f"""<!doctype html><html><body>
+<form id="f" method="post" action="{cancel}" target="sink"><input name="a" value="1"></form>
+<iframe name="sink"></iframe>
+<script>
+fetch("{lab.url}/api/orders/{order['id']}/sync", {{method: "POST", mode: "no-cors",
+  headers: {{"Content-Type": "text/plain"}}, body: "{{}}"}}).finally(() => {{
+  document.getElementById("f").submit(); document.title = "sent"; }});
+</script></body></html>""".encode()
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_context().new_page()
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        page.wait_for_function("document.title === 'sent'", timeout=10_000)
+        page.wait_for_timeout(1500)  # let the form post land
+    finally:
+        server.shutdown()
+    assert lab.order_status(order["id"])["status"] == "created"
+    log = lab.log()
+    assert f"POST /api/orders/{order['id']}/cancel 403" in log  # it did arrive, and was refused
+
+
+# --- 5. JSON nesting -------------------------------------------------------------------------
+
+def test_json_depth_counts_without_parsing():
+    assert json_depth(b'{"a": [1, {"b": "[[[[{{{"}]}') == 3
+    assert json_depth(b"[" * 100_000) == 100_000
+    assert json_depth(rb'["\"[[[["]') == 1
+    assert json_depth(b"") == 0
+
+
+def nested(depth: int, inner: bytes = b"1") -> bytes:
+    return b'{"a":' * (depth // 2) + b"[" * (depth - depth // 2) + inner \
+        + b"]" * (depth - depth // 2) + b"}" * (depth // 2)
+
+
+def test_deeply_nested_json_gets_400_at_every_entry_point(lab):
+    order = lab.order("prod_drip_bags", 1, "cus_trust_nest")["order"]
+    before = lab.snapshot()
+    deep = nested(5000)
+    assert json_depth(nested(MAX_JSON_DEPTH)) == MAX_JSON_DEPTH
+    entry_points = ["/api/orders", f"/api/orders/{order['id']}/cancel",
+                    f"/api/orders/{order['id']}/sync", f"/checkout/{order['id']}/confirm",
+                    "/dashboard/reset"]
+    for path in entry_points:
+        for body in (deep, b"[" * 5000, nested(MAX_JSON_DEPTH + 1)):
+            r = lab.post(path, data=body, headers={"Content-Type": "application/json"})
+            assert r.status_code == 400, (path, r.status_code, r.text[:200])
+            assert_error_shape(r, "json_too_deep")
+    # The webhook too, correctly signed: the signature is right, the body is still refused.
+    for body in (deep, b"[" * 5000):
+        r = lab.post("/webhook", data=body, headers={
+            "Content-Type": "application/json", "Stripe-Signature": sign(body, lab.webhook_secret)})
+        assert r.status_code == 400 and assert_error_shape(r, "json_too_deep")
+    assert lab.snapshot() == before
+    # Nesting within the limit is still just JSON (here: a wrong order, refused as such).
+    r = lab.post("/api/orders", data=nested(MAX_JSON_DEPTH), headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"].get("code") != "json_too_deep"
+    assert "RecursionError" not in lab.log() and "Traceback" not in lab.log()
+
+
+# --- 6. the log --------------------------------------------------------------------------------
+
+def test_escape_for_log_keeps_one_line():
+    for raw in ("a\nb", "a\r\nb", "a\u2028b", "a\x1b[31mb", "a\x85b", "a\x0bb", "a\x00b"):
+        escaped = escape_for_log(raw)
+        assert len(escaped.splitlines()) == 1 and escaped.isprintable(), repr(escaped)
+    assert escape_for_log("/checkout/order_1") == "/checkout/order_1"
+
+
+def test_no_log_line_can_be_forged(lab):
+    marker = "FORGED-" + str(time.time_ns())
+    attempts = [f"/%0a{marker} INFO tutorial_server: order paid",
+                f"/api/orders/x%0d%0a{marker}", f"/%e2%80%a8{marker}", f"/%c2%85{marker}",
+                f"/%1b[2K%0d{marker}", f"/dashboard%0a%0a{marker}"]
+    for path in attempts:
+        assert requests.get(lab.url + path, timeout=10).status_code in (400, 404)
+        requests.post(lab.url + path, json={}, timeout=10)
+    # A correctly signed event whose id and type carry line breaks (the server logs both).
+    event = {"id": f"evt_x\n{marker}", "type": f"customer.created\r\n{marker}",
+             "object": "event", "data": {"object": {}}}
+    assert lab.post_event(event).status_code == 200
+    time.sleep(0.3)
+    log = lab.log()
+    assert marker in log  # the requests were logged...
+    for line in log.splitlines():  # ...and each of them on its own line, escaped
+        assert not line.startswith(marker), line
+        if marker in line:
+            assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \w+ [\w.]+: ", line), line
+    for text in log.split("\n"):
+        assert "\r" not in text and "\u2028" not in text and "\x1b" not in text
