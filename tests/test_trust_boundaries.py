@@ -313,3 +313,95 @@ def test_no_log_line_can_be_forged(lab):
             assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \w+ [\w.]+: ", line), line
     for text in log.split("\n"):
         assert "\r" not in text and "\u2028" not in text and "\x1b" not in text
+
+
+# --- 4. sized for a class ----------------------------------------------------------------------
+
+def _open_slow(port: int, n: int) -> list[socket.socket]:
+    """n connections that each start a request and never finish its headers."""
+    head = f"GET /api/products HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(head)
+        socks.append(s)
+    return socks
+
+
+def _closed_by_server(s: socket.socket, timeout: float) -> float | None:
+    """Seconds until the server closes the connection, or None if it is still open."""
+    started = time.monotonic()
+    s.settimeout(timeout)
+    try:
+        while s.recv(1024):
+            pass
+    except socket.timeout:
+        return None
+    except OSError:
+        pass
+    return time.monotonic() - started
+
+
+def test_150_slow_connections_do_not_lock_out_a_normal_request(lab):
+    port = int(lab.url.rsplit(":", 1)[1])
+    socks = _open_slow(port, 150)
+    try:
+        for s in socks:  # one more header byte each: they are alive, just slow
+            s.sendall(b"X")
+        started = time.monotonic()
+        r = requests.get(lab.url + "/api/products", timeout=30)
+        elapsed = time.monotonic() - started
+        assert r.status_code == 200 and r.json()["data"]
+        print(f"\nwith 150 slow connections open, a normal request took {elapsed * 1000:.0f} ms")
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_a_client_that_stops_sending_is_dropped_within_seconds(lab):
+    from tutorial_server.lab import SILENCE_TIMEOUT
+    port = int(lab.url.rsplit(":", 1)[1])
+    started = time.monotonic()
+    silent = socket.create_connection(("127.0.0.1", port))
+    halfway = _open_slow(port, 1)[0]
+    waited = []
+    for s in (silent, halfway):
+        assert _closed_by_server(s, SILENCE_TIMEOUT + 10) is not None  # not waitress's 120 s
+        waited.append(time.monotonic() - started)
+    print(f"\nsilent client dropped after {waited[0]:.1f} s, one that stopped mid-request "
+          f"after {waited[1]:.1f} s (timeout {SILENCE_TIMEOUT} s)")
+
+
+def test_a_client_that_trickles_its_request_is_dropped_at_the_deadline():
+    """Slowloris: a byte a second restarts the silence timeout, so a request also has a
+    deadline. A server of the lab's kind with a 2 s deadline (the lab's is REQUEST_DEADLINE)."""
+    import threading
+
+    from tutorial_server.lab import _HTTPServer
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = _HTTPServer("127.0.0.1", 0, app, request_deadline=2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        s = _open_slow(server.server_port, 1)[0]
+        started = time.monotonic()
+        s.settimeout(1)
+        closed = False
+        while time.monotonic() - started < 15 and not closed:
+            try:
+                s.sendall(b"X")
+                closed = s.recv(1) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+        elapsed = time.monotonic() - started
+        assert closed, "a trickling client kept its connection for 15 s"
+        print(f"\ntrickling client dropped after {elapsed:.1f} s (deadline 2 s)")
+        assert requests.get(f"http://127.0.0.1:{server.server_port}/", timeout=5).text == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()
