@@ -405,3 +405,95 @@ def test_a_client_that_trickles_its_request_is_dropped_at_the_deadline():
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- 7. the offline stand-in -------------------------------------------------------------------
+
+@pytest.fixture
+def quick_lab(tmp_path):
+    """A lab whose background reconcile and webhook watchdog run every second."""
+    from .conftest import RunningLab, new_webhook_secret
+    running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
+                         serve_args=("--reconcile-every", "1"))
+    yield running.start()
+    if running.process is not None:
+        running.stop()
+
+
+def _hijack(lab, url: str, secret: str) -> None:
+    """What a web page can do with one cross-site form post to the offline Stripe."""
+    import urllib.parse
+    import urllib.request
+    data = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+    urllib.request.urlopen(urllib.request.Request(
+        f"{lab.backend_url}/_config/webhooks/tutorial-lab", data=data, method="POST"), timeout=5)
+
+
+def test_a_hijacked_webhook_registration_is_detected_and_healed(quick_lab):
+    from .conftest import new_webhook_secret, wait_for
+    from .test_lab import drop_webhooks
+    lab = quick_lab
+    assert "checks the webhook registration" in lab.log()
+    healed = lambda: lab.get("/api/dashboard").json()["background"]["webhook_watchdog"]["healed"]
+    wait_for(lambda: lab.get("/api/dashboard").json()["background"]["webhook_watchdog"]
+             ["checks"] >= 1, 15, message="a first check")
+    assert healed() == 0  # the lab's own registration passes its check
+    for hijack in ("elsewhere", "wrong secret"):
+        before = healed()
+        if hijack == "elsewhere":
+            drop_webhooks(lab)  # deliveries go to a receiver that is not the lab
+        else:  # deliveries still reach the lab, signed with the attacker's secret: all refused
+            _hijack(lab, lab.url + "/webhook", new_webhook_secret())
+        started = time.monotonic()
+        wait_for(lambda: healed() > before, 20, message=f"the watchdog to heal ({hijack})")
+        print(f"\nregistration hijacked ({hijack}): healed after {time.monotonic() - started:.1f} s")
+        # Healed: a payment made now is fulfilled by its webhook, as before the attack.
+        order = lab.order("prod_drip_bags", 1, "cus_trust_watchdog")["order"]
+        lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+        lab.wait_for_status(order["id"], "paid")
+        events = lab.query("SELECT outcome FROM webhook_events WHERE payment_intent = ?",
+                           order["payment_intent"])
+        assert [e["outcome"] for e in events] == ["fulfilled"]
+    log = lab.log()
+    assert log.count("registered this lab's webhook again") == 2
+    # The checks are answered but never recorded as the lab's events or deliveries.
+    assert not lab.query("SELECT * FROM webhook_events WHERE type LIKE 'customer.%'")
+    assert all(d["type"] is None or not d["type"].startswith("customer.")
+               for d in lab.get("/api/dashboard").json()["deliveries"])
+
+
+def test_an_order_whose_webhook_was_lost_is_settled_by_the_background_reconcile(quick_lab):
+    from .conftest import wait_for
+    from .test_lab import drop_webhooks
+    lab = quick_lab
+    lost = drop_webhooks(lab)
+    order = lab.order("prod_pour_over_kit", 1, "cus_trust_background")["order"]
+    waiting = lab.order("prod_enamel_mug", 1, "cus_trust_background")["order"]
+    lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    paid_at = time.monotonic()
+    wait_for(lambda: lost(order["payment_intent"]), 10, message="the delivery to be lost")
+    settled = lab.wait_for_status(order["id"], "paid", timeout=20)
+    print(f"\nlost webhook: order paid by the background reconcile "
+          f"{time.monotonic() - paid_at:.1f} s after the payment (interval 1 s)")
+    assert (settled["amount_paid"], settled["amount_due"]) == (settled["amount"], 0)
+    assert len(lab.query("SELECT * FROM inventory WHERE order_id = ?", order["id"])) == 1
+    # Settled by asking Stripe, not by any webhook; the unpaid order is left alone.
+    assert not lab.query("SELECT * FROM webhook_events WHERE payment_intent = ?",
+                         order["payment_intent"])
+    assert lab.order_status(waiting["id"])["status"] == "created"
+    status = lab.get("/api/dashboard").json()["background"]["reconcile"]
+    assert status["enabled"] and status["interval_seconds"] == 1
+    assert status["settled_total"] >= 1 and status["last_run"] and status["last_error"] is None
+    assert "background reconcile: 1 paid now (their webhook never arrived)" in lab.log()
+
+
+def test_the_stand_ins_files_are_readable_by_their_owner_only(lab):
+    import os
+    import stat
+
+    from tutorial_server.offline_backend import STORE_FILE
+    lab.order("prod_drip_bags", 1, "cus_trust_files")  # the stand-in saves its store
+    mode = stat.S_IMODE(os.stat(STORE_FILE).st_mode)
+    assert mode & 0o077 == 0, oct(mode)
+    stand_in_log = lab.db_path.parent / f"{lab.db_path.name}.localstripe.log"
+    assert stat.S_IMODE(os.stat(stand_in_log).st_mode) & 0o077 == 0

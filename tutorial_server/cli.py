@@ -55,7 +55,8 @@ def cmd_serve(args) -> None:
     from .lab import run_serve
     run_serve(_settings(args), host=args.host,
               reset_token=args.reset_token or os.environ.get("TUTORIAL_RESET_TOKEN") or None,
-              backend_url=args.backend_url, allowed_hosts=args.allowed_host)
+              backend_url=args.backend_url, allowed_hosts=args.allowed_host,
+              reconcile_every=args.reconcile_every)
 
 
 def cmd_lab(args) -> None:
@@ -213,6 +214,10 @@ def main(argv: list[str] | None = None) -> None:
                        "repeatable; also $TUTORIAL_ALLOWED_HOSTS, comma-separated). Always "
                        "answered: 127.0.0.1, localhost, [::1]; with --host 0.0.0.0 also this "
                        "machine's names and addresses. Any other name gets 400 (DNS rebinding)")
+    serve.add_argument("--reconcile-every", type=float, metavar="SECONDS",
+                       help="settle orders whose webhook never came, in the background, every "
+                       "SECONDS (default 30, or $TUTORIAL_RECONCILE_SECONDS; 0 turns it off); "
+                       "offline, also checks the webhook registration each time")
     serve.add_argument("--db", help="SQLite file (default $TUTORIAL_DB or instance/tutorial.sqlite3)")
     serve.add_argument("--backend-url", metavar="URL",
                        help="attach to an offline Stripe already running at URL (and register "

@@ -290,7 +290,24 @@ def _data() -> dict:
     finally:
         db.execute("COMMIT")
     data["reset"] = reset_rules()
+    data["background"] = background_status()
     return data
+
+
+def background_status() -> dict:
+    """The safety nets working behind the scenes: the background reconcile (orders settled
+    although their webhook never came) and, offline, the webhook registration's watchdog."""
+    background = current_app.extensions.get("background_reconcile")
+    if background is None:
+        return {"reconcile": {"enabled": False}, "webhook_watchdog": None}
+    status = dict(background.status)
+    status["last_run"] = _clock(status["last_run_at"])
+    watchdog = current_app.extensions.get("webhook_watchdog")
+    checks = None
+    if watchdog is not None:
+        checks = dict(watchdog.status)
+        checks["last_healed"] = _clock(checks["last_healed_at"])
+    return {"reconcile": status, "webhook_watchdog": checks}
 
 
 @bp.get("/api/dashboard")

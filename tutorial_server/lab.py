@@ -28,8 +28,9 @@ from waitress.task import ErrorTask
 
 from . import create_app, security
 from .config import PROJECT_ROOT, Settings
-from .offline_backend import OfflineBackend, backend_answers, register_webhook, spawn_child
-from .reconcile import describe, reconcile
+from .offline_backend import (OfflineBackend, WebhookWatchdog, backend_answers,
+                              register_webhook, spawn_child)
+from .reconcile import DEFAULT_INTERVAL_SECONDS, BackgroundReconcile, describe, reconcile
 
 
 def state_file_for(db_path: Path) -> Path:
@@ -219,6 +220,9 @@ class Lab:
     # Extra names the server answers to (`serve --allowed-host`), besides 127.0.0.1,
     # localhost and [::1], and TUTORIAL_ALLOWED_HOSTS (security.HostPolicy).
     allowed_hosts: list = field(default_factory=list)
+    # Seconds between background reconciles (and offline webhook checks); 0 turns them off.
+    # None: $TUTORIAL_RECONCILE_SECONDS, else reconcile.DEFAULT_INTERVAL_SECONDS.
+    reconcile_every: float | None = None
 
     def start(self) -> None:
         if self.backend_url and not self.settings.offline:
@@ -256,7 +260,23 @@ class Lab:
         security.configure_hosts(self.app)  # now that the port and the names are known
         slot.app = self.app
         self.startup_check = reconcile(self.app)
+        self._start_background(backend_url)
         self._write_state(backend_url)
+
+    def _start_background(self, backend_url: str | None) -> None:
+        """The background reconcile, and offline the watchdog of the webhook registration."""
+        self.background = None
+        interval = background_interval(self.reconcile_every)
+        if not interval:
+            self.app.extensions["background_reconcile"] = None
+            return
+        watchdog = None
+        if self.settings.offline and backend_url:
+            watchdog = WebhookWatchdog(backend_url, f"{self.server_url}/webhook",
+                                       self.settings.webhook_secret)
+            self.app.extensions["webhook_watchdog"] = watchdog
+        self.background = BackgroundReconcile(self.app, interval, also=watchdog).start()
+        self.app.extensions["background_reconcile"] = self.background
 
     def _write_state(self, backend_url: str | None) -> None:
         state = {"pid": os.getpid(), "mode": self.settings.mode, "server_url": self.server_url,
@@ -287,6 +307,10 @@ class Lab:
         lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
         lines.append(f"  Database         {s.db_path}")
         lines.append(f"  Start-up check   {describe(self.startup_check)}")
+        if self.background is not None:
+            checks = " and checks the webhook registration" if s.offline else ""
+            lines.append(f"  Reconcile        every {self.background.interval:g} s in the background"
+                         f"{checks} (--reconcile-every 0 turns it off)")
         lines += shared_lab_warning(self.host, self.port, self.reset_token is not None)
         return "\n".join(lines)
 
@@ -298,6 +322,8 @@ class Lab:
         self._thread.start()
 
     def stop(self) -> None:
+        if getattr(self, "background", None) is not None:
+            self.background.stop()
         server = getattr(self, "server", None)
         if server is not None:
             if getattr(self, "_thread", None) is not None:
@@ -310,17 +336,31 @@ class Lab:
             path.unlink(missing_ok=True)
 
 
+def background_interval(value: float | None = None, environ=os.environ) -> float:
+    """Seconds between background reconciles: the argument, else $TUTORIAL_RECONCILE_SECONDS,
+    else the default; 0 (or less) means off."""
+    if value is None:
+        text = (environ.get("TUTORIAL_RECONCILE_SECONDS") or "").strip()
+        try:
+            value = float(text) if text else DEFAULT_INTERVAL_SECONDS
+        except ValueError:
+            raise SystemExit(f"TUTORIAL_RECONCILE_SECONDS must be a number of seconds (0: "
+                             f"off), got {text!r}.") from None
+    return max(0.0, value)
+
+
 def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | None = None,
-              backend_url: str | None = None, allowed_hosts: list | None = None) -> None:
+              backend_url: str | None = None, allowed_hosts: list | None = None,
+              reconcile_every: float | None = None) -> None:
     """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C.
     With `backend_url`, the server attaches to an offline Stripe that is already running."""
     _exit_on_sigterm()
     lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url,
-              allowed_hosts=list(allowed_hosts or []))
+              allowed_hosts=list(allowed_hosts or []), reconcile_every=reconcile_every)
     try:
         lab.start()
         print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)
