@@ -311,6 +311,10 @@ class Lab:
             checks = " and checks the webhook registration" if s.offline else ""
             lines.append(f"  Reconcile        every {self.background.interval:g} s in the background"
                          f"{checks} (--reconcile-every 0 turns it off)")
+        hosts = self.app.extensions["host_policy"]
+        if hosts.class_mode or hosts.extra:
+            lines.append(f"  Answers to       {hosts.description()} (other Host names get 400; "
+                         "add one with --allowed-host NAME)")
         lines += shared_lab_warning(self.host, self.port, self.reset_token is not None)
         return "\n".join(lines)
 
