@@ -248,6 +248,13 @@ fetch("{lab.url}/api/orders/{order['id']}/sync", {{method: "POST", mode: "no-cor
 
 def test_json_depth_counts_without_parsing():
     assert json_depth(b'{"a": [1, {"b": "[[[[{{{"}]}') == 3
+    # Linear: escaped quotes that never close a string cost one pass, not one per quote
+    # (a first version took 20 s on this 42 KB body).
+    started = time.perf_counter()
+    assert json_depth(b'"' + b'\\"' * 21_000 + b"[") == 0
+    assert json_depth(b'[\\"' * 21_000) == 1  # all but the first [ are inside one string
+    assert json_depth(b'["\\\\", ' * 1000) == 1000  # an escaped backslash ends no string
+    print(f"\n42 KB of escaped quotes scanned in {(time.perf_counter() - started) * 1000:.0f} ms")
     assert json_depth(b"[" * 100_000) == 100_000
     assert json_depth(rb'["\"[[[["]') == 1
     assert json_depth(b"") == 0
