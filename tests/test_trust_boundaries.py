@@ -504,3 +504,10 @@ def test_the_stand_ins_files_are_readable_by_their_owner_only(lab):
     assert mode & 0o077 == 0, oct(mode)
     stand_in_log = lab.db_path.parent / f"{lab.db_path.name}.localstripe.log"
     assert stat.S_IMODE(os.stat(stand_in_log).st_mode) & 0o077 == 0
+
+
+def test_the_dashboard_page_shows_the_background_reconcile(lab):
+    page = lab.get("/dashboard").text
+    summary = lab.get("/api/dashboard").json()["background"]["summary"]
+    assert summary.startswith("background reconcile every 30 s")
+    assert '<span id="background">background reconcile every 30 s' in page

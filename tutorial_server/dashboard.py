@@ -299,15 +299,22 @@ def background_status() -> dict:
     although their webhook never came) and, offline, the webhook registration's watchdog."""
     background = current_app.extensions.get("background_reconcile")
     if background is None:
-        return {"reconcile": {"enabled": False}, "webhook_watchdog": None}
+        return {"reconcile": {"enabled": False}, "webhook_watchdog": None,
+                "summary": "background reconcile off"}
     status = dict(background.status)
     status["last_run"] = _clock(status["last_run_at"])
+    summary = (f"background reconcile every {status['interval_seconds']:g} s"
+               + (f", last {status['last_run']}" if status["last_run"] else "")
+               + f": {status['settled_total']} settled without their webhook")
     watchdog = current_app.extensions.get("webhook_watchdog")
     checks = None
     if watchdog is not None:
         checks = dict(watchdog.status)
         checks["last_healed"] = _clock(checks["last_healed_at"])
-    return {"reconcile": status, "webhook_watchdog": checks}
+        if checks["healed"]:
+            summary += (f"; webhook registration put back {checks['healed']}\u00d7"
+                        f" (last {checks['last_healed']})")
+    return {"reconcile": status, "webhook_watchdog": checks, "summary": summary}
 
 
 @bp.get("/api/dashboard")
