@@ -72,6 +72,11 @@ def describe(counts: Counter) -> str:
 # --- in the background: the production pattern for missed webhooks ----------------------------
 
 DEFAULT_INTERVAL_SECONDS = 30.0
+# Each round asks Stripe about each unsettled order, so it looks only at recent ones, newest
+# first: a class leaves many orders nobody pays, and real Stripe limits test-mode requests.
+# Older ones are for `reconcile` (and the check at every start).
+RECENT_SECONDS = 24 * 3600
+MAX_PER_ROUND = 100
 SETTLED_NOW = (fulfilment.FULFILLED, fulfilment.ATTEMPT_RECORDED, fulfilment.CANCELED,
                PAYMENT_INTENT_MISSING)
 
@@ -155,9 +160,9 @@ class BackgroundReconcile:
         with self.app.app_context():
             db = get_db()
             gateway = self.app.extensions["gateway"]
-            for order in orders.list_orders(db, orders.UNSETTLED):
-                if not order["payment_intent"]:
-                    continue
+            recent = [o for o in orders.list_orders(db, orders.UNSETTLED)
+                      if o["payment_intent"] and o["created_at"] >= now - RECENT_SECONDS]
+            for order in recent[::-1][:MAX_PER_ROUND]:
                 try:
                     intent = gateway.retrieve_payment_intent(order["payment_intent"])
                 except stripe.InvalidRequestError:
