@@ -90,6 +90,9 @@ def test_host_policy_names():
     assert not local.allows_origin(f"http://{FOREIGN}:4242", f"{FOREIGN}:4242")
     assert local.allows_origin("http://localhost:4242", f"{FOREIGN}:4242")
     assert not local.allows_origin("null", "localhost:4242")
+    assert not local.allows_origin("http://localhost", "localhost:4242")  # port 80: not us
+    assert not proxied.allows_origin(f"http://{FOREIGN}", "127.0.0.1:5123")  # direct request
+    assert proxied.allows_origin("http://127.0.0.1:5123", "127.0.0.1:5123")
 
 
 def test_a_foreign_host_is_refused_on_every_route(lab):

@@ -110,6 +110,7 @@ class HostPolicy:
                 self.extra.add((name, port if port is not None else self.port))
 
     def allows(self, host: str | None) -> bool:
+        """May a request carrying this Host header be answered?"""
         parsed = parse_host(host)
         if parsed is None:
             return False
@@ -119,39 +120,48 @@ class HostPolicy:
             # proxy passes it on), so its port is Jupyter's, not ours. A browser that reaches
             # this server directly, as a rebinding page does, always names our port.
             return True
-        if any(name == n and self._port_ok(port, p) for n, p in self.extra):
-            return True
-        if name in self.names and self._port_ok(port, self.names[name]):
-            return True
-        # Class mode: learners may type one of this machine's IP addresses. A rebinding page
-        # can only use a name it controls, never a bare address, so any address is safe here.
-        return self.class_mode and _is_ip_literal(name) and self._port_ok(port, self.port)
-
-    @staticmethod
-    def _port_ok(port: int | None, expected: int | None) -> bool:
-        # No port in the header: Flask's test client and tools that leave it out.
-        return expected is None or port is None or port == expected
+        # No port at all (Flask's test client, tools that leave it out): the name decides.
+        return self._configured(name, port, exact_port=False)
 
     def allows_origin(self, origin: str | None, host: str | None) -> bool:
-        """Does a browser's Origin (or Referer) name a page this lab serves?"""
+        """Does a browser's Origin (or Referer) name a page this lab serves? Compared with the
+        configured names and port, never with the request's own Host (which a rebinding page
+        chooses); behind the proxy, with the Host the proxy passed on."""
         if not origin or origin == "null":
             return False
         parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        parsed = parse_host(parts.netloc)
+        if parts.scheme not in ("http", "https") or parsed is None:
             return False
-        if self.proxied and host and self.allows(host) and parse_host(host) and \
-                parse_host(host)[1] != self.port:
-            # Through the proxy the page's origin is the proxy's (Jupyter's) own host: the one
-            # the proxy passed on in Host. Jupyter checked that Host before passing it on.
-            return parts.netloc.lower() == host.lower()
-        return self.allows(parts.netloc)
+        via_proxy = parse_host(host) if self.proxied else None
+        if via_proxy is not None and via_proxy[1] != self.port:
+            # Through the proxy the page's origin is Jupyter's: the host the proxy passed on.
+            # Jupyter checked that Host (and the learner's login) before passing it on.
+            return parts.netloc.lower() == (host or "").strip().lower()
+        name, port = parsed
+        if port is None:
+            port = 443 if parts.scheme == "https" else 80
+        return self._configured(name, port, exact_port=True)
+
+    def _configured(self, name: str, port: int | None, exact_port: bool) -> bool:
+        def port_ok(expected: int | None) -> bool:
+            return expected is None or port == expected or (port is None and not exact_port)
+
+        if any(name == n and port_ok(p) for n, p in self.extra):
+            return True
+        if name in self.names and port_ok(self.names[name]):
+            return True
+        # Class mode: learners may type one of this machine's IP addresses. A rebinding page
+        # can only use a name it controls, never a bare address, so any address is safe here.
+        return self.class_mode and _is_ip_literal(name) and port_ok(self.port)
 
     def description(self) -> str:
         port = f":{self.port}" if self.port else ""
         names = [f"{n}{port}" for n in LOOPBACK_NAMES]
         names += sorted({f"{n}:{p}" if p else n for n, p in self.extra})
         if self.class_mode:
-            names += sorted({f"{n}{port}" for n in self.machine} - set(names)) + ["this machine's IP addresses"]
+            names += sorted({f"{n}{port}" for n in self.machine} - set(names))
+            names.append("this machine's IP addresses")
         return ", ".join(names)
 
 
