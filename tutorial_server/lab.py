@@ -164,7 +164,11 @@ class _HTTPServer:
         self.request_deadline = request_deadline
         self._started: dict[int, tuple[object, float]] = {}
         silence_check = self._server.maintenance
-        self._server.maintenance = lambda now: (silence_check(now), self._deadline_check(now))
+
+        def maintenance(now: float) -> None:  # waitress calls it every CLEANUP_INTERVAL
+            silence_check(now)
+            self._deadline_check(now)
+        self._server.maintenance = maintenance
 
     def _deadline_check(self, now: float) -> None:
         """Drop a connection whose request has been arriving for longer than the deadline:

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 WEBHOOK_ENDPOINT_ID = "tutorial-lab"
 
@@ -192,7 +193,7 @@ class WebhookWatchdog:
         self._customer: str | None = None
         self._sent: tuple[str, float] | None = None
         self._heard: set[str] = set()
-        self.status = {"checks": 0, "healed": 0, "last_check_at": None, "last_healed_at": None,
+        self.status: dict[str, Any] = {"checks": 0, "healed": 0, "last_check_at": None, "last_healed_at": None,
                        "last_error": None}
 
     def heard(self, event: dict) -> bool:

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import stripe
 from flask import Flask
@@ -112,7 +113,7 @@ class BackgroundReconcile:
         self._seen_final: dict[tuple, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.status = {"enabled": True, "interval_seconds": interval, "runs": 0,
+        self.status: dict[str, Any] = {"enabled": True, "interval_seconds": interval, "runs": 0,
                        "last_run_at": None, "last_settled": 0, "settled_total": 0,
                        "last_outcomes": {}, "last_error": None}
 

@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
@@ -92,7 +93,7 @@ def behind_proxy(environ=os.environ) -> bool:
 class HostPolicy:
     """Which Host headers (and so which origins) this lab answers to."""
 
-    def __init__(self, port: int | None, extra: list[str] = (), class_mode: bool = False,
+    def __init__(self, port: int | None, extra: Sequence[str] = (), class_mode: bool = False,
                  proxied: bool = False) -> None:
         # port None: the app does not know the port it is served on (an app made with
         # create_app() and run elsewhere, or Flask's test client): any port will do.
