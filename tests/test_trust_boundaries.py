@@ -29,11 +29,10 @@ FOREIGN = "evil.example"
 
 def routes(order_id: str) -> list[tuple[str, str]]:
     """Every (method, path) the server has, each URL variable filled in with a real order."""
+    values = {"order_id": order_id, "filename": "dashboard.js", "customer_id": "cus_trust"}
     found = []
     for rule in _url_map().iter_rules():
-        path = rule.rule.replace("<path:filename>", "dashboard.js")
-        path = path.replace("<order_id>", order_id).replace("<customer_id>", "cus_trust")
-        assert "<" not in path, f"fill in {rule.rule}"
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "trust_1"), rule.rule)
         for method in sorted(rule.methods - {"OPTIONS", "HEAD"}):
             found.append((method, path))
     return found
