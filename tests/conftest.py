@@ -73,7 +73,7 @@ class RunningLab:
     log_path: Path
     process: subprocess.Popen | None = None
     state: dict = field(default_factory=dict)
-    serve_args: tuple = ()  # more `serve` options, e.g. ("--reconcile-every", "1")
+    env: dict = field(default_factory=dict)  # extra environment for `serve`
 
     @property
     def url(self) -> str:
@@ -89,8 +89,8 @@ class RunningLab:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db",
-             str(self.db_path), *self.serve_args],
-            cwd=ROOT, env=lab_env(self.db_path, self.webhook_secret),
+             str(self.db_path)],
+            cwd=ROOT, env=lab_env(self.db_path, self.webhook_secret, self.env),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
         def ready():

@@ -423,7 +423,7 @@ def quick_lab(tmp_path):
     """A lab whose background reconcile and webhook watchdog run every second."""
     from .conftest import RunningLab, new_webhook_secret
     running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
-                         serve_args=("--reconcile-every", "1"))
+                         env={"TUTORIAL_RECONCILE_SECONDS": "1"})
     yield running.start()
     if running.process is not None:
         running.stop()
