@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from tutorial_server.catalogue import PRODUCTS, get_product
 from tutorial_server.offline_backend import OfflineBackend
+from tutorial_server.security import MAX_JSON_DEPTH
 from tutorial_server.webhook_delivery import (deliver, deliver_event, payment_intent_event,
                                               sign_payload)
 
@@ -118,9 +119,27 @@ CONTENT_TYPES = st.sampled_from(JSON_CONTENT_TYPES * 4 + [
 
 
 @st.composite
+def nested_json(draw) -> bytes:
+    """Arrays and objects inside each other, from shallow to far past the server's limit
+    (security.MAX_JSON_DEPTH) and Python's recursion limit; balanced or cut short."""
+    depth = draw(st.integers(1, 40) | st.sampled_from([MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1])
+                 | st.integers(900, 6000))
+    shape = draw(st.sampled_from(["arrays", "objects", "mixed"]))
+    opens = [b"[" if shape == "arrays" or (shape == "mixed" and i % 2) else b'{"k":'
+             for i in range(depth)]
+    closes = [b"]" if o == b"[" else b"}" for o in reversed(opens)]
+    body = b"".join(opens) + draw(st.sampled_from([b"1", b'"x"', b"null", b"[]", b"{}"]))
+    if draw(st.booleans()):
+        body += b"".join(closes)
+    return body
+
+
+@st.composite
 def order_bodies(draw) -> bytes:
     kind = draw(st.sampled_from(["nearly-valid"] * 4 + ["fields", "fields", "json", "bytes",
-                                 "text-utf16", "truncated", "huge", "empty"]))
+                                 "text-utf16", "truncated", "huge", "empty", "nested"]))
+    if kind == "nested":
+        return draw(nested_json())
     if kind == "nearly-valid":
         return json.dumps(draw(nearly_valid_orders())).encode()
     if kind == "fields":
@@ -242,7 +261,9 @@ def nearly_valid_events(draw) -> dict:
 @st.composite
 def webhook_bodies(draw) -> bytes:
     kind = draw(st.sampled_from(["nearly-valid"] * 3 + ["event"] * 2
-                                + ["json", "bytes", "truncated", "empty"]))
+                                + ["json", "bytes", "truncated", "empty", "nested"]))
+    if kind == "nested":
+        return draw(nested_json())
     if kind == "nearly-valid":
         return json.dumps(draw(nearly_valid_events())).encode()
     if kind == "event":

@@ -41,10 +41,12 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     app.extensions["webhook_deliveries"] = deque(maxlen=200)
     app.extensions["db_pool"] = queue.LifoQueue(maxsize=POOL_SIZE)
 
-    from . import db, errors, orders_api, webhooks
+    from . import db, errors, orders_api, security, webhooks
     db.init_db(app.config["DATABASE"])
     app.teardown_appcontext(db.close_db)
     errors.register_error_handlers(app)
+    # First of all hooks: Host allow-list, no state change from another site, JSON depth.
+    security.install(app)
     app.register_blueprint(orders_api.bp)
     app.register_blueprint(webhooks.bp)
     from . import dashboard
@@ -62,12 +64,14 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
 
     @app.after_request
     def log_request(response):
-        # Method, path and status only: never bodies, headers or query strings. Routine reads
-        # (every dashboard polls each 1.5 s, every success page twice a second) are DEBUG, so
-        # the terminal shows what changes things and what fails (`serve --verbose`: all).
+        # Method, path and status only: never bodies, headers or query strings. Escaped: a
+        # %0a in the path must not write a line of its own into the log. Routine reads (every
+        # dashboard polls each 1.5 s, every success page twice a second) are DEBUG, so the
+        # terminal shows what changes things and what fails (`serve --verbose`: all).
         routine = request.method in ("GET", "HEAD") and response.status_code < 400
         request_log.log(logging.DEBUG if routine else logging.INFO, "%s %s %s",
-                        request.method, request.path, response.status_code)
+                        security.escape_for_log(request.method),
+                        security.escape_for_log(request.path), response.status_code)
         return response
 
     if os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or os.environ.get("TUTORIAL_BEHIND_PROXY"):

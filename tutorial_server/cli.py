@@ -76,6 +76,7 @@ def cmd_serve(args) -> None:
     run_serve(_settings(args), host=args.host,
               reset_token=args.reset_token or os.environ.get("TUTORIAL_RESET_TOKEN") or None,
               backend_url=args.backend_url, unix_socket=args.unix_socket,
+              allowed_hosts=args.allowed_host, reconcile_every=args.reconcile_every,
               roster=read_roster(args.roster), fresh=args.fresh)
 
 
@@ -263,6 +264,15 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--reset-token", help="let the dashboard reset the lab from other machines "
                        "with this token (default $TUTORIAL_RESET_TOKEN; without one, only from "
                        "this machine)")
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests for this host name (NAME or NAME:PORT; "
+                       "repeatable; also $TUTORIAL_ALLOWED_HOSTS, comma-separated). Always "
+                       "answered: 127.0.0.1, localhost, [::1]; with --host 0.0.0.0 also this "
+                       "machine's names and addresses. Any other name gets 400 (DNS rebinding)")
+    serve.add_argument("--reconcile-every", type=float, metavar="SECONDS",
+                       help="settle orders whose webhook never came, in the background, every "
+                       "SECONDS (default 30, or $TUTORIAL_RECONCILE_SECONDS; 0 turns it off); "
+                       "offline, also checks the webhook registration each time")
     serve.add_argument("--db", help="SQLite file (default $TUTORIAL_DB or "
                        "~/.stripe-lab/tutorial.sqlite3)")
     serve.add_argument("--backend-url", metavar="URL",
@@ -323,7 +333,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # The server's own lines (webhook outcomes, fulfilments) next to the request log; they
     # carry ids and outcomes, never keys or secrets.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One event per line: request data is escaped, tracebacks are indented under their event.
+    from .security import OneLineFormatter
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     _quiet_or_verbose(getattr(args, "verbose", False))
     args.func(args)
 

@@ -25,7 +25,6 @@ import re
 import secrets
 import time
 from collections import deque
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
@@ -34,6 +33,7 @@ from .db import get_db, transaction
 from .errors import ApiError
 from .lab import is_loopback
 from .offline_backend import clear_backend_data
+from .security import policy
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__)
@@ -252,16 +252,14 @@ def csrf_token_valid(token: str | None, now: float | None = None) -> bool:
 def same_origin() -> bool:
     """Does the browser say the request comes from a page of this server (Origin, else Referer)?
 
-    Only the host and port are compared: behind JupyterHub the page is https while this server
-    hears plain http from jupyter-server-proxy, which passes the browser's Host header on.
+    The origin is compared with the addresses this lab is configured to answer at (the Host
+    allow-list, security.HostPolicy), never with the request's own Host header, which a
+    page on another site controls after rebinding its name to this machine.
     """
     source = request.headers.get("Origin")
     if source is None:
         source = request.headers.get("Referer")
-    if not source or source == "null":
-        return False
-    netloc = urlsplit(source).netloc
-    return bool(netloc) and netloc.lower() == request.host.lower()
+    return policy().allows_origin(source, request.host)
 
 
 def reset_rules() -> dict:
@@ -333,8 +331,32 @@ def _data() -> dict:
     finally:
         db.execute("COMMIT")
     data["reset"] = reset_rules()
+    data["background"] = background_status()
     data["roster_size"] = len(current_app.config.get("ROSTER") or ())
     return data
+
+
+def background_status() -> dict:
+    """The safety nets working behind the scenes: the background reconcile (orders settled
+    although their webhook never came) and, offline, the webhook registration's watchdog."""
+    background = current_app.extensions.get("background_reconcile")
+    if background is None:
+        return {"reconcile": {"enabled": False}, "webhook_watchdog": None,
+                "summary": "background reconcile off"}
+    status = dict(background.status)
+    status["last_run"] = _clock(status["last_run_at"])
+    summary = (f"background reconcile every {status['interval_seconds']:g} s"
+               + (f", last {status['last_run']}" if status["last_run"] else "")
+               + f": {status['settled_total']} settled without their webhook")
+    watchdog = current_app.extensions.get("webhook_watchdog")
+    checks = None
+    if watchdog is not None:
+        checks = dict(watchdog.status)
+        checks["last_healed"] = _clock(checks["last_healed_at"])
+        if checks["healed"]:
+            summary += (f"; webhook registration put back {checks['healed']}\u00d7"
+                        f" (last {checks['last_healed']})")
+    return {"reconcile": status, "webhook_watchdog": checks, "summary": summary}
 
 
 @bp.get("/api/dashboard")

@@ -28,8 +28,11 @@ def read_json_object(what: str) -> dict:
     400 unless it parses to an object. `what` names it for the message ("the order")."""
     if request.mimetype != "application/json":
         raise ApiError(415, f"Send {what} as JSON with Content-Type: application/json.")
+    data = request.get_data(cache=True)
+    from .security import check_json_depth
+    check_json_depth(data)  # before json.loads, whose recursion a deep body would exhaust
     try:
-        body = json.loads(request.get_data(cache=True))
+        body = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "Request body is not valid JSON.") from None
     if not isinstance(body, dict):

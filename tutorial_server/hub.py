@@ -173,14 +173,18 @@ class SocketServer:
     thread of its own, the socket listener in the caller's."""
 
     def __init__(self, unix_socket: str, app, threads: int = 8) -> None:
-        from .lab import _JSONErrorChannel, make_server
+        from .lab import (CLEANUP_INTERVAL, CONNECTION_LIMIT, SILENCE_TIMEOUT, _file_limit_for,
+                          _JSONErrorChannel, make_server)
         self.unix_socket = unix_socket
         self.key = secrets.token_urlsafe(KEY_BYTES)
         self._loopback = make_server("127.0.0.1", 0, under_key(app, self.key))
-        # Socket file mode 600 (waitress's default), in jupyter-server-proxy's private folder.
-        self._socket_server = create_server(app, unix_socket=unix_socket, unix_socket_perms="600",
-                                            threads=threads, ident="stripe-payments-lab",
-                                            expose_tracebacks=False)
+        # Socket file mode 600 (waitress's default), in jupyter-server-proxy's private folder;
+        # the same connection limits as the lab's own port.
+        self._socket_server = create_server(
+            app, unix_socket=unix_socket, unix_socket_perms="600", threads=threads,
+            ident="stripe-payments-lab", expose_tracebacks=False,
+            connection_limit=_file_limit_for(CONNECTION_LIMIT), channel_timeout=SILENCE_TIMEOUT,
+            cleanup_interval=CLEANUP_INTERVAL, asyncore_use_poll=True)
         self._socket_server.channel_class = _JSONErrorChannel
         self.server_port = int(self._loopback.server_port)
         self._thread: threading.Thread | None = None

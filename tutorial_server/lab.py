@@ -26,10 +26,11 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
-from . import create_app
+from . import create_app, security
 from .config import PROJECT_ROOT, Settings
-from .offline_backend import OfflineBackend, backend_answers, register_webhook, spawn_child
-from .reconcile import describe, reconcile
+from .offline_backend import (OfflineBackend, WebhookWatchdog, backend_answers,
+                              register_webhook, spawn_child)
+from .reconcile import DEFAULT_INTERVAL_SECONDS, BackgroundReconcile, describe, reconcile
 
 
 def state_file_for(db_path: Path) -> Path:
@@ -142,16 +143,80 @@ class _JSONErrorChannel(HTTPChannel):
     error_task_class = _JSONErrorTask
 
 
+# Sized for a class (README, "Class mode"): 60 browsers (a few connections each, kept alive),
+# their notebooks and the projector fit many times over. waitress only hands a request to a
+# thread once it has arrived whole, so slow senders cost a connection each, never a thread:
+# the connection limit is what a slow or hostile client can use up. waitress's defaults
+# (100 connections, 120 s of silence reset by every byte) let 101 slow clients lock a lab.
+CONNECTION_LIMIT = 1000
+SILENCE_TIMEOUT = 5  # seconds a connection may send nothing (between requests, or mid-request)
+REQUEST_DEADLINE = 20  # seconds to send one request's headers and body, however it trickles
+CLEANUP_INTERVAL = 1  # how often the server looks for connections to drop
+
+
+def _file_limit_for(connections: int) -> int:
+    """Raise this process's open-file limit (soft, up to the hard one) so that the connection
+    limit can be reached; returns how many connections fit (macOS starts at 256 files)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return connections
+    headroom = 200  # the database, the stand-in's pipes, Python's own files
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + headroom
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return connections
+    return max(50, min(connections, soft - headroom))
+
+
 class _HTTPServer:
     """The merchant server's HTTP server: waitress, a production WSGI server in pure Python
     with a fixed pool of threads (Flask's development server starts a thread per request and
     costs about 1 ms more per request)."""
 
-    def __init__(self, host: str, port: int, app, threads: int = 8) -> None:
-        self._server = create_server(app, host=host, port=port, threads=threads,
-                                     ident="stripe-payments-lab", expose_tracebacks=False)
+    def __init__(self, host: str, port: int, app, threads: int = 8, *,
+                 connection_limit: int = CONNECTION_LIMIT,
+                 silence_timeout: int = SILENCE_TIMEOUT,
+                 request_deadline: float = REQUEST_DEADLINE) -> None:
+        self._server = create_server(
+            app, host=host, port=port, threads=threads, ident="stripe-payments-lab",
+            expose_tracebacks=False, connection_limit=_file_limit_for(connection_limit),
+            channel_timeout=silence_timeout, cleanup_interval=CLEANUP_INTERVAL,
+            asyncore_use_poll=True)  # poll(): select() stops at 1024 open files
         self._server.channel_class = _JSONErrorChannel
-        self.server_port = self._server.effective_port
+        self.server_port = int(self._server.effective_port)  # waitress gives a string
+        self.request_deadline = request_deadline
+        self._started: dict[int, tuple[object, float]] = {}
+        silence_check = self._server.maintenance
+
+        def maintenance(now: float) -> None:  # waitress calls it every CLEANUP_INTERVAL
+            silence_check(now)
+            self._deadline_check(now)
+        self._server.maintenance = maintenance
+
+    def _deadline_check(self, now: float) -> None:
+        """Drop a connection whose request has been arriving for longer than the deadline:
+        waitress's silence timeout restarts with every byte, so a client that sends one byte
+        a second would otherwise hold its connection for ever (slowloris)."""
+        started = {}
+        for fd, channel in list(self._server.active_channels.items()):
+            partial = getattr(channel, "request", None)
+            if partial is None or channel.requests:
+                continue  # idle between requests (the silence timeout covers it), or working
+            seen, since = self._started.get(fd, (None, now))
+            if seen is not partial:
+                since = now
+            started[fd] = (partial, since)
+            if now - since > self.request_deadline:
+                channel.will_close = True
+        self._started = started
 
     def serve_forever(self) -> None:
         self._server.run()  # returns on Ctrl-C or SIGTERM (waitress stops its threads)
@@ -163,8 +228,8 @@ class _HTTPServer:
         self._server.close()
 
 
-def make_server(host: str, port: int, app, **_kw) -> _HTTPServer:
-    return _HTTPServer(host, port, app)
+def make_server(host: str, port: int, app, **kw) -> _HTTPServer:
+    return _HTTPServer(host, port, app, **kw)
 
 
 class _AppSlot:
@@ -189,6 +254,12 @@ class Lab:
     backend_url: str | None = None
     # Started by jupyter-server-proxy on a hub: listen on this Unix socket (see hub.py).
     unix_socket: str | None = None
+    # Extra names the server answers to (`serve --allowed-host`), besides 127.0.0.1,
+    # localhost and [::1], and TUTORIAL_ALLOWED_HOSTS (security.HostPolicy).
+    allowed_hosts: list = field(default_factory=list)
+    # Seconds between background reconciles (and offline webhook checks); 0 turns them off.
+    # None: $TUTORIAL_RECONCILE_SECONDS, else reconcile.DEFAULT_INTERVAL_SECONDS.
+    reconcile_every: float | None = None
     # Learners' customer ids, one a line (`serve --roster FILE`): the dashboard lists those
     # who have not ordered yet too.
     roster: tuple[str, ...] = ()
@@ -231,11 +302,16 @@ class Lab:
         self.settings = settings
         self.app = create_app(settings, backend_url=backend_url)
         self.app.config.update(LISTEN_HOST=self.host, RESET_TOKEN=self.reset_token,
+                               SERVER_PORT=self.port,
+                               ALLOWED_HOSTS=[*self.app.config["ALLOWED_HOSTS"],
+                                              *self.allowed_hosts],
                                ROSTER=tuple(self.roster))
-        if self.fresh:
+        security.configure_hosts(self.app)  # now that the port and the names are known
+        if self.fresh:  # before the start-up check, which would cancel last class's orders
             self._clear(backend_url)
         slot.app = self.app
         self.startup_check = reconcile(self.app)
+        self._start_background(backend_url)
         self._write_state(backend_url)
 
     def _clear(self, backend_url: str | None) -> None:
@@ -252,6 +328,21 @@ class Lab:
                 clear_lab(db)
         finally:
             db.close()
+
+    def _start_background(self, backend_url: str | None) -> None:
+        """The background reconcile, and offline the watchdog of the webhook registration."""
+        self.background = None
+        interval = background_interval(self.reconcile_every)
+        if not interval:
+            self.app.extensions["background_reconcile"] = None
+            return
+        watchdog = None
+        if self.settings.offline and backend_url:
+            watchdog = WebhookWatchdog(backend_url, f"{self.server_url}/webhook",
+                                       self.settings.webhook_secret)
+            self.app.extensions["webhook_watchdog"] = watchdog
+        self.background = BackgroundReconcile(self.app, interval, also=watchdog).start()
+        self.app.extensions["background_reconcile"] = self.background
 
     def _write_state(self, backend_url: str | None) -> None:
         state = {"pid": os.getpid(), "mode": self.settings.mode, "server_url": self.server_url,
@@ -295,6 +386,14 @@ class Lab:
                          "Learners view lists who has not started)")
         lines.append(f"  Database         {s.db_path}")
         lines.append(f"  Start-up check   {describe(self.startup_check)}")
+        if self.background is not None:
+            checks = " and checks the webhook registration" if s.offline else ""
+            lines.append(f"  Reconcile        every {self.background.interval:g} s in the background"
+                         f"{checks} (--reconcile-every 0 turns it off)")
+        hosts = self.app.extensions["host_policy"]
+        if hosts.class_mode or hosts.extra:
+            lines.append(f"  Answers to       {hosts.description()} (other Host names get 400; "
+                         "add one with --allowed-host NAME)")
         lines += shared_lab_warning(self.host, self.port, self.reset_token is not None)
         return "\n".join(lines)
 
@@ -306,6 +405,8 @@ class Lab:
         self._thread.start()
 
     def stop(self) -> None:
+        if getattr(self, "background", None) is not None:
+            self.background.stop()
         server = getattr(self, "server", None)
         if server is not None:
             if getattr(self, "_thread", None) is not None:
@@ -318,18 +419,33 @@ class Lab:
             path.unlink(missing_ok=True)
 
 
+def background_interval(value: float | None = None, environ=os.environ) -> float:
+    """Seconds between background reconciles: the argument, else $TUTORIAL_RECONCILE_SECONDS,
+    else the default; 0 (or less) means off."""
+    if value is None:
+        text = (environ.get("TUTORIAL_RECONCILE_SECONDS") or "").strip()
+        try:
+            value = float(text) if text else DEFAULT_INTERVAL_SECONDS
+        except ValueError:
+            raise SystemExit(f"TUTORIAL_RECONCILE_SECONDS must be a number of seconds (0: "
+                             f"off), got {text!r}.") from None
+    return max(0.0, value)
+
+
 def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | None = None,
               backend_url: str | None = None, unix_socket: str | None = None,
+              allowed_hosts: list | None = None, reconcile_every: float | None = None,
               roster: tuple[str, ...] = (), fresh: bool = False) -> None:
     """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C.
     With `backend_url`, the server attaches to an offline Stripe that is already running."""
     _exit_on_sigterm()
     lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url,
-              unix_socket=unix_socket, roster=roster, fresh=fresh)
+              unix_socket=unix_socket, allowed_hosts=list(allowed_hosts or []),
+              reconcile_every=reconcile_every, roster=roster, fresh=fresh)
     try:
         lab.start()
         print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)

@@ -115,6 +115,7 @@
     $("total-paid").textContent = data.totals.paid;
     $("total-canceled").textContent = data.totals.canceled;
     $("total-events").textContent = data.totals.webhook_events;
+    if (data.background) $("background").textContent = data.background.summary;
     $("total-collected").textContent = data.totals.collected.join(" · ") || "nothing yet";
 
     // Learners find their own row by their customer id; the order id is in the Payments table
