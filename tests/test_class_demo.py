@@ -155,10 +155,14 @@ def test_the_banner_of_a_class_lab_prints_its_addresses_and_the_demo_command(tmp
     monkeypatch.setattr(lab_module.socket, "gethostname", lambda: "teacher-laptop")
     monkeypatch.setattr(lab_module, "machine_addresses", lambda: ["192.0.2.7"])
     settings = load_settings({"TUTORIAL_DB": str(tmp_path / "b.sqlite3")})
+    from tutorial_server import create_app, security
     lab = lab_module.Lab(settings, host="0.0.0.0", roster=("ada", "grace"))
     # What start() would have set; nothing is started or contacted.
     lab.server_url, lab.port, lab.backend = "http://127.0.0.1:4242", 4242, None
-    lab.backend_url, lab.startup_check = "http://127.0.0.1:8420", Counter()
+    lab.backend_url, lab.startup_check, lab.background = "http://127.0.0.1:8420", Counter(), None
+    lab.app = create_app(settings, backend_url=lab.backend_url)
+    lab.app.config.update(LISTEN_HOST=lab.host, SERVER_PORT=lab.port)
+    security.configure_hosts(lab.app)
     banner = lab.banner()
     assert "Class addresses  http://teacher-laptop:4242  http://192.0.2.7:4242" in banner
     assert f"python -m tutorial_server demo --db {settings.db_path}" in banner
