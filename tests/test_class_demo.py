@@ -114,8 +114,13 @@ def test_demo_command_prints_a_checkout_link_that_opens(fresh_lab):
 
 
 def test_fresh_start_is_empty_and_the_terminal_is_quiet(tmp_path):
-    lab = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log").start()
+    lab = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
+                     args=["--reconcile-every", "1"]).start()
     try:
+        # The background reconcile's webhook check has come back through /webhook at least once.
+        wait_for(lambda: (dashboard(lab)["background"]["webhook_watchdog"] or {}).get("checks"),
+                 timeout=20, message="a webhook check")
+        assert dashboard(lab)["background"]["webhook_watchdog"]["healed"] == 0
         old = lab.order("prod_drip_bags", 1, "last_class")["order"]
         for _ in range(3):  # a projector polling, a success page asking
             assert lab.get("/api/dashboard").status_code == 200
@@ -124,6 +129,7 @@ def test_fresh_start_is_empty_and_the_terminal_is_quiet(tmp_path):
         assert "POST /api/orders 201" in log  # what changes things is shown
         assert "GET /api/dashboard" not in log and "GET /api/orders/" not in log
         assert "Request to Stripe" not in log  # stripe-python's INFO lines
+        assert "POST /webhook" not in log  # the lab's own webhook checks
         assert "Demo order       python -m tutorial_server demo" in log  # the banner
         lab.stop()
         lab.args = ["--fresh", "--verbose"]

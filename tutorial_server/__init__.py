@@ -12,7 +12,7 @@ import queue
 import os
 from collections import deque
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from .config import Settings, load_settings
 from .db import POOL_SIZE
@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
         # %0a in the path must not write a line of its own into the log. Routine reads (every
         # dashboard polls each 1.5 s, every success page twice a second) are DEBUG, so the
         # terminal shows what changes things and what fails (`serve --verbose`: all).
-        routine = request.method in ("GET", "HEAD") and response.status_code < 400
+        routine = (request.method in ("GET", "HEAD") or g.get("routine_request", False)) \
+            and response.status_code < 400
         request_log.log(logging.DEBUG if routine else logging.INFO, "%s %s %s",
                         security.escape_for_log(request.method),
                         security.escape_for_log(request.path), response.status_code)
