@@ -189,6 +189,32 @@ def test_a_double_click_on_buy_makes_one_order(lab, customer, page):
     clean(page)
 
 
+def test_buy_again_after_a_lost_answer_gets_the_same_order(lab, customer, page):
+    """The Idempotency-Key at work: the server made the order but its answer never reached
+    the shop; pressing Buy again sends the same key, and the server answers with that order."""
+    lost = []
+
+    def lose_the_first_answer(route):
+        if lost:
+            route.continue_()
+            return
+        lost.append(route.fetch())  # the request reaches the server ...
+        route.abort()  # ... and the shop never hears back
+
+    page.route("**/api/orders", lose_the_first_answer)
+    open_shop(lab, page, customer)
+    item = product(page, "Enamel mug")
+    item.get_by_role("button", name="Buy Enamel mug").click()
+    expect(item.get_by_role("alert")).to_contain_text("No answer from the server")
+    assert lost[0].status == 201
+    item.get_by_role("button", name="Buy Enamel mug").click()
+    expect(page.get_by_role("heading", name="Pay for your order")).to_be_visible()
+    assert page.locator("#order-id").inner_text() == lost[0].json()["order"]["id"]
+    assert len(lab.query("SELECT id FROM orders WHERE customer = ?", customer)) == 1
+    page.problems[:] = [p for p in page.problems if "ERR_FAILED" not in p]  # the lost answer
+    clean(page)
+
+
 def test_server_errors_are_shown_in_the_servers_words(lab, customer, page):
     open_shop(lab, page, customer)
     item = product(page, "Enamel mug")
@@ -231,3 +257,18 @@ def test_without_a_build_the_shop_says_how_to_make_one(tmp_path):
     assert "make client" in response.text and "Node.js" in response.text
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert app.test_client().get("/shop/assets/index.js").status_code == 404
+
+
+def test_behind_jupyterhubs_proxy_the_shop_and_its_stripe_js_follow_the_prefix(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("TUTORIAL_BEHIND_PROXY", "1")
+    settings = replace(load_settings({}), db_path=tmp_path / "db.sqlite3")
+    client = create_app(settings, backend_url="http://127.0.0.1:9").test_client()
+    prefix = {"X-Forwarded-Prefix": "/user/ada/proxy/4242"}
+    moved = client.get("/shop", headers=prefix)
+    assert moved.status_code in (301, 308)
+    assert moved.headers["Location"].endswith("/user/ada/proxy/4242/shop/")
+    assert client.get("/shop/", headers=prefix).status_code == 200
+    # The shop loads the mock Stripe.js from the address /api/config gives, under the prefix.
+    config = client.get("/api/config", headers=prefix).get_json()
+    assert config["stripe_js_url"] == "/user/ada/proxy/4242/offline-stripe/js.stripe.com/v3/"

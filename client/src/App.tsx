@@ -103,7 +103,7 @@ function ProductList({products, canBuy, onOrdered}: {
   return (
     <ul className="products">
       {products.map((product) => (
-        <li key={product.id} aria-labelledby={`name-${product.id}`}>
+        <li key={product.id}>
           <BuyForm product={product} canBuy={canBuy} onOrdered={onOrdered} />
         </li>
       ))}
@@ -119,9 +119,10 @@ function BuyForm({product, canBuy, onOrdered}: {
   const [quantity, setQuantity] = useState("1");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
-  // One Idempotency-Key per attempt, kept until the server has answered it: a second click
-  // while the first is on its way, or "try again" after a lost answer, sends the same key, and
-  // the server answers with the same order instead of making a second one.
+  // One Idempotency-Key per attempt, kept until the server has answered it. A second click
+  // while the request is on its way is the same attempt (`sending`); pressing Buy again after
+  // an answer that never came sends the same key, and the server answers with the order it
+  // already made instead of making a second one.
   const attempt = useRef<{key: string; quantity: string} | null>(null);
   const sending = useRef(false);
   const quantityId = `quantity-${product.id}`;
