@@ -162,7 +162,10 @@ def test_three_d_secure_approved_ends_paid(lab, customer, page):
 
 def test_three_d_secure_failed_ends_attempted(lab, customer, page):
     open_shop(lab, page, customer)
-    order_id = buy(page, "Enamel mug")
+    order_id = buy(page, "Enamel mug", 10)
+    # From 10 items the server takes 10% off; the shop shows what the server priced.
+    expect(page.locator("#order-total")).to_have_text("$108.00")
+    expect(page.get_by_text("−$12.00")).to_be_visible()
     fill_card(page, THREE_DS)
     pay(page)
     page.get_by_role("button", name="Fail authentication").click()
@@ -272,3 +275,16 @@ def test_behind_jupyterhubs_proxy_the_shop_and_its_stripe_js_follow_the_prefix(
     # The shop loads the mock Stripe.js from the address /api/config gives, under the prefix.
     config = client.get("/api/config", headers=prefix).get_json()
     assert config["stripe_js_url"] == "/user/ada/proxy/4242/offline-stripe/js.stripe.com/v3/"
+
+
+def test_the_code_in_client_readme_is_the_code_in_client_src():
+    """client/README.md teaches with excerpts of the source (for notebook 05); each excerpt
+    names its file on its first line, and every line of it (but the `…`) must be there."""
+    readme = (ROOT / "client" / "README.md").read_text()
+    blocks = re.findall(r"```tsx\n// (client/src/[\w.]+)[^\n]*\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 6
+    for path, code in blocks:
+        source = {line.strip() for line in (ROOT / path).read_text().splitlines()}
+        missing = [line for line in code.splitlines()
+                   if line.strip() not in ("…", "") and line.strip() not in source]
+        assert missing == [], f"{path}: {missing}"
