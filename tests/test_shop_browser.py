@@ -8,12 +8,16 @@ The shop is built from source first (`make client`, which `make test` runs).
 """
 from __future__ import annotations
 
+import json
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import stripe
 from playwright.sync_api import Page, expect
+from werkzeug.serving import make_server
 
 from tutorial_server import create_app
 from tutorial_server.config import load_settings
@@ -288,3 +292,102 @@ def test_the_code_in_client_readme_is_the_code_in_client_src():
         missing = [line for line in code.splitlines()
                    if line.strip() not in ("…", "") and line.strip() not in source]
         assert missing == [], f"{path}: {missing}"
+
+
+# --- test mode's branch of modes.tsx, with Stripe faked on both sides ----------------------
+
+class _CannedStripeApi(stripe.HTTPClient):
+    """api.stripe.com, faked: every request gets one canned PaymentIntent waiting for a card.
+    Nothing leaves this process (the real thing: tests/test_stripe_test_mode_http.py)."""
+
+    name = "canned"
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        return json.dumps({"id": "pi_shopcanned", "object": "payment_intent", "amount": 1200,
+                           "currency": "usd", "status": "requires_payment_method",
+                           "client_secret": "pi_shopcanned_secret_canned", "metadata": {}}), 200, {}
+
+    def close(self):
+        pass
+
+
+# js.stripe.com, faked in the browser (Playwright answers the request; nothing leaves the
+# machine): records what the shop asks of Stripe.js, and declines the card.
+FAKE_STRIPE_JS = """
+window.stripeCalls = [];
+window.Stripe = function (key) {
+  stripeCalls.push(["Stripe", key]);
+  const element = {mount(node) { node.textContent = "(Payment Element)"; },
+                   on() {}, off() {}, update() {}, destroy() {}};
+  return {
+    elements(options) {
+      stripeCalls.push(["elements", options]);
+      return {create(type) { stripeCalls.push(["create", type]); return element; },
+              getElement() { return element; }, update() {}};
+    },
+    createToken() {}, createPaymentMethod() {}, confirmCardPayment() {},
+    async confirmPayment(args) {
+      stripeCalls.push(["confirmPayment", args.confirmParams, args.elements !== undefined]);
+      return {error: {type: "card_error", code: "card_declined",
+                      message: "Your card was declined."}};
+    },
+  };
+};
+"""
+
+
+@pytest.fixture
+def test_mode_shop(tmp_path):
+    """A test-mode merchant server (api.stripe.com canned) on a free loopback port."""
+    settings = load_settings({"TUTORIAL_DB": str(tmp_path / "test.sqlite3"),
+                              "STRIPE_SECRET_KEY": "sk_test_" + "x" * 24,
+                              "STRIPE_PUBLISHABLE_KEY": "pk_test_" + "y" * 24,
+                              "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 32})
+    app = create_app(settings, http_client=_CannedStripeApi())
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_in_test_mode_the_shop_uses_the_payment_element_and_confirm_payment(test_mode_shop,
+                                                                            browser):
+    with browser_page(browser, 900, 1100) as page:
+        scripts = []
+
+        def fake_stripe_js(route):
+            scripts.append(route.request.url)
+            route.fulfill(status=200, content_type="text/javascript", body=FAKE_STRIPE_JS)
+
+        page.route("https://js.stripe.com/**", fake_stripe_js)
+        page.goto(f"{test_mode_shop}/shop/?customer=ada")
+        expect(page.locator("#mode")).to_contain_text("Stripe test mode")
+        product(page, "Enamel mug").get_by_role("button", name="Buy Enamel mug").click()
+        expect(page.get_by_role("heading", name="Pay for your order")).to_be_visible()
+        order_id = page.locator("#order-id").inner_text()
+        expect(page.get_by_text("(Payment Element)")).to_be_visible()
+        pay(page)
+        expect(page.get_by_role("alert")).to_contain_text("Payment declined: Your card was "
+                                                          "declined.")
+        calls = page.evaluate("stripeCalls")
+        # loadStripe added Stripe's own script (js.stripe.com/<release>/stripe.js), once.
+        assert len(scripts) == 1 and re.match(r"^https://js\.stripe\.com/\w+/stripe\.js$",
+                                              scripts[0])
+        assert calls[0] == ["Stripe", "pk_test_" + "y" * 24]
+        assert ["elements", {"clientSecret": "pi_shopcanned_secret_canned"}] in calls
+        assert ["create", "payment"] in calls
+        confirm = [c for c in calls if c[0] == "confirmPayment"]
+        assert confirm == [["confirmPayment", {"return_url":
+                            f"{test_mode_shop}/shop/?customer=ada&order={order_id}"}, True]]
+
+        # Stripe.js sends the browser back with redirect_status=succeeded; the shop still asks
+        # the server, which has had no webhook: the order is not paid, and the shop says so.
+        page.goto(f"{test_mode_shop}/shop/?customer=ada&order={order_id}"
+                  "&payment_intent=pi_shopcanned&redirect_status=succeeded")
+        expect(page.get_by_role("heading", level=2)).to_have_text(
+            "Waiting for the server to confirm your payment")
+        expect(page.locator("#order-status")).to_have_text("created")
+        expect(page.get_by_role("status")).to_contain_text("it says the order is created")
+        assert page.problems == []
