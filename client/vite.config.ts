@@ -10,8 +10,7 @@ export default defineConfig({
   build: {
     outDir: "dist",
     emptyOutDir: true,
-    // One small bundle; no inline <script> for the module-preload polyfill (the CSP has no
-    // 'unsafe-inline', and every browser the lab supports preloads modules by itself).
+    // No module-preload polyfill: every browser the lab supports preloads modules itself.
     modulePreload: {polyfill: false},
   },
 });

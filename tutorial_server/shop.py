@@ -11,6 +11,7 @@ origin only, plus the Stripe.js origin in use (offline that is this server too).
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from flask import Blueprint, current_app, make_response, send_from_directory
@@ -20,6 +21,9 @@ from .checkout import content_security_policy
 bp = Blueprint("shop", __name__, url_prefix="/shop")
 
 DIST = Path(__file__).resolve().parent.parent / "client" / "dist"  # where `make client` builds
+# An installed copy (Binder / a class hub image installs the package, not the repository): a
+# build copied into the environment beside the notebooks, outside the learners' homes.
+INSTALLED_DIST = Path(sys.prefix) / "share" / "stripe-payments-lab" / "shop"
 ASSET_MAX_AGE = 365 * 24 * 3600  # asset names change with their content
 
 NOT_BUILT = """<!doctype html>
@@ -33,7 +37,9 @@ later) and npm. In the project folder run <code>make client</code>, then reload 
 
 
 def dist_folder() -> Path:
-    return Path(current_app.config.get("SHOP_DIST") or DIST)
+    if current_app.config.get("SHOP_DIST"):
+        return Path(current_app.config["SHOP_DIST"])
+    return DIST if DIST.is_dir() or not INSTALLED_DIST.is_dir() else INSTALLED_DIST
 
 
 def _secured(response):
