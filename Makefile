@@ -28,18 +28,38 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.lab-installed
 	@touch $@
 
 lab: $(VENV)/.lab-installed
+	@# The React shop needs Node.js; without it everything else still works.
+	@if command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory client || echo "The React shop (/shop/) did not build (Node.js 20.19+ needed); the lab starts without it."; \
+	else echo "The React shop at /shop/ needs Node.js 20.19+ and npm: install them, then run make client."; fi
 	$(BIN)/python -m tutorial_server lab
 
 serve: $(VENV)/.lab-installed
 	$(BIN)/python -m tutorial_server serve
 
-test: $(VENV)/.test-installed node_modules/.installed chromium
+test: $(VENV)/.test-installed node_modules/.installed chromium client client-check
 	$(BIN)/python -m pytest
 
 # newman (the Postman runner), pinned in package.json + package-lock.json
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The React shop (client/, served at /shop/), built from source: Node.js 20.19+ and npm,
+# versions pinned in client/package-lock.json. `client-check` type-checks it (tsc --noEmit).
+.PHONY: client client-check
+CLIENT_SOURCES := $(wildcard client/src/*) client/index.html client/vite.config.ts client/tsconfig.json
+client: client/dist/index.html
+
+client/node_modules/.installed: client/package.json client/package-lock.json
+	cd client && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+client/dist/index.html: client/node_modules/.installed $(CLIENT_SOURCES)
+	cd client && npm run --silent build -- --logLevel warn
+
+client-check: client/node_modules/.installed
+	cd client && npm run --silent typecheck
 
 # Browser tests drive Debian's chromium through Playwright (never `playwright install`).
 chromium:
@@ -55,4 +75,4 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache node_modules
+	rm -rf $(VENV) build *.egg-info .pytest_cache node_modules client/node_modules client/dist

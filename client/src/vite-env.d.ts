@@ -1,0 +1,2 @@
+// Vite lets modules import CSS files; tell TypeScript so.
+declare module "*.css";
