@@ -19,7 +19,7 @@ from .conftest import browser_page, wait_for
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
-SUCCESS, DECLINED, THREE_DS = "4242424242424242", "4000000000000341", "4000002500003155"
+SUCCESS, DECLINED, THREE_DS = "4242424242424242", "4000000000000341", "4000002760003184"
 WAIT_FOR_WEBHOOK_MS = 10_000
 
 

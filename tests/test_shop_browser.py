@@ -28,7 +28,7 @@ from .test_offline_routes import app_in
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "client" / "dist"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-SUCCESS, DECLINED, THREE_DS = "4242424242424242", "4000000000000341", "4000002500003155"
+SUCCESS, DECLINED, THREE_DS = "4242424242424242", "4000000000000341", "4000002760003184"
 WAIT_FOR_WEBHOOK_MS = 10_000
 
 
