@@ -166,11 +166,13 @@ class RunningLab:
             db.close()
 
     def snapshot(self) -> dict:
-        """Every row of every table: compare before and after to prove nothing changed."""
+        """Every row of every table: compare before and after to prove nothing changed.
+        Not the orders' traces (trace_messages): a log of every message, refused ones too."""
         db = sqlite3.connect(self.db_path)
         try:
             tables = [r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name != 'trace_messages' ORDER BY name")]
             return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
         finally:
             db.close()

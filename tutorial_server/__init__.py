@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     app.register_blueprint(checkout.bp)
     from . import shop
     app.register_blueprint(shop.bp)  # the React client (client/), built by `make client`
+    from . import trace
+    trace.install(app)  # each order's messages, drawn as the six steps (GET /api/orders/<id>/trace)
     if settings.offline:
         # Routes that exist only for the offline stand-in (test mode: 404): the token confirm,
         # and the mock Stripe.js with its calls through this server's own address.

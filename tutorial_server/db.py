@@ -72,6 +72,8 @@ CREATE TABLE IF NOT EXISTS inventory (
 );
 CREATE INDEX IF NOT EXISTS inventory_by_customer ON inventory (customer);
 """
+from .trace import SCHEMA as TRACE_SCHEMA  # noqa: E402  (each order's messages: trace.py)
+SCHEMA += TRACE_SCHEMA
 
 
 def connect(path: str | Path) -> sqlite3.Connection:

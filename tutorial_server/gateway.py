@@ -12,7 +12,7 @@ import requests
 import stripe
 from stripe.params import EventListParams, PaymentIntentCreateParams
 
-from . import stripe_recorder
+from . import stripe_recorder, trace
 from .config import Settings
 
 # Pinned so that what the lab teaches matches one documented API version, whatever
@@ -196,7 +196,8 @@ class StripeGateway:
             max_network_retries=0 if self.offline else 2,
             # Wrapped in a recorder when TUTORIAL_RECORD_STRIPE_REQUESTS is set (the tests do):
             # every request is then checked against stripe-python's typed params.
-            http_client=stripe_recorder.from_environment(http_client),
+            # And in a tracer: the requests made for an order land in its trace (trace.py).
+            http_client=trace.traced(stripe_recorder.from_environment(http_client)),
         )
 
     def create_payment_intent(self, order: Any) -> dict:

@@ -165,7 +165,7 @@ def inventory_for(db: sqlite3.Connection, customer: str) -> list[dict]:
 # --- clearing the lab (the `reset` command and the dashboard's reset button) -----------------
 
 # Children before parents: inventory, idempotency keys and counted failures point at orders.
-LAB_TABLES = ("inventory", "idempotency_keys", "counted_failures", "webhook_events", "orders")
+LAB_TABLES = ("trace_messages", "inventory", "idempotency_keys", "counted_failures", "webhook_events", "orders")
 
 
 def clear_lab(db: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import stripe
 from flask import Flask
 
-from . import fulfilment, orders
+from . import fulfilment, orders, trace
 from .db import get_db, transaction
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ def reconcile(app: Flask) -> Counter:
     return counts
 
 
+@trace.reconcile_unit  # the order's trace shows each sync and reconcile
 def reconcile_order(db, gateway, order) -> tuple[str, dict | None]:
     """Ask Stripe how one order's payment stands and settle the order to match.
     Returns (outcome, the PaymentIntent as Stripe has it, or None)."""

@@ -16,7 +16,7 @@ from collections import deque
 import stripe
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import fulfilment, orders
+from . import fulfilment, orders, trace
 from .db import get_db, transaction
 from .errors import ApiError
 
@@ -75,6 +75,7 @@ def receive_webhook():
     except ApiError as e:
         log.warning("webhook rejected: %s", e.message)
         _record_delivery(f"rejected: {e.message}")
+        trace.webhook_rejected(payload, e.message)
         raise
 
     watchdog = current_app.extensions.get("webhook_watchdog")
@@ -88,6 +89,7 @@ def receive_webhook():
     outcome = handle_event(event_id, event_type, event)
     log.info("webhook %s %s: %s", event_type, event_id, outcome)
     _record_delivery(outcome, event_id, event_type)
+    trace.webhook_received(event, outcome)
     return jsonify({"received": True, "outcome": outcome}), 200
 
 
