@@ -49,7 +49,7 @@ node_modules/.installed: package.json package-lock.json
 # versions pinned in client/package-lock.json. `client-check` type-checks it (tsc --noEmit).
 .PHONY: client client-check
 CLIENT_SOURCES := $(wildcard client/src/*) client/index.html client/vite.config.ts client/tsconfig.json
-client: client/dist/index.html
+client: client/dist/index.html client/dist/vendor/mermaid.min.js
 
 client/node_modules/.installed: client/package.json client/package-lock.json
 	cd client && npm ci --no-audit --no-fund --loglevel=error
@@ -57,6 +57,12 @@ client/node_modules/.installed: client/package.json client/package-lock.json
 
 client/dist/index.html: client/node_modules/.installed $(CLIENT_SOURCES)
 	cd client && npm run --silent build -- --logLevel warn
+
+# The Mermaid library (pinned in client/package.json), beside the shop's build: the dashboard draws
+# each order's trace with it, offline (tutorial_server/trace.py serves it). After the build,
+# which empties client/dist/.
+client/dist/vendor/mermaid.min.js: client/dist/index.html client/node_modules/.installed
+	install -D -m 644 client/node_modules/mermaid/dist/mermaid.min.js $@
 
 client-check: client/node_modules/.installed
 	cd client && npm run --silent typecheck

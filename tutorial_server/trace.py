@@ -627,6 +627,24 @@ def order_trace(order_id: str):
                     "mermaid": mermaid(messages)})
 
 
+MERMAID_FILE = "mermaid.min.js"
+MERMAID_MAX_AGE = 24 * 3600
+
+
+@bp.get("/dashboard/vendor/mermaid.min.js")
+def mermaid_library():
+    """The Mermaid library the dashboard draws traces with: npm's `mermaid` (pinned in
+    client/package.json), copied beside the shop's build by `make client`. Served from here,
+    never a CDN, so diagrams draw offline and on a class network. Without a build: 404, and the
+    dashboard shows the diagram's text instead."""
+    from flask import send_from_directory
+
+    from .shop import dist_folder
+    response = send_from_directory(dist_folder() / "vendor", MERMAID_FILE, max_age=MERMAID_MAX_AGE)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def install(app: Flask) -> None:
     """Register the endpoint and, unless TUTORIAL_TRACE=off, the recording hooks."""
     app.register_blueprint(bp)

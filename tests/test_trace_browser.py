@@ -1,0 +1,77 @@
+"""The trace's Mermaid text is valid, and draws: Chromium renders it with the Mermaid library the
+server serves (no CDN), on the dashboard under its strict CSP, without a parse error or any
+console error. A screenshot goes to test-artifacts/screenshots/trace-dashboard.png."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from tutorial_server.shop import DIST
+
+from .conftest import ROOT, browser_page, sign
+from .test_trace import token
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mermaid_built():
+    if not (DIST / "vendor" / "mermaid.min.js").is_file():
+        pytest.fail("The Mermaid library is not built: run `make client` (npm, client/package.json).")
+
+
+def busy_order(lab, customer) -> str:
+    """An order with a bit of everything: a replayed request, a decline, a retry on a fresh
+    PaymentIntent, a paid webhook, the same webhook again, and a forged copy."""
+    key = f"{customer}-trace"
+    order = lab.order("prod_enamel_mug", 2, customer, headers={"Idempotency-Key": key})["order"]
+    lab.order("prod_enamel_mug", 2, customer, headers={"Idempotency-Key": key})
+    lab.post(f"/checkout/{order['id']}/confirm", json={"token": token(lab, "4000000000000341")})
+    lab.wait_for_status(order["id"], "attempted")
+    lab.post(f"/checkout/{order['id']}/confirm", json={"token": token(lab, "4242424242424242")})
+    paid = lab.wait_for_status(order["id"], "paid")
+    event = lab.gateway().events_about(paid["payment_intent"], "payment_intent.succeeded")[0]
+    payload = json.dumps(event).encode()
+    for secret in (lab.webhook_secret, "whsec_forged"):
+        lab.post("/webhook", data=payload, headers={"Stripe-Signature": sign(payload, secret),
+                                                    "Content-Type": "application/json"})
+    return order["id"]
+
+
+def test_the_dashboard_draws_an_orders_trace_with_the_served_mermaid(lab, customer, browser):
+    order_id = busy_order(lab, customer)
+    text = lab.get(f"/api/orders/{order_id}/trace").json()["mermaid"]
+    requests_seen: list[str] = []
+    with browser_page(browser, 1280, 720) as page:
+        page.on("request", lambda r: requests_seen.append(r.url))
+        page.goto(f"{lab.url}/dashboard#follow={order_id}")
+        diagram = page.locator("#trace-diagram svg")
+        expect(diagram).to_be_visible(timeout=15_000)
+        # Mermaid itself says the text parses (it throws on a parse error).
+        assert page.evaluate("(text) => window.mermaid.parse(text)", text)
+        drawn = page.evaluate("document.querySelector('#trace-diagram svg').textContent")
+        assert "Syntax error" not in drawn
+        for expected in ("1. POST /api/orders", "3. POST /v1/payment_intents", "declined",
+                         "6. webhook payment_intent.succeeded", "duplicate", "rejected"):
+            assert expected in drawn.replace("\u00a0", " "), expected
+        # Mermaid's stylesheet reached the page (adopted, the CSP allows no inline style).
+        assert page.evaluate("document.adoptedStyleSheets.length") >= 1
+        page.locator("#trace-diagram").scroll_into_view_if_needed()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#view-follow").screenshot(path=str(SCREENSHOTS / "trace-dashboard.png"))
+        assert page.problems == [], page.problems  # CSP reports and script errors included
+    assert all(url.startswith(lab.url) for url in requests_seen), "a request left the lab"
+    assert f"{lab.url}/dashboard/vendor/mermaid.min.js" in requests_seen
+
+
+def test_without_the_library_the_dashboard_shows_the_text(lab, customer, browser):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    with browser_page(browser, 1280, 720, console_error=lambda t: "mermaid.min.js" not in t
+                      and "404" not in t) as page:
+        page.route("**/dashboard/vendor/mermaid.min.js", lambda route: route.fulfill(status=404))
+        page.goto(f"{lab.url}/dashboard#follow={order['id']}")
+        expect(page.locator("#trace-status")).to_contain_text("make client")
+        expect(page.locator("#trace-text")).to_contain_text("sequenceDiagram")
+        assert page.problems == []

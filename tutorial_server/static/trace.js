@@ -1,0 +1,124 @@
+// The dashboard's "Follow an order" view: the followed order's messages as the six-step
+// sequence diagram (GET api/orders/<id>/trace, tutorial_server/trace.py), drawn in the browser
+// by the Mermaid library this server serves (no CDN: it works offline and on a class network).
+// Without the library (the shop and it are built by `make client`), the diagram's text shows.
+//
+// The page's Content-Security-Policy allows no inline style, and Mermaid writes its CSS as a
+// <style> element inside the SVG: that CSS is moved into a constructed stylesheet
+// (document.adoptedStyleSheets), which the CSP does not govern, before the SVG is shown.
+(function () {
+  "use strict";
+  const POLL_MILLISECONDS = 2000;
+  const $ = (id) => document.getElementById(id);
+  let drawn = null;     // the Mermaid text on screen
+  let orderId = null;
+  let sheet = null;
+  let renders = 0;
+
+  function followed() {
+    const hash = decodeURIComponent(location.hash.slice(1));
+    return hash.startsWith("follow=") ? hash.slice("follow=".length) : null;
+  }
+
+  function setStatus(text) { $("trace-status").textContent = text; }
+
+  // securityLevel "loose": "strict" runs the finished SVG through DOMPurify, whose parse of its
+  // style attributes the CSP refuses (a console error per attribute). Safe here: the text is
+  // built by the server (trace.mermaid keeps each message on its own line, without HTML or
+  // directives), labels are plain SVG text (htmlLabels: false), and the CSP still refuses any
+  // inline script.
+  if (window.mermaid) {
+    window.mermaid.initialize({startOnLoad: false, securityLevel: "loose", theme: "neutral", htmlLabels: false,
+                               sequence: {useMaxWidth: true, wrap: true, width: 260}});
+  }
+
+  // While Mermaid draws (in a hidden element of this page), style attributes it sets become
+  // CSSOM styles: the same look, and nothing for the CSP to refuse.
+  // Its stylesheet (a <style> it fills with innerHTML) is kept aside for adoptedStyleSheets.
+  async function cssomStyles(render) {
+    const setAttribute = Element.prototype.setAttribute;
+    const css = [];
+    Element.prototype.setAttribute = function (name, value) {
+      if (String(name).toLowerCase() === "style") { this.style.cssText = value; return; }
+      return setAttribute.call(this, name, value);
+    };
+    // ... and the (then empty) <style> itself stays out of the page: even an empty one is
+    // an inline stylesheet the CSP refuses.
+    const {insertBefore, appendChild} = Node.prototype;
+    const isStyle = (node) => node instanceof HTMLStyleElement || node instanceof SVGStyleElement;
+    Node.prototype.insertBefore = function (node, before) {
+      return isStyle(node) ? node : insertBefore.call(this, node, before);
+    };
+    Node.prototype.appendChild = function (node) {
+      return isStyle(node) ? node : appendChild.call(this, node);
+    };
+    const styles = [HTMLStyleElement.prototype, SVGStyleElement.prototype];
+    styles.forEach((proto) => Object.defineProperty(proto, "innerHTML", {
+      configurable: true, get() { return ""; }, set(value) { css.push(String(value)); }}));
+    try {
+      const {svg} = await render();
+      return {svg, css};
+    } finally {
+      Element.prototype.setAttribute = setAttribute;
+      Object.assign(Node.prototype, {insertBefore, appendChild});
+      styles.forEach((proto) => delete proto.innerHTML);  // Element.prototype's again
+    }
+  }
+
+  async function draw(text) {
+    $("trace-text").textContent = text;
+    if (!window.mermaid) {
+      setStatus("The Mermaid library is not built here (make client): the diagram's text is below.");
+      $("trace-source").open = true;
+      return;
+    }
+    const id = "trace-svg-" + (++renders);
+    const {svg, css} = await cssomStyles(() => window.mermaid.render(id, text));
+    // Inline style attributes become CSSOM styles once the SVG is in the page (allowed). Taken
+    // out of the text before it is parsed: even a DOMParser document refuses them under this
+    // page's CSP.
+    const inline = [];
+    const bare = svg.replace(/ style="([^"]*)"/g, (match, value) => {
+      inline.push(value.replace(/&quot;/g, '"').replace(/&amp;/g, "&"));
+      return ` data-trace-style="${inline.length - 1}"`;
+    });
+    const root = new DOMParser().parseFromString(bare, "image/svg+xml").documentElement;
+    root.querySelectorAll("style").forEach((s) => { css.push(s.textContent); s.remove(); });
+    if (!sheet) {
+      sheet = new CSSStyleSheet();
+      document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+    }
+    sheet.replaceSync(css.join("\n"));
+    root.removeAttribute("data-trace-style");  // its max-width: the dashboard's CSS sizes it
+    const shown = document.importNode(root, true);
+    shown.querySelectorAll("[data-trace-style]").forEach((el) => {
+      el.style.cssText = inline[Number(el.dataset.traceStyle)];
+      el.removeAttribute("data-trace-style");
+    });
+    $("trace-diagram").replaceChildren(shown);
+    setStatus("");
+  }
+
+  async function refresh() {
+    const id = followed();
+    const view = $("view-follow");
+    if (!id || !view || view.hidden) return;
+    if (id !== orderId) { orderId = id; drawn = null; $("trace-diagram").replaceChildren(); }
+    try {
+      const response = await fetch("api/orders/" + encodeURIComponent(id) + "/trace",
+                                   {cache: "no-cache", headers: {Accept: "application/json"}});
+      if (!response.ok) { setStatus(response.status === 404 ? "" : "Trace: HTTP " + response.status); return; }
+      const body = await response.json();
+      if (body.mermaid !== drawn && id === orderId) {
+        drawn = body.mermaid;
+        await draw(body.mermaid);
+      }
+    } catch (error) {
+      setStatus("Could not draw the trace: " + error.message);
+    }
+  }
+
+  window.addEventListener("hashchange", () => setTimeout(refresh, 0));
+  refresh();
+  setInterval(refresh, POLL_MILLISECONDS);
+})();
