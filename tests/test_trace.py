@@ -133,7 +133,7 @@ def test_a_duplicate_webhook_shows_as_a_duplicate(lab, customer):
     assert [(w["event_id"], w["outcome"][:8]) for w in webhooks] == \
         [(event["id"], "fulfille"), (event["id"], "duplicat"), (event["id"], "rejected")]
     assert webhooks[2]["signature"] == "rejected" and webhooks[2]["failed"]
-    assert "duplicate" in body["mermaid"] and "signature ✗ rejected" in body["mermaid"]
+    assert "duplicate" in body["mermaid"] and "✗ refused, Invalid signature" in body["mermaid"]
     assert_no_secret(lab, body, [created["client_secret"]])
 
 

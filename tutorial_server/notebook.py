@@ -168,6 +168,12 @@ class Lab:
               "test page. The notebook goes on without it.")
         return gateway.retrieve_payment_intent(intent["id"])
 
+    def trace(self, order: str | dict):
+        """Every message of one order so far (client, server, Stripe, webhooks), drawn as the
+        six-step sequence diagram: GET /api/orders/{id}/trace, shown by trace.TraceDiagram."""
+        from .trace import TraceDiagram
+        return TraceDiagram.of(self, order)
+
     @property
     def can_sign_webhooks(self) -> bool:
         """True when this machine knows the lab's webhook secret (your own lab, or

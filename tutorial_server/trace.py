@@ -577,11 +577,12 @@ def describe(m: dict) -> tuple[str, str | None]:
             return f"pay with a card: ✗ declined ({m.get('error')}) [reported by Stripe]", None
         return f"pay with a card: {m.get('intent_status')} [reported by Stripe]", None
     if kind == "webhook":
-        sig = "signature ✗ rejected" if m.get("signature") == "rejected" else "signature ok"
+        head = f"webhook {m.get('event_type')} {m.get('event_id')}"
         outcome = m.get("outcome", "")
+        if m.get("signature") == "rejected":
+            return f"{head}: ✗ refused, {outcome.removeprefix('rejected: ')} ({status})", None
         mark = "✗ " if m.get("failed") else ""
-        return (f"webhook {m.get('event_type')} {m.get('event_id')}: {sig}, "
-                f"{mark}{outcome} ({status})"), None
+        return f"{head}: signature ok, {mark}{outcome} ({status})", None
     if kind == "reconcile":
         mark = "✗ " if m.get("failed") else ""
         return (f"{m.get('by')}: {m.get('payment_intent')} is {m.get('intent_status')} "
@@ -609,6 +610,42 @@ def mermaid(messages: list[dict]) -> str:
     if len(messages) >= MAX_MESSAGES_PER_ORDER:
         lines.append(f"    Note over C,St: only the first {MAX_MESSAGES_PER_ORDER} messages are kept")
     return "\n".join(lines)
+
+
+# --- in a notebook: lab.trace(order_id) ------------------------------------------------------------
+
+class TraceDiagram:
+    """An order's trace as a notebook shows it: JupyterLab draws the ```mermaid block of the
+    Markdown output; a plain console prints the diagram's text. `.data` holds the messages."""
+
+    def __init__(self, order_id: str, body: dict, dashboard_url: str | None = None) -> None:
+        self.order_id, self.data, self.mermaid = order_id, body["data"], body["mermaid"]
+        self.dashboard_url = dashboard_url
+
+    @classmethod
+    def of(cls, lab, order) -> "TraceDiagram":
+        order_id = order["id"] if isinstance(order, dict) else str(order)
+        response = lab.get(f"/api/orders/{order_id}/trace")
+        if response.status_code != 200:
+            raise LookupError(response.json().get("error", {}).get("message", response.text))
+        return cls(order_id, response.json(), lab.public_url(f"/dashboard#follow={order_id}"))
+
+    @property
+    def steps(self) -> list[int]:
+        """The steps in the order they first appear."""
+        seen: list[int] = []
+        for m in self.data:
+            if m["step"] not in seen:
+                seen.append(m["step"])
+        return seen
+
+    def _repr_markdown_(self) -> str:
+        where = f" (also on the [dashboard]({self.dashboard_url}))" if self.dashboard_url else ""
+        return (f"**Order {self.order_id}**: {len(self.data)} messages{where}\n\n"
+                f"```mermaid\n{self.mermaid}\n```\n")
+
+    def __repr__(self) -> str:
+        return self.mermaid
 
 
 # --- the endpoint ----------------------------------------------------------------------------------
