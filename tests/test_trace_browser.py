@@ -54,7 +54,7 @@ def test_the_dashboard_draws_an_orders_trace_with_the_served_mermaid(lab, custom
         drawn = page.evaluate("document.querySelector('#trace-diagram svg').textContent")
         assert "Syntax error" not in drawn
         for expected in ("1. POST /api/orders", "3. POST /v1/payment_intents", "declined",
-                         "6. webhook payment_intent.succeeded", "duplicate", "rejected"):
+                         "6. webhook payment_intent.succeeded", "duplicate", "refused"):
             assert expected in drawn.replace("\u00a0", " "), expected
         # Mermaid's stylesheet reached the page (adopted, the CSP allows no inline style).
         assert page.evaluate("document.adoptedStyleSheets.length") >= 1
@@ -74,4 +74,18 @@ def test_without_the_library_the_dashboard_shows_the_text(lab, customer, browser
         page.goto(f"{lab.url}/dashboard#follow={order['id']}")
         expect(page.locator("#trace-status")).to_contain_text("make client")
         expect(page.locator("#trace-text")).to_contain_text("sequenceDiagram")
+        assert page.problems == []
+
+
+def test_the_success_page_links_to_what_just_happened(lab, customer, browser):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    lab.post(f"/checkout/{order['id']}/confirm", json={"token": token(lab, "4242424242424242")})
+    lab.wait_for_status(order["id"], "paid")
+    with browser_page(browser, 1280, 720) as page:
+        page.goto(f"{lab.url}/checkout/{order['id']}/complete")
+        page.get_by_role("link", name="What just happened?").click()
+        expect(page.locator("#trace-diagram svg")).to_be_visible(timeout=15_000)
+        assert order["id"] in page.url
+        drawn = page.evaluate("document.querySelector('#trace-diagram svg').textContent")
+        assert "5. POST" in drawn and "/confirm" in drawn  # the card confirm (offline route)
         assert page.problems == []
