@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class BenchLab:
     """A lab of the benchmark's own: the merchant server and its offline Stripe."""
 
-    def __init__(self, label: str = "bench") -> None:
+    def __init__(self, label: str = "bench", trace: bool = True) -> None:
+        self.trace = trace  # False: the server records no order traces (TUTORIAL_TRACE=off)
         self.folder = Path(tempfile.mkdtemp(prefix=f"stripe-lab-{label}-"))
         self.db = self.folder / "bench.sqlite3"
         self.webhook_secret = "whsec_" + secrets.token_hex(24)
@@ -45,6 +46,8 @@ class BenchLab:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "TUTORIAL_"))}
         env.update(TUTORIAL_DB=str(self.db), STRIPE_WEBHOOK_SECRET=self.webhook_secret,
                    PYTHONUNBUFFERED="1")
+        if not self.trace:
+            env["TUTORIAL_TRACE"] = "off"
         self.log = self.folder / "lab.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db", str(self.db)],

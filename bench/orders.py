@@ -75,10 +75,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--concurrent-requests", type=int, default=500,
                         help="requests per throughput run (default 500)")
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--no-trace", action="store_true",
+                        help="the server records no order traces (TUTORIAL_TRACE=off)")
     args = parser.parse_args(argv)
     heading("1. POST /api/orders vs a direct PaymentIntent.create (offline Stripe)")
     run = uuid.uuid4().hex[:8]
-    with BenchLab("orders") as lab:
+    with BenchLab("orders", trace=not args.no_trace) as lab:
         session, client = requests.Session(), lab.stripe_client()
         for i in range(args.warmup):
             order_request(session, lab.url, run + "w", i)

@@ -15,6 +15,7 @@ import time
 import classroom
 import notebooks
 import orders
+import trace_cost
 import webhooks
 
 
@@ -27,10 +28,12 @@ def main() -> None:
     if args.quick:
         orders.main(["--requests", "20", "--concurrent-requests", "40", "--warmup", "3"])
         webhooks.main(["--events", "20"])
+        trace_cost.main(["--requests", "20", "--events", "20", "--warmup", "3"])
         classroom.main(["--learners", "8"])
     else:
         orders.main([])
         webhooks.main([])
+        trace_cost.main([])
         classroom.main([])
     if not args.skip_notebooks:
         notebooks.main([])

@@ -96,10 +96,12 @@ def concurrently(events: list[dict], send, clients: int = 10) -> float:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=300, help="deliveries per run (default 300)")
+    parser.add_argument("--no-trace", action="store_true",
+                        help="the server records no order traces (TUTORIAL_TRACE=off)")
     args = parser.parse_args(argv)
     heading("2. Webhook handler: signed payment_intent.succeeded deliveries")
     run = uuid.uuid4().hex[:8]
-    with BenchLab("webhooks") as lab:
+    with BenchLab("webhooks", trace=not args.no_trace) as lab:
         lab.redirect_webhooks_to_nowhere()
         started = time.perf_counter()
         intents = paid_orders(lab, 2 * args.events, run)

@@ -26,8 +26,11 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import logging
 import os
+import queue
 import re
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ from typing import Any, AsyncIterable, List, Mapping, Optional, Tuple
 import stripe
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
+log = logging.getLogger(__name__)
 ENV_SWITCH = "TUTORIAL_TRACE"
 MAX_MESSAGES_PER_ORDER = 300
 CLIENT, SERVER, STRIPE = "client", "server", "stripe"
@@ -106,17 +110,9 @@ def add(message: dict) -> None:
 
 # --- the server's requests to Stripe ------------------------------------------------------------
 
-def _stripe_answer(path: str, body: Any, code: int) -> dict:
+def _stripe_answer(path: str, data: dict, code: int) -> dict:
     """The few facts of Stripe's answer worth a line: the object's id and status, the error's
     code. Only PaymentIntent answers and errors are read at all."""
-    if code < 400 and not path.startswith("/v1/payment_intents"):
-        return {}
-    try:
-        data = json.loads(body)
-    except (TypeError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
     if code >= 400:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         return {"error": error.get("decline_code") or error.get("code") or error.get("type")}
@@ -156,12 +152,14 @@ class TracingHTTPClient(stripe.HTTPClient):
                 idempotency_key=_header(headers, "Idempotency-Key")))
             raise
         body, code = result[0], result[1]
-        answer = _stripe_answer(path, body, code) if isinstance(body, (str, bytes)) else {}
+        # Read later, by the writer's thread (_finish): only PaymentIntents and errors.
+        keep = isinstance(body, (str, bytes)) and (code >= 400 or path.startswith(
+            "/v1/payment_intents"))
         unit.messages.append(_message(
             _stripe_step(unit.step, method, path), SERVER, STRIPE, "stripe", status=code,
-            failed=code >= 400 or bool(answer.get("error")),
-            duration_ms=(time.perf_counter() - started) * 1000, at=at, method=method.upper(),
-            path=path, idempotency_key=_header(headers, "Idempotency-Key"), **answer))
+            failed=code >= 400, duration_ms=(time.perf_counter() - started) * 1000, at=at,
+            method=method.upper(), path=path, _body=body if keep else None,
+            idempotency_key=_header(headers, "Idempotency-Key")))
         return result
 
     def request(self, method: str, url: str, headers: Optional[Mapping[str, str]],
@@ -250,6 +248,8 @@ def _after_request(response):
 
 
 def _record_request(unit: Unit, response) -> None:
+    """Hand the request's messages to the writer. Only what is at hand is read here; the
+    answer's JSON is parsed by the writer's thread (_finish), off the request's time."""
     step, _stripe_step_, kind = g.trace_spec
     at, started = g.trace_started
     duration = (time.perf_counter() - started) * 1000
@@ -264,56 +264,81 @@ def _record_request(unit: Unit, response) -> None:
         first.update(status=str(code), duration_ms=round(duration, 2))
         return _store(unit.order_id, [*unit.before, first, *unit.messages])
 
+    body = response.get_data() if kind in ("order", "poll", "sync", "cancel", "confirm") \
+        or code >= 400 else None
     if kind == "order":
         if code != 201:
-            return
-        body = response.get_json(silent=True) or {}
-        order = body.get("order") or {}
-        unit.order_id = order.get("id")
-        if not unit.order_id:
             return
         replayed = response.headers.get("Idempotent-Replayed") == "true"
         request_line = _message(1, CLIENT, SERVER, "request", at=at, method="POST",
                                 path=request.path, replayed=replayed or None,
-                                idempotency_key=request.headers.get("Idempotency-Key"),
-                                product=order.get("product"), quantity=order.get("quantity"))
+                                idempotency_key=request.headers.get("Idempotency-Key"))
         messages = [*unit.before, request_line]
         if not replayed:
-            messages.append(_message(2, SERVER, SERVER, "priced", at=at + 0.0001,
-                                     amount=order.get("amount"), currency=order.get("currency")))
+            messages.append(_message(2, SERVER, SERVER, "priced", at=at + 0.0001))
         messages += unit.messages
         messages.append(_message(4, SERVER, CLIENT, "answer", status=code, duration_ms=duration,
-                                 payment_intent=order.get("payment_intent"),
-                                 client_secret=bool(body.get("client_secret")) or None,
-                                 replayed=replayed or None))
-        return _store(unit.order_id, messages)
+                                 replayed=replayed or None, _body=body, purpose="order"))
+        return _store(None, messages)
 
     if unit.order_id is None:
         return
     if kind == "poll":
-        status = (response.get_json(silent=True) or {}).get("order", {}).get("status") \
-            if code == 200 else None
         return _store_poll(unit.order_id, _message(
             step, CLIENT, SERVER, "poll", at=at, status=code, failed=code >= 400,
-            method=request.method, path=request.path, order_status=status))
+            method=request.method, path=request.path, _body=body))
     request_line = _message(step, CLIENT, SERVER, "request", at=at, method=request.method,
                             path=request.path, purpose=kind)
     answer = _message(step, SERVER, CLIENT, "answer", status=code, failed=code >= 400,
-                      duration_ms=duration, purpose=kind)
-    if code < 400 and kind in ("sync", "cancel", "confirm"):
-        body = response.get_json(silent=True) or {}
-        answer["order_status"] = (body.get("order") or {}).get("status")
-        intent = body.get("payment_intent") or {}
-        answer["payment_intent"] = intent.get("id")
-        answer["intent_status"] = intent.get("status")
-        error = intent.get("last_payment_error")
-        if isinstance(error, dict):
-            answer["error"] = error.get("decline_code") or error.get("code")
-            answer["failed"] = True
-    elif code >= 400:
-        error = (response.get_json(silent=True) or {}).get("error") or {}
-        answer["error"] = error.get("code") or error.get("type")
+                      duration_ms=duration, purpose=kind, _body=body)
     _store(unit.order_id, [*unit.before, request_line, *unit.messages, answer])
+
+
+def _finish(messages: list[dict]) -> str | None:
+    """In the writer's thread: read what the answers said (their JSON bodies), fill it into the
+    messages, and return the order id a POST /api/orders answer names."""
+    order_id = None
+    for m in messages:
+        body = m.pop("_body", None)
+        if body is None:
+            continue
+        try:
+            data = json.loads(body)
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        if m["kind"] == "stripe":
+            answer = _stripe_answer(m.get("path", ""), data, int(m["status"]))
+            m.update(answer)
+            m["failed"] = m["failed"] or bool(answer.get("error"))
+            continue
+        order = data.get("order") if isinstance(data.get("order"), dict) else {}
+        if m.get("purpose") == "order":
+            order_id = order.get("id")
+            m.update(payment_intent=order.get("payment_intent"),
+                     client_secret=bool(data.get("client_secret")) or None)
+            for other in messages:
+                if other["kind"] == "request" and other["step"] == 1:
+                    other.update(product=order.get("product"), quantity=order.get("quantity"))
+                elif other["kind"] == "priced":
+                    other.update(amount=order.get("amount"), currency=order.get("currency"))
+            continue
+        if m["kind"] == "poll":
+            m["order_status"] = order.get("status")
+            continue
+        error = data.get("error")
+        if isinstance(error, dict):
+            m["error"] = error.get("code") or error.get("type")
+            continue
+        m["order_status"] = order.get("status")
+        intent = data.get("payment_intent") if isinstance(data.get("payment_intent"), dict) else {}
+        m.update(payment_intent=intent.get("id"), intent_status=intent.get("status"))
+        intent_error = intent.get("last_payment_error")
+        if isinstance(intent_error, dict):
+            m["error"] = intent_error.get("decline_code") or intent_error.get("code")
+            m["failed"] = True
+    return order_id
 
 
 def webhook_received(event: dict, outcome: str) -> None:  # noqa: C901
@@ -416,8 +441,7 @@ def reconcile_unit(function):
             try:
                 _store(order["id"], [*unit.before, *unit.messages], db=db)
             except Exception:
-                import logging
-                logging.getLogger(__name__).exception("could not record a reconcile's trace")
+                log.exception("could not record a reconcile's trace")
         return outcome, intent
     return wrapper
 
@@ -466,35 +490,102 @@ def _place_payment(db, order_id: str, m: dict) -> None:
     m["time_approximate"] = True
 
 
-def _store(order_id: str, messages: list[dict], db=None) -> None:
-    if not messages:
+def _write(db, order_id: str | None, messages: list[dict]) -> None:
+    named = _finish(messages)
+    order_id = order_id or named
+    if not order_id:
         return
-    from .db import get_db, transaction
-    db = db if db is not None else get_db()
     messages = [m for m in _expand(messages) if not (
         m["kind"] == "payment" and _confirmed_by_server(db, order_id, m.get("payment_intent")))]
     for m in messages:
         if m["kind"] == "payment":
             _place_payment(db, order_id, m)
-    rows = [_row(order_id, m) for m in messages]
-    with transaction(db):
-        db.executemany(_INSERT + str(MAX_MESSAGES_PER_ORDER), rows)
+    db.executemany(_INSERT + str(MAX_MESSAGES_PER_ORDER), [_row(order_id, m) for m in messages])
+
+
+def _write_poll(db, order_id: str, message: dict) -> None:
+    """Polls of one order (the success page asks twice a second) fold into one line: the last
+    line grows its count while nothing else happened in between."""
+    _finish([message])
+    row = _row(order_id, message)
+    cur = db.execute(
+        "UPDATE trace_messages SET count = count + 1, status = ?, failed = ?, detail = ?,"
+        " duration_ms = ? - at"
+        " WHERE id = (SELECT MAX(id) FROM trace_messages WHERE order_id = ?) AND kind = 'poll'",
+        (row[6], row[7], row[9], message["at"], order_id))
+    if cur.rowcount == 0:
+        db.execute(_INSERT + str(MAX_MESSAGES_PER_ORDER), row)
+
+
+class Writer:
+    """Writes traces from a thread of its own, so a request only hands its messages over (a
+    few microseconds) instead of waiting for a SQLite transaction: recording must not slow the
+    payment down (bench/trace_cost.py). Reading a trace waits until what was handed over is
+    written. Bounded: if the writer falls far behind, new messages are dropped, not queued."""
+
+    MAX_PENDING = 10_000
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.pending: queue.Queue = queue.Queue(maxsize=self.MAX_PENDING)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, write, order_id: str, payload) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="trace-writer",
+                                                    daemon=True)
+                    self._thread.start()
+        try:
+            self.pending.put_nowait((write, order_id, payload))
+        except queue.Full:
+            pass  # a trace is a teaching aid: never hold a payment up for it
+
+    def flush(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.pending.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def _run(self) -> None:
+        from .db import connect, transaction
+        db = connect(self.database)
+        while True:
+            items = [self.pending.get()]
+            while len(items) < 200:  # what piled up meanwhile: one transaction for all
+                try:
+                    items.append(self.pending.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with transaction(db):
+                    for write, order_id, payload in items:
+                        try:
+                            write(db, order_id, payload)
+                        except sqlite3.Error:
+                            log.exception("could not record a trace message")
+            except sqlite3.Error:
+                log.exception("could not record trace messages")
+            finally:
+                for _ in items:
+                    self.pending.task_done()
+
+
+def _store(order_id: str | None, messages: list[dict], db=None) -> None:
+    """Record messages: at once on `db` (reconcile, the CLI), else through the app's writer."""
+    if not messages:
+        return
+    if db is not None:
+        from .db import transaction
+        with transaction(db):
+            _write(db, order_id, messages)
+        return
+    current_app.extensions["trace_writer"].put(_write, order_id, messages)
 
 
 def _store_poll(order_id: str, message: dict) -> None:
-    """Polls of one order (the success page asks twice a second) fold into one line: the last
-    line grows its count while nothing else happened in between."""
-    from .db import get_db, transaction
-    db = get_db()
-    row = _row(order_id, message)
-    with transaction(db):
-        cur = db.execute(
-            "UPDATE trace_messages SET count = count + 1, status = ?, failed = ?, detail = ?,"
-            " duration_ms = ? - at"
-            " WHERE id = (SELECT MAX(id) FROM trace_messages WHERE order_id = ?) AND kind = 'poll'",
-            (row[6], row[7], row[9], message["at"], order_id))
-        if cur.rowcount == 0:
-            db.execute(_INSERT + str(MAX_MESSAGES_PER_ORDER), row)
+    current_app.extensions["trace_writer"].put(_write_poll, order_id, message)
 
 
 def read_trace(db, order_id: str) -> list[dict]:
@@ -659,6 +750,7 @@ def order_trace(order_id: str):
     from .orders_api import order_or_404
     db = get_db()
     order_or_404(db, order_id)
+    current_app.extensions["trace_writer"].flush()  # what earlier requests handed over
     messages = read_trace(db, order_id)
     return jsonify({"object": "list", "order": order_id, "data": messages,
                     "mermaid": mermaid(messages)})
@@ -685,6 +777,7 @@ def mermaid_library():
 def install(app: Flask) -> None:
     """Register the endpoint and, unless TUTORIAL_TRACE=off, the recording hooks."""
     app.register_blueprint(bp)
+    app.extensions["trace_writer"] = Writer(app.config["DATABASE"])
     if enabled():
         app.before_request(_before_request)
         app.after_request(_after_request)
