@@ -30,11 +30,14 @@ DATABASE = "notebook.sqlite3"
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # someone else's process: alive
+    try:  # Linux: a zombie (dead, not yet reaped by its parent) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def make_folder() -> Path:
@@ -75,7 +78,9 @@ def _state_pid(path: Path) -> int:
 
 
 def _stop_when_gone(pid: int) -> None:
-    while _alive(pid):
+    # The kernel started this lab, so it is our parent: when it dies we are handed to another
+    # parent at once (even while the dead kernel waits, a zombie, to be reaped).
+    while os.getppid() == pid and _alive(pid):
         time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGTERM)  # run_serve turns it into a clean stop
 
