@@ -6,6 +6,7 @@ a lab of its own and compares the stored outputs.)
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -14,7 +15,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tutorial_server.solutions import SOLUTIONS, STUBS
+
 from .conftest import ROOT
+
+# tools/exercise_copies.py: the learner's copy and the instructor's key.
+_spec = importlib.util.spec_from_file_location("exercise_copies", ROOT / "tools" / "exercise_copies.py")
+exercises_tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(exercises_tool)
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -76,22 +84,54 @@ def test_nav_links_top_and_bottom_point_to_the_neighbours(path):
         assert (NOTEBOOK_DIR / target).exists(), target
 
 
+def _printed(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []))
+
+
+def _check_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and "exercise.check(" in c.source]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_exercise_has_a_check_and_a_hidden_solution_that_passes_it(path):
+def test_exercise_starts_unsolved_and_never_shows_its_solution(path):
+    """The committed notebook is the learner's copy: the answer cell holds the stub, Run All
+    shows ✗ and a hint, and no solution is in any code cell or output."""
     nb = _read(path)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    answer = [c for c in code if re.search(r"^my_\w+ = None", c.source, re.M)]
-    assert answer, "a cell where the learner writes their answer (`my_... = None`)"
-    solution = [c for c in code if "### BEGIN SOLUTION" in c.source and "### END SOLUTION" in c.source]
-    assert solution, "a solution between BEGIN/END SOLUTION markers"
-    for cell in solution:
-        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, "solution hidden"
-        printed = "".join(o.get("text", "") for o in cell.outputs)
-        assert "✓" in printed, "the stored run shows the solution passing its check"
-    checks = [c for c in code if "check(" in c.source and c not in solution]
-    assert any("Not yet" in "".join(o.get("text", "") for o in c.outputs) for c in checks), \
-        "the check tells a learner who has not answered yet what to do"
-    assert any("<details>" in m and "Solution" in m for m in _markdown(nb)), "a solution to reveal"
+    number = path.name[:2]
+    answers = exercises_tool.answer_cells(nb)
+    assert [c.source for c in answers] == [STUBS[number]], "one answer cell, tagged, with the stub"
+    raw = path.read_text()
+    assert "### BEGIN SOLUTION" not in raw, "the learner's copy holds no solution block"
+    code_and_outputs = "\n".join(c.source + _printed(c) for c in nb.cells if c.cell_type == "code")
+    for line in SOLUTIONS[number].splitlines():
+        line = line.split("#")[0].strip()
+        if len(line) > 25:  # lines long enough to be the answer, not `return "done"`
+            assert line not in code_and_outputs, f"a solution line is in the notebook: {line}"
+    [check_cell] = _check_cells(nb)
+    printed = _printed(check_cell)
+    assert "✗ Not yet" in printed and "✓" not in printed, printed
+    assert "exercise.show_solution()" in "\n".join(_markdown(nb)), "says how to see a solution"
+
+
+def test_the_key_puts_each_solution_between_nbgrader_markers_and_back(tmp_path):
+    for path in NOTEBOOKS:
+        number = path.name[:2]
+        key = exercises_tool.make_key(_read(path), number)
+        [cell] = exercises_tool.answer_cells(key)
+        assert cell.source.startswith("### BEGIN SOLUTION\n") and cell.source.endswith("### END SOLUTION")
+        assert SOLUTIONS[number].strip() in cell.source
+        learner = exercises_tool.make_learner(key, number)
+        assert [c.source for c in exercises_tool.answer_cells(learner)] == [STUBS[number]]
+    exercises_tool.main(["key", str(tmp_path / "key"), str(NOTEBOOKS[0])])
+    assert "### BEGIN SOLUTION" in (tmp_path / "key" / NOTEBOOKS[0].name).read_text()
+
+
+def test_the_offline_differences_appendix_is_current():
+    spec = importlib.util.spec_from_file_location("offline_differences",
+                                                  ROOT / "tools" / "offline_differences.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.PAGE.read_text() == tool.page(), "run tools/offline_differences.py"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -123,13 +163,20 @@ def monkeypatch_module():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_runs_again_without_a_reset(path, shared_lab_env):
+def test_runs_again_without_a_reset_and_the_key_passes_its_check(path, shared_lab_env):
     """Top to bottom twice against one lab that is never reset: re-running must not fail on
-    what the first run (or another notebook, or another test) left behind."""
-    for _ in range(2):
+    what the first run (or another notebook, or another test) left behind. The first run is
+    the learner's copy (its check says ✗); the second is the instructor's key, whose
+    solution must pass the same check (✓)."""
+    for solved in (False, True):
         nb = _read(path)
+        if solved:
+            nb = exercises_tool.make_key(nb, path.name[:2])
         NotebookClient(nb, timeout=120, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                   if o.output_type == "error"]
         assert not errors, json.dumps(errors)[:500]
+        [check_cell] = _check_cells(nb)
+        printed = _printed(check_cell)
+        assert printed.startswith("✓" if solved else "✗ Not yet"), (solved, printed)

@@ -4,6 +4,8 @@ import time
 
 from tutorial_server.catalogue import get_product
 
+from .conftest import payment_intent_event
+
 
 def test_full_flow_paid_through_a_real_webhook_delivery(lab, customer):
     # Steps 1-4: the client asks; the server prices, creates the PaymentIntent and answers.
@@ -89,6 +91,47 @@ def test_sync_tells_the_server_about_a_failed_3d_secure_challenge(lab, customer)
     assert synced["order"]["last_payment_error"]["code"] == "payment_intent_authentication_failure"
     # Idempotent: a second sync counts nothing twice.
     assert lab.post(f"/api/orders/{order['id']}/sync").json()["order"]["attempts"] == 1
+
+
+def test_one_failed_3d_secure_challenge_counts_one_attempt_whoever_reports_it(lab, customer):
+    """Real Stripe sends payment_intent.payment_failed when a challenge fails; the checkout
+    page's status check (a sync) may have reported the same failure first. One failure, one
+    attempt: in both orders, and however often either is repeated."""
+    gateway = lab.gateway()
+    for sync_first in (True, False):
+        order = lab.order("prod_enamel_mug", 1, customer)["order"]
+        gateway.pay_with_test_card(order["payment_intent"], "3ds")
+        failed = gateway.complete_3ds_offline(order["payment_intent"], approve=False)
+        event = payment_intent_event(failed, "payment_intent.payment_failed")
+        def sync():
+            lab.post(f"/api/orders/{order['id']}/sync")
+
+        def webhook():
+            assert lab.post_event(event).json()["outcome"] == (
+                "attempt_already_recorded" if sync_first else "attempt_recorded")
+
+        for report in ((sync, webhook) if sync_first else (webhook, sync)):
+            report()
+        # Reported again: a new event about the same failure, and another sync.
+        assert lab.post_event(payment_intent_event(failed, "payment_intent.payment_failed")
+                              ).json()["outcome"] == "attempt_already_recorded"
+        sync()
+        settled = lab.order_status(order["id"])
+        assert (settled["status"], settled["attempts"]) == ("attempted", 1), sync_first
+
+
+def test_two_declined_cards_are_two_attempts(lab, customer):
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    gateway = lab.gateway()
+    declined = gateway.pay_with_test_card(order["payment_intent"], "declined")
+    lab.wait_for_status(order["id"], "attempted", timeout=5)
+    lab.post(f"/api/orders/{order['id']}/sync")  # the same decline, reported again
+    assert lab.order_status(order["id"])["attempts"] == 1
+    # A second decline is another charge: another attempt (Stripe's event, played here).
+    second = {**declined, "last_payment_error": {**declined["last_payment_error"],
+                                                 "charge": "ch_secondDecline0001"}}
+    lab.post_event(payment_intent_event(second, "payment_intent.payment_failed"))
+    assert lab.order_status(order["id"])["attempts"] == 2
 
 
 def test_sync_of_an_unknown_order_is_404(lab):

@@ -55,6 +55,14 @@ CREATE TABLE IF NOT EXISTS webhook_events (
     received_at    INTEGER NOT NULL
 );
 
+-- Each failed payment the order has counted, so that the webhook and a sync (or reconcile)
+-- reporting the same failure count it once, whichever comes first (see fulfilment).
+CREATE TABLE IF NOT EXISTS counted_failures (
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    failure  TEXT NOT NULL,
+    PRIMARY KEY (order_id, failure)
+);
+
 CREATE TABLE IF NOT EXISTS inventory (
     order_id    TEXT PRIMARY KEY REFERENCES orders (id),
     customer    TEXT NOT NULL,

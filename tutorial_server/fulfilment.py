@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 FULFILLED = "fulfilled"
 ALREADY_PAID = "already_paid"
 ATTEMPT_RECORDED = "attempt_recorded"
+ATTEMPT_ALREADY_RECORDED = "attempt_already_recorded"
 AMOUNT_MISMATCH = "amount_mismatch"
 UNKNOWN_ORDER = "unknown_order"
 NO_CHANGE = "no_change"
@@ -91,13 +92,39 @@ def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool =
         orders.cancel_order(db, order["id"],
                             intent.get("cancellation_reason") or "payment_intent_canceled")
         return CANCELED, order["id"]
-    error = _error_of(intent)
-    # Each payment_failed event is one failed attempt. Without an event (reconcile), count
-    # the failure only if the order has not heard of it yet, so reconciling twice is harmless.
-    if payment_failed or (error is not None and order["status"] == "created"):
-        orders.record_failed_attempt(db, order["id"], error)
+    # One failed payment is one attempt, however many times it is reported: by its
+    # payment_failed webhook, by a sync or reconcile, or by both, in either order.
+    failure = failure_key(intent, snapshot if payment_failed else None, payment_failed)
+    if failure is not None:
+        if not orders.claim_failure(db, order["id"], failure):
+            return ATTEMPT_ALREADY_RECORDED, order["id"]
+        orders.record_failed_attempt(db, order["id"], _error_of(intent) or _error_of(snapshot or {}))
+        return ATTEMPT_RECORDED, order["id"]
+    if status == "requires_action" and order["status"] == "created":
+        # The customer is in the middle of an attempt (3-D Secure): the order shows it, and
+        # the attempt is counted when it ends, failed (above) or paid (fulfil_order).
+        orders.record_failed_attempt(db, order["id"], _error_of(intent), count=False)
         return ATTEMPT_RECORDED, order["id"]
     return NO_CHANGE, order["id"]
+
+
+def failure_key(intent: dict, snapshot: dict | None = None,
+                payment_failed: bool = False) -> str | None:
+    """What identifies one failed payment of this PaymentIntent, or None if it has none.
+
+    A declined card leaves its charge (ch_...) in last_payment_error: one charge, one attempt.
+    A failed 3-D Secure challenge has no charge; real Stripe names the payment method that
+    failed, the offline stand-in names nothing, so there two failed challenges on one
+    PaymentIntent count as one. A payment_failed event's own snapshot is used when it has the
+    error (by the time the event arrives, the customer may already be trying again).
+    """
+    error = (snapshot or {}).get("last_payment_error") or intent.get("last_payment_error")
+    if not isinstance(error, dict):
+        return f"{intent.get('id')}:payment_failed" if payment_failed else None
+    method = error.get("payment_method")
+    if isinstance(method, dict):
+        method = method.get("id")
+    return f"{intent.get('id')}:{error.get('charge') or method or error.get('code') or 'failed'}"
 
 
 def _fulfil_canceled_order(db: sqlite3.Connection, order: sqlite3.Row, intent: dict) -> str:

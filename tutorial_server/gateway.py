@@ -62,12 +62,15 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
             "decline_code."},
     {"topic": "Webhook events",
      "real": "Many types (payment_intent.created, charge.succeeded, ...); failed deliveries "
-             "are retried (test mode: a few times over hours; live mode: up to 3 days).",
+             "are retried (test mode: a few times over hours; live mode: up to 3 days); "
+             "events can be listed and retrieved for 30 days.",
      "offline": "Only payment_intent.succeeded and payment_intent.payment_failed, "
                 "one attempt, about 1 s after the call.",
      "lab": "`python -m tutorial_server reconcile` settles orders whose webhook was lost."},
     {"topic": "Event api_version",
-     "real": "Your account's or endpoint's API version.",
+     "real": "The webhook endpoint's API version, else the account's default; `stripe listen` "
+             "uses the account's default unless given --latest, so it may differ from the "
+             "version the lab pins.",
      "offline": "Always 2017-08-15.",
      "lab": "The server reads only fields both versions share, and re-reads the PaymentIntent."},
     {"topic": "Webhook endpoints",
@@ -75,9 +78,12 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "offline": "Registered through a private /_config route; kept in memory only.",
      "lab": "The lab registers its /webhook with the lab's secret at every start."},
     {"topic": "Test cards (server side)",
-     "real": "pm_card_visa, pm_card_chargeCustomerFail, pm_card_authenticationRequired, ...",
-     "offline": "pm_card_visa works; declines and 3-D Secure need raw test card numbers.",
-     "lab": "Gateway maps each test scenario to what the backend accepts."},
+     "real": "pm_card_visa, pm_card_chargeCustomerFail, pm_card_authenticationRequired "
+             "(the card 4000 0027 6000 3184), ...",
+     "offline": "pm_card_visa and pm_card_chargeCustomerFail work; pm_card_authenticationRequired "
+                "is unknown, so 3-D Secure needs a PaymentMethod made from the raw number "
+                "4000002760003184.",
+     "lab": "Gateway maps each test scenario to what the backend accepts (gateway.TEST_CARDS)."},
     {"topic": "Confirm with a payment method",
      "real": "`confirm` takes payment_method (and return_url) in one call.",
      "offline": "confirm with payment_method answers 500 Not implemented.",
@@ -100,7 +106,9 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
             "and cancels the declined one; the order keeps its attempts. Server-side lessons "
             "retry on a fresh order."},
     {"topic": "Stripe.js in the browser",
-     "real": "js.stripe.com: the Payment Element (iframes) and stripe.confirmPayment.",
+     "real": "js.stripe.com: the Payment Element (iframes) and stripe.confirmPayment, which "
+             "sends the browser to return_url (it returns the PaymentIntent to the page only "
+             "with redirect: 'if_required').",
      "offline": "A mock served by the stand-in: plain card inputs, no Payment Element, no "
                 "confirmPayment; confirmCardPayment works only for a 3-D Secure challenge.",
      "lab": "The checkout page loads checkout-stripe.js (test mode) or checkout-offline.js: "
@@ -114,10 +122,15 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
     {"topic": "3-D Secure events",
      "real": "payment_intent.requires_action, and payment_failed when authentication fails.",
      "offline": "No event for either.",
-     "lab": "`reconcile` (or the checkout page's status check) marks the order attempted."},
+     "lab": "`sync`, `reconcile` or the checkout page's status check marks the order "
+            "attempted. A failed challenge counts one attempt, even when its payment_failed "
+            "webhook reports it too; offline, two failed challenges on one PaymentIntent look "
+            "alike and count as one."},
     {"topic": "Canceling a PaymentIntent",
      "real": "cancel takes cancellation_reason (abandoned, duplicate, fraudulent, "
-             "requested_by_customer) and sends payment_intent.canceled.",
+             "requested_by_customer) and sends payment_intent.canceled; it works from "
+             "requires_payment_method, requires_confirmation, requires_action and "
+             "requires_capture, and from processing in rare cases.",
      "offline": "cancel rejects every parameter; no cancellation_reason, no event.",
      "lab": "cancel_payment_intent() sends the reason in test mode only; the order keeps its "
             "own cancellation_reason either way."},
@@ -447,7 +460,37 @@ def _payment_intent_params(order: Any, attempt: int | None = None) -> PaymentInt
 TEST_CARDS: dict[str, dict[str, Any]] = {
     "success": {"card": "4242 4242 4242 4242", "real": "pm_card_visa", "offline_number": None},
     "declined": {"card": "4000 0000 0000 0341", "real": "pm_card_chargeCustomerFail",
-                 "offline_number": "4000000000000341"},
-    "3ds": {"card": "4000 0025 0000 3155", "real": "pm_card_authenticationRequired",
-            "offline_number": "4000002500003155"},
+                 "offline_number": None},
+    # pm_card_authenticationRequired is this card (4000 0025 0000 3155 is the one that asks
+    # only when a card is saved for later, pm_card_authenticationRequiredOnSetup).
+    "3ds": {"card": "4000 0027 6000 3184", "real": "pm_card_authenticationRequired",
+            "offline_number": "4000002760003184"},
 }
+
+
+class PaymentRefused(stripe.InvalidRequestError):
+    """Stripe refused to take a payment on a PaymentIntent in its current state, with a
+    message that says what happened and what to do (the offline stand-in says "Bad request")."""
+
+
+def refusal_message(intent: dict, offline: bool) -> str:
+    """One line for a learner: why a PaymentIntent in this state cannot take a payment now,
+    and what to do instead."""
+    status = intent.get("status")
+    if status == "succeeded":
+        return ("this PaymentIntent has already succeeded: the order is paid, so there is "
+                "nothing left to pay; create a new order to pay again.")
+    if status == "canceled":
+        return ("this PaymentIntent was canceled (so was its order): it can't take a payment "
+                "any more; create a new order.")
+    if status == "processing":
+        return "this PaymentIntent is already processing a payment: wait for its outcome."
+    if status == "requires_action":
+        return ("this PaymentIntent is waiting for its 3-D Secure challenge: complete or fail "
+                "the challenge first" + (" (lab.complete_3ds)" if offline else " in the browser")
+                + ", or create a new order.")
+    if offline and intent.get("latest_charge"):
+        return ("a declined PaymentIntent can't take another card offline (real Stripe lets "
+                "it): run the cell again for a new order, or pay on the checkout page, which "
+                "gives the order a fresh PaymentIntent.")
+    return f"Stripe refused to confirm this PaymentIntent in status {status}."

@@ -132,8 +132,53 @@ class Lab:
         return gateway
 
     def pay(self, order: dict, scenario: str = "success") -> dict:
-        """Step 5 as the customer: pay the order's PaymentIntent with a test card."""
-        return self.gateway.pay_with_test_card(order["payment_intent"], scenario)
+        """Step 5 as the customer: pay the order's PaymentIntent with a test card.
+
+        When Stripe refuses (a paid, canceled or, offline, a declined PaymentIntent), raises
+        gateway.PaymentRefused, whose message says why and what to do.
+        """
+        import stripe
+
+        from .gateway import PaymentRefused, refusal_message
+        gateway = self.gateway
+        try:
+            return gateway.pay_with_test_card(order["payment_intent"], scenario)
+        except stripe.InvalidRequestError as error:
+            try:
+                intent = gateway.retrieve_payment_intent(order["payment_intent"])
+            except stripe.StripeError:
+                raise error from None
+            raise PaymentRefused(refusal_message(intent, gateway.offline), None,
+                                 http_status=error.http_status) from None
+
+    def complete_3ds(self, intent: dict, approve: bool) -> dict:
+        """The customer completes (approve=True) or fails the 3-D Secure challenge of a
+        PaymentIntent in requires_action; returns the PaymentIntent as Stripe has it then.
+
+        Offline, the stand-in's private route plays the customer's click. Real Stripe has no
+        API for it: in test mode this prints where the customer completes it (in the
+        browser) and returns the PaymentIntent unchanged, so the notebook can go on.
+        """
+        gateway = self.gateway
+        if self.mode == "offline":
+            import stripe
+
+            from .gateway import PaymentRefused
+            try:
+                return gateway.complete_3ds_offline(intent["id"], approve=approve)
+            except stripe.InvalidRequestError as error:
+                now = gateway.retrieve_payment_intent(intent["id"])["status"]
+                raise PaymentRefused(f"this PaymentIntent is not waiting for a 3-D Secure "
+                                     f"challenge (it is {now}): pay it with the '3ds' test "
+                                     "card first.", None, http_status=error.http_status) from None
+        order_id = (intent.get("metadata") or {}).get("order_id")
+        action = (intent.get("next_action") or {}).get("type", "none")
+        where = (f"open {self.public_url(f'/checkout/{order_id}')} and pay there"
+                 if order_id else "let Stripe.js handle the PaymentIntent's next_action")
+        print(f"Test mode: the customer completes 3-D Secure in the browser (next_action: "
+              f"{action}): {where}, and press {'Complete' if approve else 'Fail'} on Stripe's "
+              "test page. The notebook goes on without it.")
+        return gateway.retrieve_payment_intent(intent["id"])
 
     @property
     def can_sign_webhooks(self) -> bool:
@@ -328,3 +373,30 @@ def show_differences():
 
     from .gateway import differences_markdown
     return Markdown(differences_markdown())
+
+
+# --- cells that need what only some labs allow ------------------------------------------------
+
+def signing_possible(lab: Lab) -> bool:
+    """True if this machine can sign webhooks for the lab. Otherwise prints one line saying why,
+    so a cell written `if signing_possible(lab): ...` skips itself and Run All goes on."""
+    if lab.can_sign_webhooks:
+        return True
+    print("Skipped: this cell signs webhooks with the lab's secret, which stays on the machine "
+          "running the lab (a class server's is the instructor's); the stored output shows it.")
+    return False
+
+
+def rewiring_possible(lab: Lab) -> bool:
+    """True if a cell may re-point the offline Stripe's webhooks (its private /_config route):
+    only on an offline lab of your own. Otherwise prints one line on what to do instead."""
+    if lab.mode == "offline" and lab.backend_url and lab.can_sign_webhooks:
+        return True
+    if lab.mode != "offline":
+        print("Test mode: Stripe's deliveries can't be re-pointed from here. To play this, stop "
+              "`stripe listen` (or the lab), pay, start it again, then `stripe events resend "
+              "EVT_ID`; `stripe trigger payment_intent.succeeded` makes a fresh event.")
+    else:
+        print("Skipped: this cell re-points the offline Stripe's webhooks, which would break "
+              "them for everyone on a shared lab; run it on a lab of your own (make lab).")
+    return False

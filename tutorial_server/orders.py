@@ -112,14 +112,23 @@ def remember_idempotency_key(db: sqlite3.Connection, key: str, fingerprint: str,
 
 # --- payment outcomes (step 6) --------------------------------------------------------------
 
-def record_failed_attempt(db: sqlite3.Connection, order_id: str, error: dict | None) -> None:
-    """A payment attempt failed or needs the customer: count it; never touch a paid order's status."""
+def record_failed_attempt(db: sqlite3.Connection, order_id: str, error: dict | None,
+                          count: bool = True) -> None:
+    """A payment attempt failed (count it) or waits for the customer (count=False: it is
+    counted when it ends); never touch a paid order's status."""
     db.execute(
-        "UPDATE orders SET attempts = attempts + 1, last_payment_error = ?,"
+        "UPDATE orders SET attempts = attempts + ?, last_payment_error = ?,"
         " status = CASE WHEN status IN ('created', 'attempted') THEN 'attempted' ELSE status END"
         " WHERE id = ?",
-        (json.dumps(error) if error else None, order_id),
+        (1 if count else 0, json.dumps(error) if error else None, order_id),
     )
+
+
+def claim_failure(db: sqlite3.Connection, order_id: str, failure: str) -> bool:
+    """True the first time this failed payment is reported for the order, False after."""
+    cur = db.execute("INSERT OR IGNORE INTO counted_failures (order_id, failure) VALUES (?, ?)",
+                     (order_id, failure))
+    return cur.rowcount == 1
 
 
 def mark_paid(db: sqlite3.Connection, order_id: str, amount: int) -> bool:
@@ -155,12 +164,13 @@ def inventory_for(db: sqlite3.Connection, customer: str) -> list[dict]:
 
 # --- clearing the lab (the `reset` command and the dashboard's reset button) -----------------
 
-# Children before parents: inventory and idempotency keys point at orders.
-LAB_TABLES = ("inventory", "idempotency_keys", "webhook_events", "orders")
+# Children before parents: inventory, idempotency keys and counted failures point at orders.
+LAB_TABLES = ("inventory", "idempotency_keys", "counted_failures", "webhook_events", "orders")
 
 
 def clear_lab(db: sqlite3.Connection) -> None:
-    """Delete every order, idempotency key, webhook event and inventory (call in a transaction)."""
+    """Delete every order and what points at it, every webhook event and inventory (call in a
+    transaction)."""
     for table in LAB_TABLES:
         db.execute(f"DELETE FROM {table}")
 

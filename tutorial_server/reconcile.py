@@ -54,6 +54,7 @@ def describe(counts: Counter) -> str:
         fulfilment.FULFILLED: "paid now (their webhook never arrived)",
         fulfilment.ALREADY_PAID: "already paid",
         fulfilment.ATTEMPT_RECORDED: "marked attempted (a payment failed or needs action)",
+        fulfilment.ATTEMPT_ALREADY_RECORDED: "attempted, their failed payment already counted",
         fulfilment.AMOUNT_MISMATCH: "NOT fulfilled: amount or currency differs from the order",
         fulfilment.NO_CHANGE: "still waiting for the customer",
         fulfilment.CANCELED: "canceled: their PaymentIntent was canceled at Stripe",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from .catalogue import format_amount
-from .gateway import TEST_CARDS
+from .gateway import TEST_CARDS, PaymentRefused
 from .notebook import Lab, show
 
 
@@ -28,9 +28,13 @@ def order_picker(lab: Lab, customer: str | None = None) -> widgets.VBox:
         with out:
             print("POST /api/orders")
             show(body)
-            response = lab.post("/api/orders", json=body)
-            print(f"-> {response.status_code}")
-            show(response.json())
+            try:
+                response = lab.post("/api/orders", json=body)
+                print(f"-> {response.status_code}")
+                show(response.json())
+            except Exception as error:  # a widget explains; it never shows a traceback
+                print(f"Could not send the order ({type(error).__name__}): is the lab still "
+                      "running? Run the notebook's first cell again.")
 
     send.on_click(on_send)
     return widgets.VBox([product, quantity, send, out])
@@ -46,7 +50,14 @@ def card_picker(lab: Lab, order: dict) -> widgets.VBox:
     def on_pay(_button):
         out.clear_output()
         with out:
-            intent = lab.pay(order, card.value)
+            try:
+                intent = lab.pay(order, card.value)
+            except PaymentRefused as refusal:  # says what happened and what to do
+                print(f"Not paid: {refusal.user_message}")
+                return
+            except Exception as error:  # a widget explains; it never shows a traceback
+                print(f"Not paid: {type(error).__name__}: {error}".splitlines()[0])
+                return
             show(intent, keys=["id", "status", "amount", "currency", "last_payment_error",
                                "next_action"])
 

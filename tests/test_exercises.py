@@ -1,0 +1,105 @@
+"""The exercise checks: they never raise, name the likely mistake, and keep the answer away
+until the learner asks. (No lab needed: the checks run on plain values. The tests in
+test_notebooks.py run every solution against a real lab.)"""
+from __future__ import annotations
+
+import copy
+import types
+
+import pytest
+import requests
+
+from tutorial_server.exercises import start_exercise
+from tutorial_server.solutions import SOLUTIONS
+
+NO_SECRET_LAB = types.SimpleNamespace(can_sign_webhooks=False)
+CONTEXTS = {
+    "04": lambda: {"answer": {"order": {"id": "order_1", "payment_intent": "pi_1"},
+                              "client_secret": "pi_1_secret_abc"}},
+    "05": lambda: {"examples": [("paid", {"status": "succeeded", "last_payment_error": None},
+                                 "done")]},
+    "06": lambda: {"lab": NO_SECRET_LAB, "order_id": "order_1"},
+}
+NUMBERS = sorted(SOLUTIONS)
+
+
+def run_check(capsys, number: str, answer, **context) -> str:
+    exercise = start_exercise(number, **(context or CONTEXTS.get(number, dict)()))
+    exercise.check(answer)
+    return capsys.readouterr().out
+
+
+def a_response(status: int = 201) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = b'{"order": {}}'
+    return response
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+@pytest.mark.parametrize("answer", [None, 0, "nonsense", object(), [1, 2, 3], {"order": 5},
+                                    (None, None), lambda: 1], ids=repr)
+def test_a_check_never_raises_and_never_prints_the_solution(capsys, number, answer):
+    printed = run_check(capsys, number, answer)
+    assert printed.startswith("✗ Not yet: "), printed
+    assert "exercise.hint()" in printed
+    for line in SOLUTIONS[number].splitlines():
+        if len(line.strip()) > 25:
+            assert line.strip() not in printed
+
+
+@pytest.mark.parametrize("number", ["00", "01", "03"])
+def test_a_response_instead_of_its_json_is_named(capsys, number):
+    answer = (a_response(), a_response()) if number == "03" else a_response()
+    assert "add .json()" in run_check(capsys, number, answer)
+
+
+def test_an_unformatted_amount_is_named(capsys):
+    assert "right amount, in minor units" in run_check(capsys, "02", 5400)
+    assert "yen have no minor unit" in run_check(capsys, "02", "¥54.00")
+    assert run_check(capsys, "02", "¥5,400").startswith("✓")
+
+
+def test_a_mutated_input_is_named_and_put_back(capsys):
+    answer = {"order": {"id": "order_1", "payment_intent": "pi_1"}, "client_secret": "pi_1_secret_abc"}
+    pristine = copy.deepcopy(answer)
+    exercise = start_exercise("04", answer=answer)
+    del answer["client_secret"]  # the learner's mistake: changing the shared answer
+    answer["order"].pop("payment_intent")
+    exercise.check(answer)
+    assert "changed `answer` itself" in capsys.readouterr().out
+    assert answer == pristine, "the check put the shared answer back"
+    exercise.check({**answer, "client_secret": "[redacted]"})  # the next try works
+    assert capsys.readouterr().out.startswith("✓")
+
+
+def test_a_result_instead_of_a_function_is_named(capsys):
+    assert "not the function" in run_check(capsys, "05", "done")
+    assert run_check(capsys, "05", lambda intent: "done").startswith("✓")
+
+
+def test_a_function_that_changes_its_input_cannot_spoil_the_next_try(capsys):
+    def destructive(intent):
+        intent.clear()
+        return "done"
+
+    exercise = start_exercise("05", **CONTEXTS["05"]())
+    exercise.check(destructive)
+    exercise.check(lambda intent: "done" if intent["status"] == "succeeded" else "?")
+    assert capsys.readouterr().out.count("✓") == 2
+
+
+def test_hints_come_in_stages_and_the_solution_only_on_request(capsys):
+    exercise = start_exercise("02")
+    exercise.hint()
+    first = capsys.readouterr().out
+    exercise.hint()
+    second = capsys.readouterr().out
+    assert first.startswith("Hint 1 of 2") and second.startswith("Hint 2 of 2")
+    assert "show_solution" in second and "format_amount(p.amount" not in first
+    exercise.show_solution()
+    assert SOLUTIONS["02"].strip() in capsys.readouterr().out
+
+
+def test_without_the_webhook_secret_the_webhook_exercise_says_why(capsys):
+    assert "webhook secret" in run_check(capsys, "06", {"outcome": "attempt_recorded"})

@@ -1,0 +1,367 @@
+"""The notebooks' exercises: a check that says what is likely wrong, hints in stages, and the
+solution only when the learner asks for it.
+
+    exercise = start_exercise("02")   # the cell before the learner's answer cell
+    my_answer = None                  # the learner's answer cell (tools/exercise_copies.py)
+    exercise.check(my_answer)         # ✓, or ✗ and the likely mistake; never raises
+    exercise.hint()                   # the next hint, one stage at a time
+    exercise.show_solution()          # the full answer, on purpose (from solutions.py)
+
+A checker keeps its own deep copy of whatever it compares against, taken when the exercise
+starts, so an answer that changed a shared variable cannot break the next try.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from .solutions import SOLUTIONS
+
+# A checker returns None when the answer is right, else one line naming the likely mistake.
+Checker = Callable[[Any, dict], "str | None"]
+
+
+@dataclass
+class Exercise:
+    number: str
+    success: str
+    hints: list[str]
+    checker: Checker
+    context: dict = field(default_factory=dict)
+    _hints_shown: int = 0
+
+    def check(self, answer: Any) -> None:
+        """Print ✓ or ✗ with what is likely wrong. Never raises, so you can simply try again."""
+        try:
+            problem = self.checker(answer, self.context)
+        except Exception as error:  # a checker must never end in a traceback
+            problem = (f"your answer could not be checked ({type(error).__name__}: {error}); "
+                       "compare its shape with what the exercise asks for")
+        if problem is None:
+            print("✓ " + self.success)
+            return
+        print("✗ Not yet: " + problem)
+        print("  Stuck? exercise.hint() gives a hint; exercise.show_solution() the answer.")
+
+    def hint(self, stage: int | None = None) -> None:
+        """The next hint (or hint number `stage`); the last one is nearly the answer."""
+        if stage is None:
+            stage = min(self._hints_shown + 1, len(self.hints))
+        stage = max(1, min(stage, len(self.hints)))
+        self._hints_shown = max(self._hints_shown, stage)
+        print(f"Hint {stage} of {len(self.hints)}: {self.hints[stage - 1]}")
+        if stage == len(self.hints):
+            print("Still stuck? exercise.show_solution() prints the answer.")
+
+    def show_solution(self) -> None:
+        """Print the solution. Read it, then type it (or paste it) into your answer cell."""
+        print(f"# A solution to exercise {self.number}: put it in your answer cell, run it, "
+              "then run the check again.")
+        print(SOLUTIONS[self.number].rstrip())
+
+
+# --- mistakes many answers share ---------------------------------------------------------------
+
+def _common_mistake(answer: Any, expected: str) -> str | None:
+    if answer is None:
+        return f"your answer is still None: replace None in your answer cell with {expected}."
+    if isinstance(answer, requests.Response):
+        return (f"this is the HTTP response itself (a requests.Response, status "
+                f"{answer.status_code}); the exercise wants its JSON body: add .json().")
+    return None
+
+
+def _server_refused(answer: Any) -> str | None:
+    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+        return ("the server refused your request: "
+                f"{answer['error'].get('message')} (param: {answer['error'].get('param')}).")
+    return None
+
+
+def _kind(answer: Any) -> str:
+    if isinstance(answer, dict):
+        return f"a dict with keys {sorted(answer)[:6]}"
+    return f"a {type(answer).__name__}"
+
+
+# --- one checker per notebook ------------------------------------------------------------------
+
+def _check_00(answer: Any, context: dict) -> str | None:
+    mistake = _common_mistake(answer, "the paid order (what lab.wait_for_order returns)")
+    if mistake:
+        return mistake
+    if not isinstance(answer, dict):
+        return f"my_answer is {_kind(answer)}; the exercise wants the order, a dict."
+    if "client_secret" in answer and "order" in answer:
+        return ("this is the server's answer to the new order (order + client_secret), stored "
+                "before anyone paid; store the order once it is paid.")
+    if answer.get("object") == "payment_intent":
+        return ("this is Stripe's PaymentIntent (what lab.pay returns); the exercise wants the "
+                "merchant's order, once the server has marked it paid.")
+    if answer.get("product") != "prod_enamel_mug" or answer.get("quantity") != 2:
+        return (f"this order is for {answer.get('quantity')} x {answer.get('product')}; "
+                "the exercise asks for 2 x prod_enamel_mug.")
+    if answer.get("status") != "paid":
+        return (f"the order you stored says '{answer.get('status')}': either it was not paid, "
+                "or you stored it before the server heard from Stripe (step 6 comes about a "
+                "second after the payment).")
+    if answer.get("amount_paid") != 2 * 1200:
+        return f"amount_paid is {answer.get('amount_paid')}; two $12.00 mugs are 2400 cents."
+    return None
+
+
+def _check_01(answer: Any, context: dict) -> str | None:
+    mistake = _common_mistake(answer, "lab.post(...).json()") or _server_refused(answer)
+    if mistake:
+        return mistake
+    if not isinstance(answer, dict):
+        return f"my_answer is {_kind(answer)}; the server's JSON answer is a dict."
+    if answer.get("object") == "order":
+        return ("this is the order alone; keep the server's whole answer, which has the order "
+                "and the client_secret.")
+    order = answer.get("order")
+    if not isinstance(order, dict):
+        return f"my_answer is {_kind(answer)}, with no 'order' in it."
+    if order.get("product") != "prod_pour_over_kit":
+        return f"you ordered {order.get('product')}; the exercise asks for prod_pour_over_kit."
+    if order.get("quantity") != 3:
+        return f"you ordered {order.get('quantity')}; the exercise asks for 3."
+    if order.get("amount") != 3 * 1340:
+        return f"the amount is {order.get('amount')}, not 3 x 1340: was the order priced again?"
+    return None
+
+
+def _check_02(answer: Any, context: dict) -> str | None:
+    mistake = _common_mistake(answer, "a string such as '¥1,234'")
+    if mistake:
+        return mistake
+    if hasattr(answer, "amount") and hasattr(answer, "currency"):
+        return ("this is the whole priced order (a PricedOrder); the exercise wants its amount "
+                "formatted for people.")
+    if isinstance(answer, bool) or not isinstance(answer, (int, str)):
+        return f"my_answer is {_kind(answer)}; the exercise wants text formatted for people."
+    if isinstance(answer, int):
+        if answer == 5400:
+            return ("5400 is the right amount, in minor units; people read it formatted: pass "
+                    "it through format_amount with its currency.")
+        if answer == 6000:
+            return "6000 is 12 x ¥500 before the volume discount; and format it for people."
+        return f"{answer} is a number; the exercise wants the amount formatted, as text."
+    text = answer.strip()
+    if text == "¥5,400":
+        return None
+    if text in ("¥54.00", "¥54", "54.00"):
+        return ("that divides by 100, as for rupees or dollars; yen have no minor unit, so 5400 "
+                "minor units are ¥5,400.")
+    if "6,000" in text or "6000" in text:
+        return "that is 12 x ¥500 before the 10% volume discount (from 10 items on)."
+    if "5400" in text or "5,400" in text:
+        return (f"'{text}' has the right number but not the right format: let format_amount "
+                "write it.")
+    return f"'{text}' is not what the order costs; price 12 boxes with price_order first."
+
+
+def _order_of(answer: Any) -> dict | None:
+    if isinstance(answer, dict) and isinstance(answer.get("order"), dict):
+        return answer["order"]
+    return None
+
+
+def _check_03(answer: Any, context: dict) -> str | None:
+    mistake = _common_mistake(answer, "(first JSON answer, second JSON answer)")
+    if mistake:
+        return mistake
+    if not isinstance(answer, (list, tuple)) or len(answer) != 2:
+        return f"my_answer is {_kind(answer)}; the exercise wants a pair: (first, second)."
+    for place, one in zip(("first", "second"), answer):
+        mistake = _common_mistake(one, "a JSON answer") or _server_refused(one)
+        if mistake:
+            return f"the {place} answer: {mistake}"
+    first, second = (_order_of(one) for one in answer)
+    if first is None or second is None:
+        return "each half of the pair should be the server's JSON answer, with an 'order' in it."
+    if first.get("product") != "prod_enamel_mug" or first.get("quantity") != 2:
+        return (f"you ordered {first.get('quantity')} x {first.get('product')}; the exercise "
+                "asks for 2 x prod_enamel_mug.")
+    if first.get("id") != second.get("id"):
+        return ("the server made two orders: did both requests carry the same Idempotency-Key "
+                "header (one key, made once, sent twice)?")
+    if first.get("payment_intent") != second.get("payment_intent"):
+        return "one order but two PaymentIntents: that should not happen; tell the instructor."
+    return None
+
+
+def _check_04(answer: Any, context: dict) -> str | None:
+    pristine: dict = context["pristine"]
+    shared: dict = context["shared"]
+    if shared != pristine:
+        # Put the shared answer back, so the learner's next try starts from the real thing.
+        shared.clear()
+        shared.update(copy.deepcopy(pristine))
+        return ("your code changed `answer` itself, so the client would have lost its secret "
+                "(`answer` is now put back as it was). Build a new dict instead of changing "
+                "this one; watch out for changing the 'order' inside it too.")
+    mistake = _common_mistake(answer, "a log-safe copy of `answer`")
+    if mistake:
+        return mistake
+    if answer is shared:
+        return "my_answer is `answer` itself, not a copy: changing one would change the other."
+    if not isinstance(answer, dict):
+        return f"my_answer is {_kind(answer)}; the exercise wants a dict like `answer`."
+    text = json.dumps(answer, default=str)
+    if pristine["client_secret"] in text or "_secret_" in text:
+        return "the client secret is still in it: look at the 'client_secret' key."
+    if answer.get("order") != pristine["order"]:
+        return "the order is not the same as in `answer`: keep it as it is, all of it."
+    return None
+
+
+_NEXT_STEP_HINTS = {
+    "nothing tried yet": "status requires_payment_method with no last_payment_error means "
+                         "no card has been tried",
+    "paid": "status succeeded means the money is collected",
+    "declined": "a declined card leaves status requires_payment_method, with "
+                "last_payment_error set",
+    "3-D Secure pending": "status requires_action means the customer must authenticate",
+    "3-D Secure failed": "a failed challenge leaves status requires_payment_method, with "
+                         "last_payment_error set",
+}
+
+
+def _check_05(answer: Any, context: dict) -> str | None:
+    mistake = _common_mistake(answer, "your function next_step")
+    if mistake:
+        return mistake
+    if not callable(answer):
+        return (f"my_answer holds a result ({answer!r}), not the function: write "
+                "my_answer = next_step, without the parentheses.")
+    for what, intent, right in context["examples"]:
+        try:
+            got = answer(copy.deepcopy(intent))  # a fresh copy: the function may change it
+        except Exception as error:
+            return (f"next_step raised {type(error).__name__}: {error} on the PaymentIntent "
+                    f"'{what}'; every status must get an answer.")
+        if got != right:
+            return (f"for the PaymentIntent '{what}' it returned {got!r}, not {right!r}: "
+                    f"{_NEXT_STEP_HINTS[what]}.")
+    return None
+
+
+def _check_06(answer: Any, context: dict) -> str | None:
+    lab, order_id = context["lab"], context["order_id"]
+    if not lab.can_sign_webhooks:
+        return ("this exercise signs an event with the lab's webhook secret, which stays on "
+                "the machine running the lab; do it on a lab of your own.")
+    mistake = _common_mistake(answer, "send(...).json()") or _server_refused(answer)
+    if mistake:
+        return mistake
+    if not isinstance(answer, dict) or "outcome" not in answer:
+        return f"my_answer is {_kind(answer)}; the server answers a dict with an 'outcome'."
+    recorded = {(e["type"], e["outcome"]) for e in lab.get("/api/dashboard").json()["events"]
+                if e["order"] == order_id}
+    counted = {("payment_intent.payment_failed", "attempt_recorded"),
+               ("payment_intent.payment_failed", "attempt_already_recorded")}
+    outcome = answer["outcome"]
+    if outcome == "duplicate":
+        return ("the server had already processed an event with that id: make a new event "
+                "with new_event for each delivery.")
+    if not recorded & counted:
+        if any(kind == "payment_intent.succeeded" for kind, _ in recorded):
+            return ("the server heard you, but is the event type "
+                    "payment_intent.payment_failed?")
+        return ("the server has no event about this exercise's order: did data.object hold "
+                "exercise_order's PaymentIntent, re-read from Stripe?")
+    if outcome not in ("attempt_recorded", "attempt_already_recorded"):
+        return f"the answer you stored says '{outcome}': store the answer to your event."
+    if lab.order(order_id)["status"] != "attempted":
+        return "the order is not 'attempted'; run the cell that makes the payment again."
+    return None
+
+
+def _check_07(answer: Any, context: dict) -> str | None:
+    lab = context.get("lab")
+    if lab is not None and not lab.can_sign_webhooks:
+        return ("this exercise needs a delivery signed with the lab's webhook secret, which "
+                "stays on the machine running the lab; do it on a lab of your own.")
+    mistake = _common_mistake(answer, "what deliver(...) returns")
+    if mistake:
+        return mistake
+    status, outcome = getattr(answer, "status", None), getattr(answer, "outcome", None)
+    if status is None:
+        return f"my_replay is {_kind(answer)}; keep what deliver(...) returns (a Delivery)."
+    if status == 400:
+        return (f"the server refused it ({outcome}): a replay sends the captured body and "
+                "header exactly as they were, unchanged and not signed again.")
+    if outcome != "duplicate":
+        return (f"the server processed it as a new event ({outcome}): replay the captured "
+                "delivery itself, the same body with the same event id.")
+    return None
+
+
+_EXERCISES: dict[str, tuple[Checker, str, list[str]]] = {
+    "00": (_check_00, "2 mugs, $24.00, paid and fulfilled: all six steps.", [
+        "Three calls, one per part of the flow: create the order (steps 1-4), pay it "
+        "(step 5), then wait for the server to hear from Stripe (step 6).",
+        "lab.create_order(product_id, quantity)['order'], then lab.pay(order, 'success'), "
+        "then lab.wait_for_order(order_id, 'paid'), which returns the paid order.",
+    ]),
+    "01": (_check_01, "3 kits, priced by the server at $40.20.", [
+        "The body has two fields only, the product id and the quantity; the server answers "
+        "with JSON.",
+        "lab.post('/api/orders', json={'productId': ..., 'quantity': ...}) returns a response; "
+        "its .json() is the answer to keep.",
+    ]),
+    "02": (_check_02, "12 boxes at ¥500 is ¥6,000, less 10% is ¥5,400: yen have no minor unit "
+                      "to divide by.", [
+        "First price the order (the discount applies from 10 items), then format the amount "
+        "with its currency.",
+        "p = price_order(get_product('prod_drip_bags'), 12); the answer is "
+        "format_amount(p.amount, p.currency).",
+    ]),
+    "03": (_check_03, "one order and one PaymentIntent, however often the request was sent.", [
+        "Make one key before the first request, and send the same key, with the same body, "
+        "both times.",
+        "key = str(uuid.uuid4()); each request is lab.post('/api/orders', json=body, "
+        "headers={'Idempotency-Key': key}).json().",
+    ]),
+    "04": (_check_04, "safe to log: the order is intact, the client secret is gone, and "
+                      "`answer` still holds it for the client.", [
+        "A new dict with the same 'order', and something harmless where the client secret was.",
+        "{**answer, 'client_secret': '[redacted]'} builds a new dict and leaves `answer` alone.",
+    ]),
+    "05": (_check_05, "next_step reads status, then last_payment_error, as a checkout page "
+                      "does.", [
+        "Look at intent['status'] first; requires_payment_method means two different things.",
+        "requires_payment_method with last_payment_error set means a failed attempt; without "
+        "it, nothing has been tried yet.",
+    ]),
+    "06": (_check_06, "the server verified your event, re-read the PaymentIntent and counted "
+                      "the failed attempt once.", [
+        "new_event(event_type, intent) builds the event; send(event) signs and posts it and "
+        "returns the server's response.",
+        "The intent is gateway.retrieve_payment_intent(exercise_order['payment_intent']); the "
+        "type is 'payment_intent.payment_failed'; keep send(...).json().",
+    ]),
+    "07": (_check_07, "accepted (the signature is valid) and ignored: the server has already "
+                      "processed this event id.", [
+        "A replay sends exactly what was captured: the same bytes and the same header.",
+        "deliver(lab.url, captured_body, captured_header) returns the result to keep.",
+    ]),
+}
+
+
+def start_exercise(number: str, **context: Any) -> Exercise:
+    """The exercise of notebook `number`. Keyword arguments are what its checker compares
+    against; `answer=` (notebook 04) is kept as a deep copy taken now."""
+    checker, success, hints = _EXERCISES[number]
+    if "answer" in context:
+        context["shared"] = context.pop("answer")
+        context["pristine"] = copy.deepcopy(context["shared"])
+    if "examples" in context:
+        context["examples"] = copy.deepcopy(context["examples"])
+    return Exercise(number, success, hints, checker, context)
