@@ -28,7 +28,8 @@ API_VERSION = "2026-10-28.endive"
 OFFLINE_ONLY_PARAMS: dict[tuple[str, str], frozenset[str]] = {
     # localstripe's private route that plays the customer's 3-D Secure challenge. Real Stripe
     # has no such endpoint: the customer authenticates in the browser through Stripe.js.
-    # Called only by complete_3ds_offline(), which refuses to run outside offline mode.
+    # Called only by complete_3ds_offline(), and only offline (in test mode it prints where the
+    # customer completes the challenge instead).
     ("POST", "/v1/payment_intents/{id}/_authenticate"): frozenset({"client_secret", "success"}),
 }
 
