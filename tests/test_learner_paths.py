@@ -21,7 +21,8 @@ import requests
 from jupyter_client.manager import KernelManager
 
 from .conftest import wait_for
-from .notebook_runs import NOTEBOOK_DIR, NOTEBOOKS, kernel_env, printed, problems, run_notebook
+from .notebook_runs import (NOTEBOOK_DIR, NOTEBOOKS, kernel_env, printed, problems,
+                           run_notebook, run_notebooks)
 
 ANNOUNCEMENT = re.compile(r"^No lab was running, so this notebook started a private one "
                           r"\(offline\); it stops and deletes its files when this kernel ends\. "
@@ -94,12 +95,19 @@ def test_a_killed_kernel_leaves_no_lab_and_no_folder(no_lab):
         km.shutdown_kernel(now=True)
 
 
+@pytest.fixture(scope="module")
+def class_server_runs(lab):
+    """Every notebook, four at a time, with TUTORIAL_SERVER_URL naming the session's lab, as a
+    learner's names the instructor's machine; its webhook secret is NOT given to the kernels."""
+    started = time.monotonic()
+    runs = run_notebooks(NOTEBOOKS, kernel_env(TUTORIAL_SERVER_URL=lab.url))
+    print(f"\nclass server, all {len(NOTEBOOKS)} notebooks: {time.monotonic() - started:.1f} s")
+    return runs
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
-def test_class_server_every_notebook_reaches_its_end(path, lab):
-    """TUTORIAL_SERVER_URL names the session's lab, as a learner's would name the instructor's
-    machine; its webhook secret is NOT given to the kernel."""
-    env = kernel_env(TUTORIAL_SERVER_URL=lab.url)
-    nb, seconds = run_notebook(path, env)
+def test_class_server_every_notebook_reaches_its_end(path, lab, class_server_runs):
+    nb, seconds = class_server_runs[path.name]
     assert problems(nb) == [], "\n".join(problems(nb))
     assert lab.webhook_secret not in printed(nb)
     assert "No lab was running" not in printed(nb), "the class server was used"
