@@ -77,7 +77,8 @@ def test_mode(tmp_path_factory):
 def test_mode_runs(test_mode):
     stripe, env = test_mode
     started = time.monotonic()
-    runs = run_notebooks(NOTEBOOKS, env)
+    # 05 waits longest (for webhooks that a 3-D Secure nobody completes never sends): first.
+    runs = run_notebooks(sorted(NOTEBOOKS, key=lambda p: not p.name.startswith("05")), env)
     print(f"\ntest mode, all {len(NOTEBOOKS)} notebooks: {time.monotonic() - started:.1f} s, "
           f"{len(stripe.requests)} Stripe requests")
     return runs
@@ -129,7 +130,8 @@ def test_3ds_in_test_mode_says_where_to_complete_it_and_waits(examples, complete
                  "product_id": "prod_pour_over_kit", "quantity": 1, "customer": "guest"}
         intent = gateway.pay_with_test_card(gateway.create_payment_intent(order)["id"], "3ds")
         assert intent["status"] == "requires_action"
-        intent = gateway.complete_3ds_offline(intent["id"], approve=True, wait=3)
+        intent = gateway.complete_3ds_offline(intent["id"], approve=True,
+                                              wait=5 if completed else 1)
         said = capsys.readouterr().out
         assert f"{stripe.url}/3ds/{intent['id']}" in said and "click Complete" in said
         assert intent["status"] == ("succeeded" if completed else "requires_action")

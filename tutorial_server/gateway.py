@@ -206,8 +206,8 @@ class StripeGateway:
             if not backend_url:
                 raise ValueError("offline mode needs the offline backend's URL")
             base_addresses["api"] = backend_url
-        elif test_api_base(settings):
-            base_addresses["api"] = test_api_base(settings)  # the package's own tests only
+        elif (test_base := test_api_base(settings)) is not None:
+            base_addresses["api"] = test_base  # the package's own tests only (see test_api_base)
         self.backend_url = backend_url
         # Where a learner pays an order in the browser (the lab's checkout page), if known:
         # notebook.Lab sets it, so test-mode 3-D Secure can point there.
