@@ -214,8 +214,9 @@ _current: Lab | None = None
 def connect_lab() -> Lab:
     """The lab this notebook talks to (found or started once per kernel)."""
     global _current
-    if _current is not None and (_current._process is None or _current._process.poll() is None):
-        return _current
+    if _current is not None and (not _current.started_here or (
+            _current._process is not None and _current._process.poll() is None)):
+        return _current  # (a private lab that was stopped, or died, is started again)
     _current = _find_lab() or _start_own_lab()
     return _current
 
