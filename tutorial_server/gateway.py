@@ -228,7 +228,7 @@ class StripeGateway:
             # Wrapped in a recorder when TUTORIAL_RECORD_STRIPE_REQUESTS is set (the tests do):
             # every request is then checked against stripe-python's typed params.
             # And in a tracer: the requests made for an order land in its trace (trace.py).
-            http_client=trace.traced(stripe_recorder.from_environment(http_client)),
+            http_client=stripe_recorder.from_environment(trace.traced(http_client)),
         )
 
     def create_payment_intent(self, order: Any) -> dict:

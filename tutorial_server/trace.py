@@ -341,7 +341,7 @@ def _finish(messages: list[dict]) -> str | None:
     return order_id
 
 
-def webhook_received(event: dict, outcome: str) -> None:  # noqa: C901
+def webhook_received(event: dict, outcome: str) -> None:
     """Hook in the webhook handler, once its outcome is known: which order the event is about
     (the PaymentIntent's metadata.order_id), and what the handler did."""
     unit = _unit.get()
