@@ -176,8 +176,8 @@ class Lab:
 
     def trace(self, order: str | dict):
         """Every message of one order so far (client, server, Stripe, webhooks), drawn as the
-        six-step sequence diagram: GET /api/orders/{id}/trace, shown by trace.TraceDiagram."""
-        from .trace import TraceDiagram
+        six-step sequence diagram (GET /api/orders/{id}/trace; trace_diagram.TraceDiagram)."""
+        from .trace_diagram import TraceDiagram
         return TraceDiagram.of(self, order)
 
     @property
