@@ -35,8 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 class BenchLab:
     """A lab of the benchmark's own: the merchant server and its offline Stripe."""
 
-    def __init__(self, label: str = "bench", trace: bool = True) -> None:
+    def __init__(self, label: str = "bench", trace: bool = True,
+                 args: list[str] | None = None) -> None:
         self.trace = trace  # False: the server records no order traces (TUTORIAL_TRACE=off)
+        self.args = args or []  # more `serve` options
         self.folder = Path(tempfile.mkdtemp(prefix=f"stripe-lab-{label}-"))
         self.db = self.folder / "bench.sqlite3"
         self.webhook_secret = "whsec_" + secrets.token_hex(24)
@@ -50,7 +52,8 @@ class BenchLab:
             env["TUTORIAL_TRACE"] = "off"
         self.log = self.folder / "lab.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db", str(self.db)],
+            [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db", str(self.db),
+             *self.args],
             cwd=ROOT, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         state_file = Path(f"{self.db}.lab.json")
