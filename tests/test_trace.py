@@ -196,3 +196,30 @@ def test_secrets_are_masked_before_they_are_stored():
     assert clean("pi_abc123_secret_XYZ") == "pi_abc123 (client secret hidden)"
     assert "sk_test_abc" not in clean("Idempotency-Key sk_test_abc") and \
         "whsec_1" not in clean("whsec_1")
+
+
+def test_the_background_reconcile_shows_as_such(tmp_path, customer):
+    from .conftest import RunningLab, new_webhook_secret
+    lab = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
+                     args=["--reconcile-every", "0.5"]).start()
+    try:
+        lost = drop_webhooks(lab)
+        order = lab.order("prod_drip_bags", 1, customer)["order"]
+        lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+        wait_for(lambda: lost(order["payment_intent"]), timeout=10, message="the lost delivery")
+        lab.wait_for_status(order["id"], "paid", timeout=10)  # settled in the background
+        settled = [m for m in trace_of(lab, order["id"])["data"] if m["kind"] == "reconcile"]
+        assert [(m["by"], m["outcome"]) for m in settled] == [("background reconcile", "fulfilled")]
+    finally:
+        lab.stop()
+
+
+def test_a_canceled_order_shows_the_cancel(lab, customer):
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    assert lab.post(f"/api/orders/{order['id']}/cancel").status_code == 200
+    messages = trace_of(lab, order["id"])["data"]
+    cancel = [m for m in messages if m.get("purpose") == "cancel" or
+              m.get("path", "").endswith("/cancel")]
+    assert [(m["kind"], m["step"]) for m in cancel] == \
+        [("request", 5), ("stripe", 5), ("answer", 5)], cancel
+    assert cancel[-1]["order_status"] == "canceled"
