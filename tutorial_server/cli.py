@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, load_settings, offline_settings
 
 
 def _settings(args) -> Settings:
@@ -157,7 +157,7 @@ def _running_lab(settings: Settings):
                          "`python -m tutorial_server serve` (and pass the same --db).")
     if state.get("mode") == "offline":
         secret = state.get("webhook_secret")
-        gateway = StripeGateway(load_settings({}), state["backend_url"])
+        gateway = StripeGateway(offline_settings(), state["backend_url"])
     elif settings.offline:
         raise SystemExit("The lab runs in test mode: set STRIPE_SECRET_KEY (and "
                          "STRIPE_WEBHOOK_SECRET) here too, as for the server.")

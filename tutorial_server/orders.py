@@ -13,11 +13,23 @@ import secrets
 import sqlite3
 import string
 import time
+from enum import StrEnum
 
 from .pricing import PricedOrder
 
 _ALPHABET = string.ascii_letters + string.digits
-UNSETTLED = ("created", "attempted")
+
+
+class OrderStatus(StrEnum):
+    """An order's status, as the API's JSON and the orders table spell it."""
+    CREATED = "created"
+    ATTEMPTED = "attempted"  # at least one payment failed; the customer may try again
+    PAID = "paid"
+    CANCELED = "canceled"
+
+
+CREATED, ATTEMPTED, PAID, CANCELED = OrderStatus
+UNSETTLED = (OrderStatus.CREATED, OrderStatus.ATTEMPTED)
 
 
 def new_order_id() -> str:

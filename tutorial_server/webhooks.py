@@ -115,11 +115,8 @@ def handle_event(event_id: str, event_type: str, event: dict) -> str:
         intent = current_app.extensions["gateway"].retrieve_payment_intent(intent_id)
     except stripe.InvalidRequestError:
         intent = None  # Stripe does not know it: not one of ours to fulfil
-    except stripe.StripeError as e:
-        # Stripe unreachable: answer 503 without recording, so a redelivery can succeed.
-        log.warning("could not re-read %s: %s", intent_id, type(e).__name__)
-        raise ApiError(503, "Could not reach Stripe to confirm the payment; retry later.",
-                       type="api_connection_error") from None
+    # Any other Stripe error (unreachable) goes up before anything is recorded: the one handler
+    # (errors.stripe_error_answer) answers 503, so Stripe redelivers and a redelivery can succeed.
 
     with transaction(db):
         # Claim the event id first: of concurrent deliveries of one event, one claims it.
