@@ -9,7 +9,7 @@ The page receives the PaymentIntent's client secret and the publishable key, nev
 key, and every amount on it is formatted here, on the server. In test mode the browser
 confirms with Stripe itself (Payment Element + confirmPayment). Offline, the mock Stripe.js
 cannot, so the browser turns the card into a token and this server confirms; the gateway
-hides the differences (gateway.OFFLINE_DIFFERENCES).
+hides the differences (offline_differences.OFFLINE_DIFFERENCES).
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from flask import Blueprint, current_app, jsonify, make_response, redirect, rend
 from . import catalogue, orders, payments
 from .db import get_db
 from .errors import ApiError, as_api_error, read_json_object
-from .gateway import TEST_CARDS
+from .customer import TEST_CARDS
 from .orders_api import order_or_404
+from .stripe_js_proxy import STRIPE_JS_PATH
 
 log = logging.getLogger(__name__)
 # Templates and static files live in the app's own templates/ and static/ folders.
@@ -53,7 +54,7 @@ def _register_favicon(state) -> None:
 
 def content_security_policy(stripe_js: bool) -> str:
     """Only this app, plus the Stripe.js origin in use on the page that loads Stripe.js."""
-    sources = current_app.extensions["gateway"].stripe_js_sources() if stripe_js else {}
+    sources = stripe_js_sources(current_app.config["SETTINGS"].offline) if stripe_js else {}
     frames = sources.get("frame-src") or ["'none'"]
     return "; ".join([
         "default-src 'self'",
@@ -84,11 +85,33 @@ def html_page(template: str, status: int = 200, **context):
     return _page(template, status, **context)
 
 
+REAL_STRIPE_JS = "https://js.stripe.com/v3/"
+
+
+def stripe_js_sources(offline: bool) -> dict[str, list[str]]:
+    """What the checkout page's Content-Security-Policy must allow for Stripe.js."""
+    if offline:
+        # The mock Stripe.js and its API calls come from this server ('self').
+        return {"script-src": [], "connect-src": [], "frame-src": []}
+    # Real Stripe.js: its script, its API, the Payment Element's and 3-D Secure's iframes.
+    return {"script-src": ["https://js.stripe.com", "https://*.js.stripe.com"],
+            "connect-src": ["https://api.stripe.com"],
+            "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com",
+                          "https://hooks.stripe.com"]}
+
+
 def stripe_js_url() -> str:
-    """The gateway's Stripe.js address; offline a path on this server, under the proxy's
-    prefix when there is one (JupyterHub), like every other link the pages build."""
-    url = current_app.config["STRIPE_JS_URL"]
-    return request.script_root + url if url.startswith("/") else url
+    """Where the checkout page loads Stripe.js from.
+
+    Offline: a path on this server (stripe_js_proxy), which passes the stand-in's mock
+    Stripe.js on. The mock calls the API it was loaded from, so the page then talks to its
+    own origin only: from a classmate's laptop (127.0.0.1 would be their own machine, and
+    Chromium blocks it) and behind JupyterHub's proxy (the path follows the page's prefix,
+    like every other link the pages build).
+    """
+    if not current_app.config["SETTINGS"].offline:
+        return REAL_STRIPE_JS
+    return request.script_root + STRIPE_JS_PATH
 
 
 def _not_found(order_id: str):

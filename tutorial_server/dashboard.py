@@ -31,7 +31,7 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 from . import catalogue, orders
 from .db import get_db, transaction
 from .errors import ApiError
-from .lab import is_loopback
+from .addresses import is_loopback
 from .offline_backend import clear_backend_data
 from .security import policy
 

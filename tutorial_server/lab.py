@@ -26,6 +26,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
+from .addresses import is_loopback  # noqa: F401  (notebook.py and hub.py import it from here)
 from . import create_app, security
 from .config import PROJECT_ROOT, Settings
 from .offline_backend import (OfflineBackend, WebhookWatchdog, backend_answers,
@@ -46,16 +47,6 @@ def read_lab_state(db_path: Path) -> dict | None:
     except (OSError, ValueError, KeyError):
         return None
     return state
-
-
-def is_loopback(host: str) -> bool:
-    """True if only this machine can reach a server listening on `host`."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name, or 0.0.0.0 / :: (every interface)
 
 
 def shared_lab_warning(host: str, port: int, reset_token: bool) -> list[str]:
