@@ -48,8 +48,9 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     security.install(app)
     app.register_blueprint(orders_api.bp)
     app.register_blueprint(webhooks.bp)
-    from . import dashboard
+    from . import dashboard, lab_reset
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(lab_reset.bp)
     from . import checkout
     app.register_blueprint(checkout.bp)
     from . import shop

@@ -67,7 +67,7 @@ def _small_body() -> bytes:
 def _from_this_page() -> None:
     """The mock's calls come from the checkout page, and a browser names that page's origin on
     every POST. A form on another site gets no token or challenge answer out of this proxy."""
-    from .dashboard import same_origin
+    from .lab_reset import same_origin
     if not same_origin():
         raise ApiError(403, "This address is for the checkout page's Stripe.js only.",
                        code="cross_origin_request")
