@@ -1,4 +1,4 @@
-"""The instructor's dashboard (issue 7): what it shows after real payments, that it updates by
+"""The instructor's dashboard: what it shows after real payments, that it updates by
 itself in a real browser, that nothing secret is on it, and that its reset button cannot be
 pressed from another site.
 
@@ -97,7 +97,7 @@ def test_test_mode_json_and_page_carry_links_and_no_key(tmp_path):
     app = create_app(settings)  # test mode; nothing here calls Stripe
     db = connect(settings.db_path)
     with transaction(db):
-        order_id = orders.create_order(db, price_order(get_product("prod_enamel_mug"), 2), "ada")
+        order_id = orders.insert_order(db, price_order(get_product("prod_enamel_mug"), 2), "ada")
         orders.attach_payment_intent(db, order_id, "pi_3TestModeLink")
     db.close()
     client = app.test_client()
@@ -214,7 +214,7 @@ def test_a_shared_lab_resets_only_from_its_own_machine_or_with_the_token(tmp_pat
     app.config.update(LISTEN_HOST="0.0.0.0", RESET_TOKEN="open-sesame")
     db = connect(settings.db_path)
     with transaction(db):
-        orders.create_order(db, price_order(get_product("prod_enamel_mug"), 1), "ada")
+        orders.insert_order(db, price_order(get_product("prod_enamel_mug"), 1), "ada")
     db.close()
     # A learner's laptop (in-process requests from a documentation address; no traffic).
     learner = app.test_client()

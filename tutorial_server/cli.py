@@ -201,10 +201,9 @@ def _deliver(state: dict, event: dict, secret: str, args) -> None:
 def cmd_events_resend(args) -> None:
     import stripe
 
-    from .webhook_delivery import fetch_event
     state, secret, gateway = _running_lab(_settings(args))
     try:
-        event = fetch_event(gateway, args.event_id)
+        event = gateway.retrieve_event(args.event_id)  # as Stripe stored it
     except stripe.InvalidRequestError:
         raise SystemExit(f"Stripe has no event {args.event_id!r} (list recent ones in the "
                          "Dashboard, or on the lab's dashboard page).") from None

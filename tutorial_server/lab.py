@@ -236,7 +236,6 @@ class _AppSlot:
 class Lab:
     settings: Settings
     host: str = "127.0.0.1"
-    announce: object = print
     # Lets the dashboard's reset button work from other machines too (see shared_lab_warning).
     reset_token: str | None = field(default=None, repr=False)
     # An offline Stripe that is already running (`serve --backend-url`): the lab attaches to

@@ -62,7 +62,7 @@ def order_to_api(row: sqlite3.Row) -> dict:
     }
 
 
-def create_order(db: sqlite3.Connection, priced: PricedOrder, customer: str) -> str:
+def insert_order(db: sqlite3.Connection, priced: PricedOrder, customer: str) -> str:
     """Record a priced order (call inside a transaction). Returns its id."""
     order_id = new_order_id()
     db.execute(

@@ -111,7 +111,7 @@ def create_order():
                                type="idempotency_error", param="Idempotency-Key")
             order_id, replayed = known["order_id"], True
         else:
-            order_id = orders.create_order(db, price_order(product, quantity), customer)
+            order_id = orders.insert_order(db, price_order(product, quantity), customer)
             if key:
                 orders.remember_idempotency_key(db, key, fingerprint, order_id)
 

@@ -1,5 +1,7 @@
 """Step 6: Stripe tells the server what happened, and the server checks before it believes.
 
+The receiver (POST /webhook); webhook_delivery.py is the sender that plays Stripe's side.
+
 Order of work, each step failing closed:
 1. verify the signature over the raw body (stripe.Webhook.construct_event) before parsing;
 2. skip events already processed (Stripe may deliver one event more than once);
