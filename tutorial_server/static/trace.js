@@ -28,7 +28,8 @@
   // directives), labels are plain SVG text (htmlLabels: false), and the CSP still refuses any
   // inline script.
   if (window.mermaid) {
-    window.mermaid.initialize({startOnLoad: false, securityLevel: "loose", theme: "neutral", htmlLabels: false,
+    window.mermaid.initialize({startOnLoad: false, securityLevel: "loose", theme: "neutral",
+                               htmlLabels: false,
                                sequence: {useMaxWidth: true, wrap: true, width: 260}});
   }
 
