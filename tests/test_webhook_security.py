@@ -18,7 +18,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from .conftest import new_webhook_secret, payment_intent_event, sign, wait_for
+from tutorial_server.webhook_delivery import payment_intent_event
+
+from .conftest import new_webhook_secret, wait_for
+from .signing import sign
 
 # Events the tests make up carry this prefix; the offline Stripe's own events do not.
 TEST_EVENT = "evt_test_"
