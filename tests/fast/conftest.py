@@ -99,6 +99,10 @@ class InProcessLab:
         kw.pop("timeout", None)
         return Answer(self.client.post(path, **kw))
 
+    def request(self, method: str, path: str, **kw) -> Answer:
+        kw.pop("timeout", None)
+        return Answer(self.client.open(path, method=method, **kw))
+
     def order(self, product: str = "prod_drip_bags", quantity: int = 1,
               customer: str | None = None, **kw) -> dict:
         body = {"productId": product, "quantity": quantity}
