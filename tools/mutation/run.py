@@ -1,0 +1,136 @@
+"""`make mutation`: cosmic-ray over the modules in cosmic-ray.toml, against the fast tier.
+
+Each module is mutated in a copy of the project (a temporary folder), never in the working
+tree, and the three modules run side by side. Prints one line per module:
+    <module>: <score>% (<killed>/<run>)
+where harmless (equivalent) mutants listed in equivalent.txt are left out of both numbers.
+`--keep` leaves the session databases (cosmic-ray dump them) and prints the survivors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+COPIED = ["tutorial_server", "tests", "pyproject.toml", "conftest.py"]
+
+
+def equivalent() -> set[tuple[str, str, str]]:
+    found = set()
+    for line in (HERE / "equivalent.txt").read_text().splitlines():
+        line = line.split("   #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            module, operator, code = (part.strip() for part in line.split("|", 2))
+            found.add((module, operator, code))
+    return found
+
+
+def run_module(module: str, tests: list[str], base: dict, work: Path) -> list[dict]:
+    """cosmic-ray init + exec in a copy of the project; returns the dumped results."""
+    folder = work / Path(module).stem
+    folder.mkdir()
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pyc", "static", "templates") if name == "tests" else
+                shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(source, folder / name)
+    # -x: the first failing test kills the mutant. No plugin autoload (nbval, hypothesis's
+    # entry point...) and no addopts: a run costs seconds, not the whole project's start-up.
+    command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider -o addopts= "
+               + " ".join(tests))
+    config = {"cosmic-ray": {**base, "module-path": module, "test-command": command}}
+    (folder / "cr.toml").write_text(_toml(config))
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    cosmic = [sys.executable, "-m", "cosmic_ray.cli"]
+    for step in (["init", "cr.toml", "session.sqlite"], ["exec", "cr.toml", "session.sqlite"]):
+        subprocess.run(cosmic + step, cwd=folder, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dump = subprocess.run(cosmic + ["dump", "session.sqlite"], cwd=folder, env=env, check=True,
+                          capture_output=True, text=True).stdout
+    return [json.loads(line) for line in dump.splitlines() if line.strip()]
+
+
+def _toml(config: dict) -> str:
+    lines = []
+
+    def table(name: str, values: dict) -> None:
+        lines.append(f"[{name}]")
+        nested = []
+        for key, value in values.items():
+            if isinstance(value, dict):
+                nested.append((f"{name}.{key}", value))
+            else:
+                lines.append(f"{key} = {json.dumps(value)}")
+        for sub, values in nested:
+            table(sub, values)
+    for name, values in config.items():
+        table(name, values)
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the work folder; list survivors")
+    parser.add_argument("modules", nargs="*", help="only these module paths")
+    args = parser.parse_args()
+    config = tomllib.loads((HERE / "cosmic-ray.toml").read_text())
+    base = config["cosmic-ray"]
+    modules = {m: t["tests"] for m, t in config["modules"].items()
+               if not args.modules or m in args.modules}
+    harmless = equivalent()
+    work = Path(tempfile.mkdtemp(prefix="stripe-lab-mutation-"))
+    started = time.monotonic()
+    try:
+        with ThreadPoolExecutor(len(modules)) as pool:
+            results = dict(zip(modules, pool.map(
+                lambda m: run_module(m, modules[m], base, work), modules)))
+        failed = False
+        for module, entries in results.items():
+            source = (ROOT / module).read_text().splitlines()
+            killed = run = excluded = 0
+            survivors = []
+            for job, result in entries:
+                [mutation] = job["mutations"]
+                line = mutation["start_pos"][0]
+                code = source[line - 1].strip()
+                if (module, mutation["operator_name"], code) in harmless:
+                    excluded += 1
+                    continue
+                if result is None or result.get("worker_outcome") != "normal":
+                    continue  # not run (or the worker itself failed): not counted
+                run += 1
+                if result.get("test_outcome") == "killed":
+                    killed += 1
+                else:
+                    survivors.append(f"    {module}:{line}: {mutation['operator_name']} "
+                                     f"(occurrence {mutation['occurrence']}): {code}")
+            score = 100.0 * killed / run if run else 0.0
+            failed |= score < 95.0
+            print(f"{module}: {score:.1f}% ({killed}/{run})"
+                  + (f", {excluded} equivalent left out" if excluded else ""), flush=True)
+            if args.keep or survivors:
+                print("\n".join(survivors)) if survivors else None
+        print(f"mutation run: {time.monotonic() - started:.0f} s", flush=True)
+        return 1 if failed else 0
+    finally:
+        if args.keep:
+            print(f"sessions kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
