@@ -56,8 +56,9 @@ def run_module(module: str, tests: list[str], base: dict, work: Path) -> list[di
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     cosmic = [sys.executable, "-m", "cosmic_ray.cli"]
     for step in (["init", "cr.toml", "session.sqlite"], ["exec", "cr.toml", "session.sqlite"]):
-        subprocess.run(cosmic + step, cwd=folder, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(cosmic + step, cwd=folder, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"cosmic-ray {step[0]} failed for {module}:\n{done.stderr[-3000:]}")
     dump = subprocess.run(cosmic + ["dump", "session.sqlite"], cwd=folder, env=env, check=True,
                           capture_output=True, text=True).stdout
     return [json.loads(line) for line in dump.splitlines() if line.strip()]
@@ -91,7 +92,7 @@ def main() -> int:
     modules = {m: t["tests"] for m, t in config["modules"].items()
                if not args.modules or m in args.modules}
     harmless = equivalent()
-    work = Path(tempfile.mkdtemp(prefix="stripe-lab-mutation-"))
+    work = Path(tempfile.mkdtemp(prefix="mutation-run-"))
     started = time.monotonic()
     try:
         with ThreadPoolExecutor(len(modules)) as pool:
