@@ -7,6 +7,7 @@ says which.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -42,11 +43,13 @@ def order(db):
 
 def intent(order, status="succeeded", *, pi=PI_OWN, amount=None, currency=None, error=None,
            **extra) -> dict:
-    """The PaymentIntent as Stripe has it: by default, the order's own, paid in full."""
-    return {"id": pi, "object": "payment_intent", "status": status,
+    """The PaymentIntent as Stripe has it: by default, the order's own, paid in full. Through
+    JSON, as it arrives from Stripe (its strings are not the test's own constants, so an `is`
+    in place of `==` cannot pass by accident)."""
+    return json.loads(json.dumps({"id": pi, "object": "payment_intent", "status": status,
             "amount": order["amount"] if amount is None else amount,
             "currency": currency or order["currency"], "metadata": {"order_id": order["id"]},
-            "last_payment_error": error, **extra}
+            "last_payment_error": error, **extra}))
 
 
 def declined(charge: str) -> dict:
@@ -191,6 +194,21 @@ def test_a_payment_failed_event_without_an_error_still_counts_once(db, order):
     assert row(db, order)["attempts"] == 1
 
 
+def test_only_a_payment_failed_event_lends_its_snapshot_to_the_failure(db, order):
+    # Mutant: the snapshot passed on for every event, or never.
+    quiet = intent(order, "requires_payment_method")
+    failed_snapshot = intent(order, "requires_payment_method", error=declined("ch_snap"))
+    # A succeeded-type delivery (or a sync) whose snapshot shows an error counts nothing.
+    assert settle(db, quiet, snapshot=failed_snapshot) == (fulfilment.NO_CHANGE, order["id"])
+    assert row(db, order)["attempts"] == 0
+    # A payment_failed event counts the failure its snapshot names, not the intent's newer one.
+    newer = intent(order, "requires_payment_method", error=declined("ch_newer"))
+    assert settle(db, newer, payment_failed=True, snapshot=failed_snapshot) == (
+        fulfilment.ATTEMPT_RECORDED, order["id"])
+    assert settle(db, newer) == (fulfilment.ATTEMPT_RECORDED, order["id"])  # ch_newer: new
+    assert row(db, order)["attempts"] == 2
+
+
 def test_failure_key_names_one_failed_payment():
     key = fulfilment.failure_key
     assert key({"id": "pi_1"}) is None
@@ -229,7 +247,15 @@ def test_error_of_describes_the_failure():
         "message": "Your card was declined."}
     assert fulfilment._error_of({"status": "requires_action"})["code"] == \
         "authentication_required"
-    assert fulfilment._error_of({"status": "requires_payment_method"}) is None
+    for status in ("requires_payment_method", "processing", "canceled", "succeeded"):
+        assert fulfilment._error_of({"status": status}) is None
+
+
+def test_3ds_pending_on_a_paid_or_attempted_order_records_nothing(db, order):
+    settle(db, intent(order))
+    assert settle(db, intent(order, "requires_action")) == (fulfilment.NO_CHANGE, order["id"])
+    paid = row(db, order)
+    assert (paid["status"], paid["last_payment_error"]) == ("paid", None)
 
 
 # --- canceled orders -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from tutorial_server.config import load_settings
 from tutorial_server.errors import ApiError
 from tutorial_server.gateway import StripeGateway
+from tutorial_server.offline_backend import CHECK_METADATA_KEY, WebhookWatchdog
 from tutorial_server.webhook_delivery import payment_intent_event
 from tutorial_server.webhooks import TOLERANCE_SECONDS, verify_event
 
@@ -174,3 +175,18 @@ def test_a_payment_failed_event_counts_one_attempt(lab, customer):
     again = payment_intent_event(failed, "payment_intent.payment_failed")
     assert lab.post_event(again).json()["outcome"] == "attempt_already_recorded"
     assert lab.order_status(order["id"])["attempts"] == 1
+
+
+def test_the_labs_own_delivery_check_is_answered_and_not_recorded(app, lab):
+    # What a lab process installs (offline_backend.WebhookWatchdog): its check events are
+    # answered 200 and leave nothing behind; any other event goes on to be handled.
+    watchdog = WebhookWatchdog(lab.backend_url, "http://localhost/webhook", lab.webhook_secret)
+    app.extensions["webhook_watchdog"] = watchdog
+    check = {"id": "evt_test_check", "object": "event", "type": "customer.updated",
+             "data": {"object": {"id": "cus_check", "metadata": {CHECK_METADATA_KEY: "n1"}}}}
+    before = lab.snapshot()
+    r = lab.post_event(check)
+    assert (r.status_code, r.json()) == (200, {"received": True, "outcome": "lab_check"})
+    assert lab.snapshot() == before
+    other = payment_intent_event({"id": "pi_x"}, "customer.created", event_id="evt_test_other")
+    assert lab.post_event(other).json()["outcome"] == "ignored_type"

@@ -9,6 +9,7 @@ where harmless (equivalent) mutants listed in equivalent.txt are left out of bot
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -56,12 +57,50 @@ def run_module(module: str, tests: list[str], base: dict, work: Path) -> list[di
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     cosmic = [sys.executable, "-m", "cosmic_ray.cli"]
     for step in (["init", "cr.toml", "session.sqlite"], ["exec", "cr.toml", "session.sqlite"]):
+        if step[0] == "exec":
+            _skip_annotations(folder / "session.sqlite", folder / module)
         done = subprocess.run(cosmic + step, cwd=folder, env=env, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"cosmic-ray {step[0]} failed for {module}:\n{done.stderr[-3000:]}")
     dump = subprocess.run(cosmic + ["dump", "session.sqlite"], cwd=folder, env=env, check=True,
                           capture_output=True, text=True).stdout
     return [json.loads(line) for line in dump.splitlines() if line.strip()]
+
+
+ANNOTATION = "annotation (never evaluated: from __future__ import annotations)"
+
+
+def annotation_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's type annotations are. With `from __future__ import annotations` they
+    are never evaluated, so a mutant inside one (`dict | None` made `dict & None`) is harmless
+    by construction: such mutants are marked skipped before the run and not counted."""
+    tree = ast.parse(path.read_text())
+    if not any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
+               and any(a.name == "annotations" for a in n.names) for n in tree.body):
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        notes = []
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            notes.append(node.annotation)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
+            notes.append(node.returns)
+        if isinstance(node, ast.AnnAssign):
+            notes.append(node.annotation)
+        spans += [((n.lineno, n.col_offset), (n.end_lineno, n.end_col_offset)) for n in notes]
+    return spans
+
+
+def _skip_annotations(session: Path, source: Path) -> None:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+    spans = annotation_spans(source)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            start = tuple(item.mutations[0].start_pos)
+            if any(a <= start < b for a, b in spans):
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output=ANNOTATION))
 
 
 def _toml(config: dict) -> str:
@@ -108,6 +147,9 @@ def main() -> int:
                 line = mutation["start_pos"][0]
                 code = source[line - 1].strip()
                 if (module, mutation["operator_name"], code) in harmless:
+                    excluded += 1
+                    continue
+                if result is not None and result.get("output") == ANNOTATION:
                     excluded += 1
                     continue
                 if result is None or result.get("worker_outcome") != "normal":
