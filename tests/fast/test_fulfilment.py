@@ -209,6 +209,24 @@ def test_only_a_payment_failed_event_lends_its_snapshot_to_the_failure(db, order
     assert row(db, order)["attempts"] == 2
 
 
+def test_a_payment_failed_event_records_the_error_its_snapshot_names(db, order):
+    # The re-read PaymentIntent has no error (the customer is already retrying): the event's
+    # snapshot says what failed.
+    quiet = intent(order, "requires_payment_method")
+    snapshot = intent(order, "requires_payment_method", error=declined("ch_snap"))
+    assert settle(db, quiet, payment_failed=True, snapshot=snapshot)[0] == \
+        fulfilment.ATTEMPT_RECORDED
+    assert '"card_declined"' in row(db, order)["last_payment_error"]
+
+
+def test_a_payment_intent_without_a_status_settles_nothing(db, order):
+    linked = {k: v for k, v in intent(order).items() if k != "status"}
+    assert settle(db, linked) == (fulfilment.NO_CHANGE, order["id"])
+    unlinked = {**linked, "id": PI_AFTER}
+    assert settle(db, unlinked) == (fulfilment.UNKNOWN_ORDER, None)
+    assert row(db, order)["status"] == "created"
+
+
 def test_failure_key_names_one_failed_payment():
     key = fulfilment.failure_key
     assert key({"id": "pi_1"}) is None

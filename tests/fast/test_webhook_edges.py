@@ -190,3 +190,23 @@ def test_the_labs_own_delivery_check_is_answered_and_not_recorded(app, lab):
     assert lab.snapshot() == before
     other = payment_intent_event({"id": "pi_x"}, "customer.created", event_id="evt_test_other")
     assert lab.post_event(other).json()["outcome"] == "ignored_type"
+
+
+def test_a_payment_failed_event_counts_even_when_stripe_shows_no_error(lab, customer):
+    # The customer's PaymentIntent at Stripe shows no error (never confirmed here), but the
+    # event is a payment_failed one: one attempt, named by the event.
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    assert intent["status"] == "requires_payment_method" and not intent["last_payment_error"]
+    r = lab.post_event(payment_intent_event(intent, "payment_intent.payment_failed"))
+    assert r.json()["outcome"] == "attempt_recorded"
+    assert lab.post_event(payment_intent_event(intent)).json()["outcome"] == "no_change"
+    assert lab.order_status(order["id"])["attempts"] == 1
+
+
+@pytest.mark.parametrize("kind", ["setup_intent", "charge", "refund"])
+def test_an_event_about_another_kind_of_object_is_refused(lab, kind):
+    before = lab.snapshot()
+    r = lab.post_event(payment_intent_event({"id": "pi_" + "a" * 24, "object": kind}))
+    assert r.status_code == 400 and "not a PaymentIntent" in r.json()["error"]["message"]
+    assert lab.snapshot() == before
