@@ -23,6 +23,7 @@ import pytest
 from tutorial_server import create_app
 from tutorial_server.config import load_settings
 from tutorial_server.gateway import StripeGateway
+from tutorial_server.lab_process import gateway_for
 from tutorial_server.offline_backend import OfflineBackend
 
 from .. import signing
@@ -117,7 +118,7 @@ class InProcessLab:
 
     def gateway(self) -> StripeGateway:
         """The customer's side of step 5, against the shared stand-in."""
-        return StripeGateway(load_settings({}), self.backend_url)
+        return gateway_for({"mode": "offline", "backend_url": self.backend_url})
 
     def post_event(self, event: dict, secret: str | None = None, timestamp: int | None = None,
                    header: str | None = None) -> Answer:
