@@ -101,6 +101,10 @@ def test_amount_matches_needs_both_amount_and_currency():
     assert not fulfilment.amount_matches(order, {"amount": 500, "currency": "eur"})
     assert not fulfilment.amount_matches(order, {"amount": 499, "currency": "usd"})
     assert not fulfilment.amount_matches(order, {"amount": 499, "currency": "eur"})
+    # Above as well as below: currencies and amounts that sort after the order's.
+    assert not fulfilment.amount_matches({"amount": 500, "currency": "eur"},
+                                         {"amount": 500, "currency": "usd"})
+    assert not fulfilment.amount_matches(order, {"amount": 501, "currency": "usd"})
     assert not fulfilment.amount_matches(order, {})
 
 
@@ -343,3 +347,9 @@ def test_canceled_at_stripe_does_not_touch_a_paid_order(db, order):
 def test_nothing_to_record_is_no_change(db, order, status):
     assert settle(db, intent(order, status)) == (fulfilment.NO_CHANGE, order["id"])
     assert row(db, order)["status"] == "created"
+
+
+def test_the_flags_of_settle_order_are_keyword_only(db, order):
+    # A positional True could be taken for the snapshot, or the snapshot for the flag.
+    with pytest.raises(TypeError):
+        fulfilment.settle_order(db, intent(order), True)  # type: ignore[misc]

@@ -62,8 +62,12 @@ def run_module(module: str, tests: list[str], base: dict, work: Path) -> list[di
         done = subprocess.run(cosmic + step, cwd=folder, env=env, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"cosmic-ray {step[0]} failed for {module}:\n{done.stderr[-3000:]}")
-    dump = subprocess.run(cosmic + ["dump", "session.sqlite"], cwd=folder, env=env, check=True,
-                          capture_output=True, text=True).stdout
+    return _dump(folder)
+
+
+def _dump(folder: Path) -> list:
+    dump = subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "dump", "session.sqlite"],
+                          cwd=folder, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in dump.splitlines() if line.strip()]
 
 
@@ -124,6 +128,8 @@ def _toml(config: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the work folder; list survivors")
+    parser.add_argument("--report", type=Path, metavar="DIR",
+                        help="only score the sessions a --keep run left in DIR (no new run)")
     parser.add_argument("modules", nargs="*", help="only these module paths")
     args = parser.parse_args()
     config = tomllib.loads((HERE / "cosmic-ray.toml").read_text())
@@ -131,12 +137,16 @@ def main() -> int:
     modules = {m: t["tests"] for m, t in config["modules"].items()
                if not args.modules or m in args.modules}
     harmless = equivalent()
-    work = Path(tempfile.mkdtemp(prefix="mutation-run-"))
+    work = args.report or Path(tempfile.mkdtemp(prefix="mutation-run-"))
     started = time.monotonic()
     try:
-        with ThreadPoolExecutor(len(modules)) as pool:
-            results = dict(zip(modules, pool.map(
-                lambda m: run_module(m, modules[m], base, work), modules)))
+        if args.report:
+            args.keep = True
+            results = {m: _dump(work / Path(m).stem) for m in modules}
+        else:
+            with ThreadPoolExecutor(len(modules)) as pool:
+                results = dict(zip(modules, pool.map(
+                    lambda m: run_module(m, modules[m], base, work), modules)))
         failed = False
         for module, entries in results.items():
             source = (ROOT / module).read_text().splitlines()
