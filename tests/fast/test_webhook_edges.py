@@ -7,6 +7,7 @@ Events are signed by tests/signing.py (the tests' own oracle), never by the pack
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 
@@ -177,7 +178,7 @@ def test_a_payment_failed_event_counts_one_attempt(lab, customer):
     assert lab.order_status(order["id"])["attempts"] == 1
 
 
-def test_the_labs_own_delivery_check_is_answered_and_not_recorded(app, lab):
+def test_the_labs_own_delivery_check_is_answered_and_not_recorded(app, lab, caplog):
     # What a lab process installs (offline_backend.WebhookWatchdog): its check events are
     # answered 200 and leave nothing behind; any other event goes on to be handled.
     watchdog = WebhookWatchdog(lab.backend_url, "http://localhost/webhook", lab.webhook_secret)
@@ -185,9 +186,13 @@ def test_the_labs_own_delivery_check_is_answered_and_not_recorded(app, lab):
     check = {"id": "evt_test_check", "object": "event", "type": "customer.updated",
              "data": {"object": {"id": "cus_check", "metadata": {CHECK_METADATA_KEY: "n1"}}}}
     before = lab.snapshot()
-    r = lab.post_event(check)
+    with caplog.at_level(logging.DEBUG, logger="tutorial_server.requests"):
+        r = lab.post_event(check)
     assert (r.status_code, r.json()) == (200, {"received": True, "outcome": "lab_check"})
     assert lab.snapshot() == before
+    # It comes every round of the background reconcile: logged only with --verbose.
+    [logged] = [rec for rec in caplog.records if rec.name == "tutorial_server.requests"]
+    assert logged.levelno == logging.DEBUG and "POST /webhook 200" in logged.getMessage()
     other = payment_intent_event({"id": "pi_x"}, "customer.created", event_id="evt_test_other")
     assert lab.post_event(other).json()["outcome"] == "ignored_type"
 
