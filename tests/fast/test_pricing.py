@@ -49,3 +49,10 @@ def test_price_order_refuses_quantities_outside_1_to_100(quantity):
 ])
 def test_format_amount(amount, currency, text):
     assert format_amount(amount, currency) == text
+
+
+def test_a_priced_order_cannot_be_changed_after_pricing():
+    import dataclasses
+    priced = price_order(get_product("prod_enamel_mug"), 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        priced.amount = 1  # type: ignore[misc]
