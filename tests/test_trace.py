@@ -10,7 +10,8 @@ import requests
 from tutorial_server import orders as order_store
 from tutorial_server.db import connect, init_db
 
-from .conftest import sign, wait_for
+from .conftest import wait_for
+from .signing import sign
 from .test_lab import drop_webhooks, run_cli
 
 CARD = {"card[exp_month]": "12", "card[exp_year]": "2034", "card[cvc]": "123",
