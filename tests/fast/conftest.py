@@ -137,10 +137,12 @@ class InProcessLab:
             db.close()
 
     def snapshot(self) -> dict:
+        """Every table's rows, but the orders' traces (a log of every message, refused too)."""
         db = sqlite3.connect(self.db_path)
         try:
             tables = [r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name != 'trace_messages' ORDER BY name")]
             return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
         finally:
             db.close()
