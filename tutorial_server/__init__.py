@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     security.install(app)
     app.register_blueprint(orders_api.bp)
     app.register_blueprint(webhooks.bp)
+    from . import refunds
+    app.register_blueprint(refunds.bp)  # POST /api/orders/<id>/refund
     from . import dashboard
     app.register_blueprint(dashboard.bp)
     from . import checkout

@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 import stripe
-from stripe.params import EventListParams, PaymentIntentCreateParams
+from stripe.params import EventListParams, PaymentIntentCreateParams, RefundCreateParams
 
 from . import stripe_recorder
 from .config import Settings
@@ -237,6 +237,33 @@ class StripeGateway:
             params["type"] = event_type
         found = (e.to_dict() for e in self.client.v1.events.list(params=params).auto_paging_iter())
         return [e for e in found if e["data"]["object"].get("id") == payment_intent_id]
+
+    # --- after the payment: refunds and disputes (refunds.py, disputes.py) ---------------------
+
+    def create_refund(self, order: Any, amount: int, idempotency_key: str) -> dict:
+        """Give `amount` (minor units) of the order's payment back to the customer.
+
+        The key comes from the order and the client's refund request
+        (refunds.refund_idempotency_key), so a retried request cannot refund twice at Stripe.
+        """
+        params: RefundCreateParams = {
+            "payment_intent": order["payment_intent"], "amount": amount,
+            "metadata": {"order_id": order["id"]}}
+        refund = self.client.v1.refunds.create(params=params,
+                                               options={"idempotency_key": idempotency_key})
+        return refund.to_dict()
+
+    def retrieve_refund(self, refund_id: str) -> dict:
+        return self.client.v1.refunds.retrieve(refund_id).to_dict()
+
+    def refunds_of(self, payment_intent_id: str) -> list[dict]:
+        """Every Refund Stripe holds for one PaymentIntent (all pages)."""
+        found = self.client.v1.refunds.list(
+            params={"payment_intent": payment_intent_id, "limit": 100}).auto_paging_iter()
+        return [r.to_dict() for r in found]
+
+    def retrieve_charge(self, charge_id: str) -> dict:
+        return self.client.v1.charges.retrieve(charge_id).to_dict()
 
     @staticmethod
     def normalize(intent: dict) -> dict:

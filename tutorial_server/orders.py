@@ -18,6 +18,9 @@ from .pricing import PricedOrder
 
 _ALPHABET = string.ascii_letters + string.digits
 UNSETTLED = ("created", "attempted")
+# An order whose payment succeeded, whatever happened after: refunds and disputes (refunds.py,
+# disputes.py) move a paid order on, never back to unpaid.
+PAID_STATUSES = ("paid", "partially_refunded", "refunded", "disputed")
 
 
 def new_order_id() -> str:
@@ -33,6 +36,7 @@ def order_to_api(row: sqlite3.Row) -> dict:
         "amount": row["amount"],
         "amount_paid": row["amount_paid"],
         "amount_due": row["amount"] - row["amount_paid"],
+        "amount_refunded": row["amount_refunded"],
         "currency": row["currency"],
         "receipt": row["receipt"],
         "status": row["status"],
@@ -136,7 +140,7 @@ def mark_paid(db: sqlite3.Connection, order_id: str, amount: int) -> bool:
     cur = db.execute(
         "UPDATE orders SET status = 'paid', amount_paid = ?, attempts = attempts + 1,"
         " paid_at = ?, last_payment_error = NULL, cancellation_reason = NULL"
-        " WHERE id = ? AND status != 'paid'",
+        " WHERE id = ? AND status IN ('created', 'attempted', 'canceled')",
         (amount, int(time.time()), order_id),
     )
     return cur.rowcount == 1
@@ -165,7 +169,8 @@ def inventory_for(db: sqlite3.Connection, customer: str) -> list[dict]:
 # --- clearing the lab (the `reset` command and the dashboard's reset button) -----------------
 
 # Children before parents: inventory, idempotency keys and counted failures point at orders.
-LAB_TABLES = ("inventory", "idempotency_keys", "counted_failures", "webhook_events", "orders")
+LAB_TABLES = ("inventory", "idempotency_keys", "counted_failures", "refund_requests", "refunds",
+              "disputes", "webhook_events", "orders")
 
 
 def clear_lab(db: sqlite3.Connection) -> None:

@@ -18,7 +18,7 @@ from . import catalogue, fulfilment, orders
 from .db import get_db, transaction
 from .errors import ApiError, read_json_object
 from .reconcile import reconcile_order
-from .pricing import MAX_QUANTITY, MIN_QUANTITY, price_order
+from .pricing import MAX_QUANTITY, MIN_QUANTITY, AmountOutOfRange, price_order
 
 log = logging.getLogger(__name__)
 bp = Blueprint("orders_api", __name__, url_prefix="/api")
@@ -113,7 +113,11 @@ def create_order():
                                type="idempotency_error", param="Idempotency-Key")
             order_id, replayed = known["order_id"], True
         else:
-            order_id = orders.create_order(db, price_order(product, quantity), customer)
+            try:
+                priced = price_order(product, quantity)
+            except AmountOutOfRange as e:  # refused here, before any Stripe call
+                raise ApiError(400, str(e), param="quantity", code=e.code) from None
+            order_id = orders.create_order(db, priced, customer)
             if key:
                 orders.remember_idempotency_key(db, key, fingerprint, order_id)
 
@@ -210,7 +214,7 @@ def cancel_order(order_id: str):
     order = order_or_404(db, order_id)
     if order["status"] == "canceled":
         return jsonify({"order": orders.order_to_api(order)})
-    if order["status"] == "paid":
+    if order["status"] in orders.PAID_STATUSES:
         raise _cannot_cancel_paid(order_id)
     if order["payment_intent"]:
         intent = _cancel_payment_intent(order["payment_intent"])
