@@ -13,9 +13,11 @@ import uuid
 
 import pytest
 
+from tutorial_server import webhook_delivery
 from tutorial_server.stripe_recorder import read_recorded
 
 from .conftest import payment_intent_event
+from .test_lab import run_cli
 from .test_stripe_fidelity import FIXTURES_NAME, find_reference_dir
 
 
@@ -151,12 +153,9 @@ def test_a_refunded_order_cannot_be_paid_again_by_a_late_event(lab, customer):
 # --- refunds Stripe tells the server about (e.g. made in the Dashboard) -----------------------
 
 def charge_refunded_event(lab, order: dict) -> dict:
-    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
-    charge = lab.gateway().retrieve_charge(intent["latest_charge"])
-    snapshot = {"id": charge["id"], "object": "charge", "amount": charge["amount"],
-                "amount_refunded": charge.get("amount_refunded"), "currency": charge["currency"],
-                "payment_intent": order["payment_intent"], "refunded": False}
-    return signed_event("charge.refunded", snapshot)
+    gateway = lab.gateway()
+    return webhook_delivery.charge_refunded_event(
+        gateway, gateway.retrieve_payment_intent(order["payment_intent"]))
 
 
 def test_charge_refunded_delivered_twice_settles_once(lab, customer):
@@ -182,6 +181,22 @@ def test_charge_refunded_delivered_twice_settles_once(lab, customer):
     assert len(inventory(lab, customer)) == 1
     rows = lab.query("SELECT * FROM refunds WHERE order_id = ?", order["id"])
     assert [(r["id"], r["amount"]) for r in rows] == [(made.id, 450)]
+
+
+def test_the_cli_plays_charge_refunded_after_a_refund_made_at_stripe(lab, customer):
+    """Offline, `trigger charge.refunded --order ID` plays the event real Stripe would send."""
+    order = paid_order(lab, customer)
+    lab.gateway().client.v1.refunds.create(
+        params={"payment_intent": order["payment_intent"]})  # all of it, at Stripe
+    done = run_cli(lab, "trigger", "charge.refunded", "--order", order["id"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"outcome": "refunded"' in done.stdout
+    assert lab.webhook_secret not in done.stdout + done.stderr
+    assert lab.order_status(order["id"])["status"] == "refunded"
+    assert inventory(lab, customer) == []
+    # The dashboard shows it: the order's status, and how much went back.
+    row = next(o for o in lab.get("/api/dashboard").json()["orders"] if o["id"] == order["id"])
+    assert (row["status"], row["refunded"]) == ("refunded", "$12.00")
 
 
 def test_refund_events_of_the_wrong_shape_are_refused(lab):
