@@ -49,3 +49,20 @@ def test_price_order_refuses_quantities_outside_1_to_100(quantity):
 ])
 def test_format_amount(amount, currency, text):
     assert format_amount(amount, currency) == text
+
+
+def test_stripes_amount_limits_are_checked_before_stripe_is_asked():
+    from tutorial_server.pricing import AmountOutOfRange, check_amount_limits
+    for currency, minimum in (("usd", 50), ("inr", 50), ("jpy", 50)):
+        check_amount_limits(minimum, currency)
+        with pytest.raises(AmountOutOfRange) as refused:
+            check_amount_limits(minimum - 1, currency)
+        assert refused.value.code == "amount_too_small"
+    check_amount_limits(99_999_999, "inr")  # 8 digits: the most Stripe charges at once
+    with pytest.raises(AmountOutOfRange) as refused:
+        check_amount_limits(100_000_000, "inr")
+    assert refused.value.code == "amount_too_large"
+    sachet = get_product("prod_sugar_sachet")
+    with pytest.raises(AmountOutOfRange, match="below Stripe's minimum charge of ₹0.50"):
+        price_order(sachet, 1)
+    assert price_order(sachet, 2).amount == 60

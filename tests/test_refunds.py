@@ -274,3 +274,11 @@ def test_an_order_below_stripes_minimum_is_refused_before_any_stripe_call(lab, c
     assert payment_intents_created() == created  # Stripe was never asked
     ok = lab.order("prod_sugar_sachet", 2, customer)["order"]  # ₹0.60: fine
     assert ok["amount"] == 60 and ok["payment_intent"]
+
+
+# --- running it for real: the Stripe.js paired with the pinned API version -------------------
+
+def test_test_mode_loads_the_stripe_js_release_paired_with_the_api_version():
+    from tutorial_server.gateway import API_VERSION, STRIPE_JS_URL
+    assert API_VERSION.endswith(".endive")
+    assert STRIPE_JS_URL == "https://js.stripe.com/endive/stripe.js"

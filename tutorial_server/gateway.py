@@ -18,6 +18,11 @@ from .config import Settings
 # Pinned so that what the lab teaches matches one documented API version, whatever
 # version the account's dashboard defaults to. It is the version stripe-python 16.1.0 targets.
 API_VERSION = "2026-10-28.endive"
+# Stripe.js is versioned by the same release names since 2025 (acacia, basil, clover, ...):
+# https://docs.stripe.com/sdks/stripejs-versioning . The release paired with API_VERSION is
+# loaded from js.stripe.com/<release>/stripe.js, the URL @stripe/stripe-js 10.2.1 (the React
+# shop's) builds for its RELEASE_TRAIN 'endive'. js.stripe.com/v3 is the older, unversioned one.
+STRIPE_JS_URL = f"https://js.stripe.com/{API_VERSION.split('.')[1]}/stripe.js"
 
 # Parameters (and endpoints) the gateway sends ONLY to the offline stand-in, on purpose. Every
 # other parameter the package sends must be one stripe-python's typed params declare for the
@@ -134,11 +139,36 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "lab": "cancel_payment_intent() sends the reason in test mode only; the order keeps its "
             "own cancellation_reason either way."},
     {"topic": "Payment method types",
-     "real": "Automatic payment methods on by default; server-side confirm needs return_url "
-             "or allow_redirects=never.",
-     "offline": "Cards only; rejects automatic_payment_methods and return_url.",
-     "lab": "Create sends only amount, currency and metadata, which both accept; in test "
-            "mode, confirm also sends a return_url."},
+     "real": "Automatic payment methods on by default; the Payment Element may then offer "
+             "methods that redirect or settle days later (status processing); server-side "
+             "confirm needs return_url or allow_redirects=never.",
+     "offline": "Cards only; rejects automatic_payment_methods, allowed_payment_method_types "
+                "and return_url.",
+     "lab": "Cards only in both modes: in test mode create also sends "
+            "allowed_payment_method_types=['card'] (the pinned API version's parameter; "
+            "mypy checks it), so no payment waits in processing; confirm also sends a "
+            "return_url. Offline, create sends only amount, currency and metadata."},
+    {"topic": "Stripe.js version",
+     "real": "Versioned by release name since 2025: js.stripe.com/endive/stripe.js is the "
+             "Stripe.js paired with API 2026-10-28.endive; js.stripe.com/v3 is the older, "
+             "unversioned one.",
+     "offline": "The stand-in serves an old v3-style mock at /js.stripe.com/v3/.",
+     "lab": "The checkout page loads js.stripe.com/endive/stripe.js in test mode "
+            "(gateway.STRIPE_JS_URL); the React shop's @stripe/stripe-js 10.2.1 loads the "
+            "same release."},
+    {"topic": "Refunds",
+     "real": "Refund create checks the amount against what is left; sends charge.refunded "
+             "and refund.created / refund.updated events; honours Idempotency-Key.",
+     "offline": "Creates Refunds (any amount, over-refunds included), ignores "
+                "Idempotency-Key, sends no refund events.",
+     "lab": "The server checks the amount itself before asking, settles the order from the "
+            "Refund it gets back, and `trigger charge.refunded --order ID` plays the event."},
+    {"topic": "Disputes",
+     "real": "The test card 4000 0000 0000 0259 is disputed (fraudulent) after it succeeds; "
+             "charge.dispute.created arrives; evidence is due by a deadline.",
+     "offline": "No disputes at all: no Dispute objects, no events.",
+     "lab": "The server flags the order disputed on a verified charge.dispute.created; the "
+            "tests sign such events themselves, shaped like real Stripe's."},
     {"topic": "Validation and errors",
      "real": "Strict: unknown currency or parameter is an error with a precise message and param.",
      "offline": "Loose (currency 'xxx' accepted); messages are generic, no param.",
@@ -202,10 +232,20 @@ class StripeGateway:
     def create_payment_intent(self, order: Any) -> dict:
         """Create the PaymentIntent that will collect this order's amount."""
         intent = self.client.v1.payment_intents.create(
-            params=_payment_intent_params(order),
+            params=self._cards_only(_payment_intent_params(order)),
             options={"idempotency_key": payment_intent_idempotency_key(order["id"])},
         )
         return self.normalize(intent.to_dict())
+
+    def _cards_only(self, params: PaymentIntentCreateParams) -> PaymentIntentCreateParams:
+        """Test mode: cards only. With automatic payment methods (on by default at the pinned
+        API version) the Payment Element could offer methods that redirect or settle days
+        later (status `processing`), which this lab does not teach; the pinned version's
+        parameter for the restriction is allowed_payment_method_types. The offline stand-in
+        rejects it and knows only cards anyway."""
+        if not self.offline:
+            params["allowed_payment_method_types"] = ["card"]
+        return params
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict:
         intent = self.client.v1.payment_intents.retrieve(payment_intent_id)
@@ -326,7 +366,7 @@ class StripeGateway:
         Chromium blocks it) and behind JupyterHub's proxy (the path follows the page's prefix).
         """
         if not self.offline:
-            return "https://js.stripe.com/v3/"
+            return STRIPE_JS_URL
         from .stripe_js_proxy import STRIPE_JS_PATH
         return STRIPE_JS_PATH
 
@@ -395,7 +435,7 @@ class StripeGateway:
         (offline, after a decline). The key is derived from the order and the attempt number,
         so retrying this call cannot create two PaymentIntents for one attempt."""
         intent = self.client.v1.payment_intents.create(
-            params=_payment_intent_params(order, attempt=attempt),
+            params=self._cards_only(_payment_intent_params(order, attempt=attempt)),
             options={"idempotency_key": payment_intent_idempotency_key(order["id"], attempt)},
         )
         return self.normalize(intent.to_dict())
