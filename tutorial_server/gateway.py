@@ -31,7 +31,8 @@ STRIPE_JS_URL = f"https://js.stripe.com/{API_VERSION.split('.')[1]}/stripe.js"
 OFFLINE_ONLY_PARAMS: dict[tuple[str, str], frozenset[str]] = {
     # localstripe's private route that plays the customer's 3-D Secure challenge. Real Stripe
     # has no such endpoint: the customer authenticates in the browser through Stripe.js.
-    # Called only by complete_3ds_offline(), which refuses to run outside offline mode.
+    # Called only by complete_3ds_offline(), and only offline (in test mode it prints where the
+    # customer completes the challenge instead).
     ("POST", "/v1/payment_intents/{id}/_authenticate"): frozenset({"client_secret", "success"}),
 }
 
@@ -195,6 +196,29 @@ def differences_markdown() -> str:
     return "\n".join(rows)
 
 
+# How long complete_3ds_offline waits, in test mode, for the customer to complete the
+# challenge in the browser (seconds; TUTORIAL_3DS_WAIT changes it, 0 moves on at once).
+THREE_DS_WAIT = 60.0
+
+# FOR THE PACKAGE'S OWN TESTS: the Stripe API address in test mode, so the test-mode notebooks
+# can run against a local HTTP stand-in of api.stripe.com (tests/stripe_api_mock.py), which
+# cannot be reached from CI. Honoured only with a test-mode key and a loopback address, so a
+# key is never sent anywhere but api.stripe.com or this machine. Learners never set it.
+TEST_API_BASE_VARIABLE = "TUTORIAL_STRIPE_API_BASE"
+
+
+def test_api_base(settings: Settings) -> str | None:
+    url = (os.environ.get(TEST_API_BASE_VARIABLE) or "").strip().rstrip("/")
+    if not url or settings.offline or not settings.secret_key.startswith(("sk_test_", "rk_test_")):
+        return None
+    from .lab import is_loopback
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not is_loopback(parts.hostname or ""):
+        raise ValueError(f"{TEST_API_BASE_VARIABLE} must be an http://127.0.0.1:PORT address "
+                         "(a stand-in for api.stripe.com on this machine, for tests).")
+    return url
+
+
 def payment_intent_idempotency_key(order_id: str, attempt: int | None = None) -> str:
     """Derived from the order (and, for a fresh PaymentIntent after a failed one, the attempt
     number), so a retried create can never charge the order twice."""
@@ -211,7 +235,12 @@ class StripeGateway:
             if not backend_url:
                 raise ValueError("offline mode needs the offline backend's URL")
             base_addresses["api"] = backend_url
+        elif (test_base := test_api_base(settings)) is not None:
+            base_addresses["api"] = test_base  # the package's own tests only (see test_api_base)
         self.backend_url = backend_url
+        # Where a learner pays an order in the browser (the lab's checkout page), if known:
+        # notebook.Lab sets it, so test-mode 3-D Secure can point there.
+        self.checkout_url: Any = None
         if self.offline and http_client is None:
             # One keep-alive connection pool to the stand-in, shared by the server's threads;
             # it is on this machine, so proxy settings from the environment never apply.
@@ -345,15 +374,54 @@ class StripeGateway:
         })
         return method.id
 
-    def complete_3ds_offline(self, payment_intent_id: str, approve: bool) -> dict:
-        """Offline only: the customer approves or fails the 3-D Secure challenge."""
+    def complete_3ds_offline(self, payment_intent_id: str, approve: bool,
+                             wait: float | None = None) -> dict:
+        """The customer approves or fails the 3-D Secure challenge.
+
+        Offline, the stand-in's private route plays the customer. Real Stripe has no such call:
+        in test mode this prints where the customer completes the challenge in the browser,
+        waits up to `wait` seconds for it, and returns the PaymentIntent as it then is (still
+        requires_action if nobody completed it: the notebook moves on).
+        """
         if not self.offline:
-            raise RuntimeError("In test mode the customer completes 3-D Secure in the browser.")
+            if wait is None:
+                wait = float(os.environ.get("TUTORIAL_3DS_WAIT") or THREE_DS_WAIT)
+            return self._wait_for_3ds_in_browser(payment_intent_id, approve, wait)
         intent = self.client.v1.payment_intents.retrieve(payment_intent_id)
         self.client.raw_request(
             "post", f"/v1/payment_intents/{payment_intent_id}/_authenticate",
             client_secret=intent.client_secret, success="true" if approve else "false")
         return self.retrieve_payment_intent(payment_intent_id)
+
+    def _wait_for_3ds_in_browser(self, payment_intent_id: str, approve: bool,
+                                 wait: float) -> dict:
+        import time
+
+        intent = self.retrieve_payment_intent(payment_intent_id)
+        if intent.get("status") != "requires_action":
+            print(f"3-D Secure: nothing to complete, {payment_intent_id} is {intent.get('status')}.")
+            return intent
+        # With a return_url (pay_with_test_card sends one), Stripe's next_action is a page of
+        # its own where the test-mode challenge has Complete and Fail buttons.
+        redirect = (intent.get("next_action") or {}).get("redirect_to_url") or {}
+        order_id = (intent.get("metadata") or {}).get("order_id")
+        if redirect.get("url"):
+            where = f"open {redirect['url']} and click {'Complete' if approve else 'Fail'}"
+        elif self.checkout_url and order_id:
+            where = (f"pay a new order on the checkout page ({self.checkout_url(order_id)}) "
+                     f"with the card {TEST_CARDS['3ds']['card']}")
+        else:
+            where = f"complete next_action {intent.get('next_action')} with Stripe.js"
+        print(f"3-D Secure in test mode happens in the customer's browser: {where} "
+              f"(waiting up to {wait:.0f} s, then this moves on).", flush=True)
+        deadline = time.monotonic() + wait
+        while intent.get("status") == "requires_action" and time.monotonic() < deadline:
+            time.sleep(2.0 if wait > 10 else 0.25)
+            intent = self.retrieve_payment_intent(payment_intent_id)
+        if intent.get("status") == "requires_action":
+            print("Not completed yet: the PaymentIntent still requires_action. Moving on; "
+                  "run this cell again once the challenge is done.")
+        return intent
 
     # --- step 5 from the checkout page (checkout.py): the browser tokenizes, the server confirms
 

@@ -471,7 +471,12 @@ def run_lab(settings: Settings, open_browser: bool = True) -> None:
             argv.append("--allow-root")
         if not open_browser:
             argv.append("--no-browser")
-        env = dict(os.environ, TUTORIAL_SERVER_URL=lab.server_url, TUTORIAL_DB=str(settings.db_path))
+        # The notebooks find this lab through its database's state file (TUTORIAL_DB), which
+        # also holds the webhook secret they sign with. TUTORIAL_SERVER_URL means "a class
+        # server on another machine, whose secret is not known here": never set it for our own.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("TUTORIAL_SERVER_URL", "TUTORIAL_LAB")}
+        env["TUTORIAL_DB"] = str(settings.db_path.resolve())  # kernels run in notebooks/
         print("  JupyterLab       starting (its URL follows); Ctrl-C stops everything.", flush=True)
         # Its own session: Ctrl-C reaches the lab, which then stops JupyterLab cleanly.
         jupyter = spawn_child(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)

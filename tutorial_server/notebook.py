@@ -6,8 +6,11 @@
     show(order)
 
 `connect_lab()` looks, in order, for: TUTORIAL_SERVER_URL (a lab someone else runs, e.g. the
-instructor's), a lab started by `make lab` on this machine, and otherwise starts a lab of the
-notebook's own (its own offline Stripe, its own temporary database), stopped with the kernel.
+instructor's class server; its webhook secret is not known here), a lab running on this machine
+on the database TUTORIAL_DB names (`make lab` gives JupyterLab its own; the default is
+instance/tutorial.sqlite3), and otherwise starts a private lab (tutorial_server.private_lab: its
+own offline Stripe, its own temporary folder), announced in one line, stopped and deleted with
+the kernel.
 Set TUTORIAL_LAB=own to always start a fresh one (the notebook tests do, so stored outputs
 never depend on what a learner did in their own lab).
 """
@@ -35,7 +38,6 @@ from .config import PROJECT_ROOT, load_settings
 from .gateway import StripeGateway
 from .hub import learner_customer, link, on_hub, start_learners_lab  # noqa: F401 (link: for notebooks)
 from .lab import read_lab_state
-from .offline_backend import spawn_child
 
 # Anything shaped like a Stripe secret is masked before it is displayed, whatever it is in.
 _SECRET = re.compile(r"\b(sk|rk)_(test|live)_[0-9A-Za-z_]+|\bwhsec_[0-9A-Za-z_]+")
@@ -59,6 +61,7 @@ class Lab:
                           or learner_customer() or new_customer())
     _webhook_secret: str | None = field(default=None, repr=False)
     _process: subprocess.Popen | None = field(default=None, repr=False)
+    _folder: Path | None = field(default=None, repr=False)  # a private lab's temporary folder
 
     # --- the merchant server's HTTP API (what a client app would call) ---------------------
     def get(self, path: str) -> requests.Response:
@@ -115,9 +118,12 @@ class Lab:
     def gateway(self) -> StripeGateway:
         """The Stripe backend this lab uses, for playing the customer in step 5."""
         if self.mode == "offline":
-            return StripeGateway(load_settings({}), self.backend_url)
-        load_dotenv(PROJECT_ROOT / ".env")  # test-mode keys, as the lab itself reads them
-        return StripeGateway(load_settings())
+            gateway = StripeGateway(load_settings({}), self.backend_url)
+        else:
+            load_dotenv(PROJECT_ROOT / ".env")  # test-mode keys, as the lab itself reads them
+            gateway = StripeGateway(load_settings())
+        gateway.checkout_url = lambda order_id: self.public_url(f"/checkout/{order_id}")
+        return gateway
 
     def pay(self, order: dict, scenario: str = "success") -> dict:
         """Step 5 as the customer: pay the order's PaymentIntent with a test card.
@@ -183,6 +189,7 @@ class Lab:
         return self._webhook_secret
 
     def stop(self) -> None:
+        """Stop a lab this notebook started (and delete its temporary folder)."""
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -190,6 +197,9 @@ class Lab:
             except subprocess.TimeoutExpired:
                 self._process.kill()
         self._process = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
 
 _current: Lab | None = None
@@ -198,8 +208,9 @@ _current: Lab | None = None
 def connect_lab() -> Lab:
     """The lab this notebook talks to (found or started once per kernel)."""
     global _current
-    if _current is not None and (_current._process is None or _current._process.poll() is None):
-        return _current
+    if _current is not None and (not _current.started_here or (
+            _current._process is not None and _current._process.poll() is None)):
+        return _current  # (a private lab that was stopped, or died, is started again)
     _current = _find_lab() or _start_own_lab()
     return _current
 
@@ -252,32 +263,56 @@ def _find_lab() -> Lab | None:
 
 
 def _start_own_lab(timeout: float = 30.0) -> Lab:
-    folder = Path(tempfile.mkdtemp(prefix="stripe-lab-"))
-    db = folder / "notebook.sqlite3"
+    """A private lab for this kernel (tutorial_server.private_lab): it stops and deletes its
+    temporary folder (database, log, lab.json with the webhook secret) when the kernel ends,
+    even when the kernel is killed or restarted."""
+    from . import private_lab
+
+    private_lab.remove_stale_folders()  # left behind by kernels that are gone
+    folder = private_lab.make_folder()
+    db = folder / private_lab.DATABASE
     env = {k: v for k, v in os.environ.items() if k not in ("TUTORIAL_DB", "PORT")}
-    process = spawn_child([sys.executable, "-m", "tutorial_server", "serve", "--port", "0",
-                           "--db", str(db)], cwd=PROJECT_ROOT, env=env,
-                          stdout=open(folder / "lab.log", "ab"), stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL)
+    # The kernel keeps its own handle on the log: the lab deletes its folder when it exits,
+    # and a lab that fails to start must still be able to say why.
+    log = tempfile.TemporaryFile()
+    # Its own session: Jupyter interrupts (SIGINT) and kills (SIGKILL) the kernel's whole
+    # process group; the lab must survive an interrupt and clean up after a kill.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tutorial_server.private_lab", str(folder), str(os.getpid())],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def log_text() -> str:
+        log.seek(0)
+        return redact(log.read().decode(errors="replace"))
 
     def stop_if_running() -> None:
         if process.poll() is None:
             process.terminate()
-            process.wait(timeout=10)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
         shutil.rmtree(folder, ignore_errors=True)  # the notebook's own lab leaves nothing behind
 
     atexit.register(stop_if_running)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("The lab did not start: " + (folder / "lab.log").read_text())
+            raise RuntimeError("The lab did not start: " + log_text())
         state = read_lab_state(db)
         if state and state.get("pid") == process.pid:
-            return _attach(state["server_url"], started_here=True,
-                           webhook_secret=state.get("webhook_secret"), process=process)
+            lab = _attach(state["server_url"], started_here=True,
+                          webhook_secret=state.get("webhook_secret"), process=process)
+            lab._folder = folder
+            # One line, so the learner knows; the link works for as long as the kernel runs.
+            print(f"No lab was running, so this notebook started a private one ({lab.mode}); "
+                  "it stops and deletes its files when this kernel ends. Dashboard: "
+                  + lab.public_url("/dashboard"))
+            return lab
         time.sleep(0.05)
-    process.terminate()
-    raise RuntimeError("The lab did not start within 30 s: " + (folder / "lab.log").read_text())
+    stop_if_running()
+    raise RuntimeError("The lab did not start within 30 s: " + log_text())
 
 
 def new_customer(prefix: str = "learner") -> str:
