@@ -6,7 +6,9 @@ listed in OFFLINE_DIFFERENCES, which notebook 00 shows as a table.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import stripe
