@@ -16,18 +16,23 @@ import pytest
 from tutorial_server import webhook_delivery
 from tutorial_server.stripe_recorder import read_recorded
 
-from .conftest import payment_intent_event
+from .conftest import payment_intent_event, wait_for
 from .test_lab import run_cli
 from .test_stripe_fidelity import FIXTURES_NAME, find_reference_dir
 
 
 def paid_order(lab, customer: str, product: str = "prod_enamel_mug", quantity: int = 1) -> dict:
-    """An order the customer paid (settled at once with a sync, not waiting for the webhook)."""
+    """An order the customer paid, once the offline Stripe's own webhook about it has been
+    recorded (it arrives about 1 s after the payment; it must not land inside a test's
+    before/after comparison of the database)."""
     order = lab.order(product, quantity, customer)["order"]
     lab.gateway().pay_with_test_card(order["payment_intent"], "success")
-    r = lab.post(f"/api/orders/{order['id']}/sync", json={})
-    assert r.status_code == 200 and r.json()["order"]["status"] == "paid", r.text
-    return r.json()["order"]
+    wait_for(lambda: lab.query(
+        "SELECT 1 FROM webhook_events WHERE payment_intent = ? AND outcome != 'processing'",
+        order["payment_intent"]), timeout=10, message="the offline Stripe's webhook")
+    paid = lab.order_status(order["id"])
+    assert paid["status"] == "paid", paid
+    return paid
 
 
 def refund(lab, order_id: str, body: dict | None = None, key: str | None = None,
@@ -282,3 +287,27 @@ def test_test_mode_loads_the_stripe_js_release_paired_with_the_api_version():
     from tutorial_server.gateway import API_VERSION, STRIPE_JS_URL
     assert API_VERSION.endswith(".endive")
     assert STRIPE_JS_URL == "https://js.stripe.com/endive/stripe.js"
+
+
+def test_concurrent_refund_requests_with_different_keys_refund_once(lab, customer):
+    """Five clients press "refund" at once, each with its own key: one refund of the whole
+    amount, the others refused (the offline Stripe would have made five)."""
+    import threading
+    order = paid_order(lab, customer)
+    answers: list = []
+    start = threading.Barrier(5)
+
+    def press():
+        start.wait()
+        answers.append(refund(lab, order["id"]))
+    threads = [threading.Thread(target=press) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201, 409, 409, 409, 409], [r.text for r in answers]
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} <= {
+        "refund_in_progress", "charge_already_refunded"}
+    assert len(lab.gateway().refunds_of(order["payment_intent"])) == 1
+    assert lab.order_status(order["id"])["amount_refunded"] == 1200

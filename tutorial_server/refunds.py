@@ -103,7 +103,7 @@ def refund_order(order_id: str):
                            "parameters they were first used with.", type="idempotency_error",
                            param="Idempotency-Key")
         if known is None:
-            amount = _check_refundable(order, requested)
+            amount = _check_refundable(order, requested, _in_flight(db, order_id))
             db.execute("INSERT INTO refund_requests (key, order_id, fingerprint, amount,"
                        " created_at) VALUES (?, ?, ?, ?, ?)",
                        (key, order_id, fingerprint, amount, int(time.time())))
@@ -162,7 +162,14 @@ def _requested_amount() -> int | None:
     return amount
 
 
-def _check_refundable(order: sqlite3.Row, requested: int | None) -> int:
+def _in_flight(db: sqlite3.Connection, order_id: str) -> int:
+    """What refund requests already asked Stripe for, not yet answered: two requests with
+    different keys at the same moment must not both refund what is left."""
+    return db.execute("SELECT COALESCE(SUM(amount), 0) FROM refund_requests WHERE order_id = ?"
+                      " AND refund_id IS NULL", (order_id,)).fetchone()[0]
+
+
+def _check_refundable(order: sqlite3.Row, requested: int | None, in_flight: int = 0) -> int:
     """The amount to refund now, or an ApiError if this order cannot give it back."""
     status = order["status"]
     if status == "disputed":
@@ -172,7 +179,10 @@ def _check_refundable(order: sqlite3.Row, requested: int | None) -> int:
     if status not in orders.PAID_STATUSES:
         raise ApiError(409, f"Order {order['id']} is {status}, not paid: there is no payment to "
                        "refund (cancel an unpaid order instead).", code="order_not_paid")
-    left = order["amount_paid"] - order["amount_refunded"]
+    left = order["amount_paid"] - order["amount_refunded"] - in_flight
+    if left <= 0 and in_flight:
+        raise ApiError(409, f"Another refund of order {order['id']} is under way; retry shortly.",
+                       code="refund_in_progress")
     if left <= 0:
         raise ApiError(409, f"Order {order['id']} is already refunded in full.",
                        code="charge_already_refunded")
