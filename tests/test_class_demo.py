@@ -146,9 +146,10 @@ def test_fresh_start_is_empty_and_the_terminal_is_quiet(tmp_path):
 
 def test_a_class_lab_banner_names_the_hostname_and_the_ip_addresses(monkeypatch):
     # Computed only: nothing is sent to these addresses.
-    monkeypatch.setattr(lab_module.socket, "gethostname", lambda: "teacher-laptop")
-    monkeypatch.setattr(lab_module, "machine_addresses", lambda: ["192.0.2.7"])
-    assert lab_module.class_addresses("0.0.0.0", 4242) == [
+    from tutorial_server import addresses
+    monkeypatch.setattr(addresses.socket, "gethostname", lambda: "teacher-laptop")
+    monkeypatch.setattr(addresses, "machine_addresses", lambda: ["192.0.2.7"])
+    assert addresses.class_addresses("0.0.0.0", 4242) == [
         "http://teacher-laptop:4242", "http://192.0.2.7:4242"]
     assert lab_module.class_addresses("127.0.0.1", 4242) == []
     assert lab_module.class_addresses("192.0.2.7", 4242) == ["http://192.0.2.7:4242"]
@@ -158,8 +159,9 @@ def test_the_banner_of_a_class_lab_prints_its_addresses_and_the_demo_command(tmp
     from collections import Counter
 
     from tutorial_server.config import load_settings
-    monkeypatch.setattr(lab_module.socket, "gethostname", lambda: "teacher-laptop")
-    monkeypatch.setattr(lab_module, "machine_addresses", lambda: ["192.0.2.7"])
+    from tutorial_server import addresses
+    monkeypatch.setattr(addresses.socket, "gethostname", lambda: "teacher-laptop")
+    monkeypatch.setattr(addresses, "machine_addresses", lambda: ["192.0.2.7"])
     settings = load_settings({"TUTORIAL_DB": str(tmp_path / "b.sqlite3")})
     from tutorial_server import create_app, security
     lab = lab_module.Lab(settings, host="0.0.0.0", roster=("ada", "grace"))

@@ -1,4 +1,4 @@
-"""A class on JupyterHub (issue 13): one lab per learner, and no learner reaches another's.
+"""A class on JupyterHub: one lab per learner, and no learner reaches another's.
 
 - Two Jupyter servers from this one installation, each with its own home and user, as a hub's
   local spawner starts them: each opens its own stripe-lab through jupyter-server-proxy.

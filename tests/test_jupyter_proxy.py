@@ -1,4 +1,4 @@
-"""JupyterHub and Binder (issue 7): the merchant server is registered with jupyter-server-proxy,
+"""JupyterHub and Binder: the merchant server is registered with jupyter-server-proxy,
 and the URLs the notebooks print go through the proxy when a hub says where it is.
 
 The last test runs a real Jupyter server on 127.0.0.1 with jupyter-server-proxy, as a Binder

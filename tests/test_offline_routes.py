@@ -1,4 +1,4 @@
-"""Routes that exist only for the offline stand-in (issue 12): the token confirm route and the
+"""Routes that exist only for the offline stand-in: the token confirm route and the
 proxy that serves the mock Stripe.js and its calls through the merchant server's own address.
 
 Offline they answer, with only what the mock needs; in test mode they do not exist at all (an

@@ -1,4 +1,4 @@
-"""The HTTP contract (DESIGN.md, "HTTP contract") row by row, over real HTTP against the lab.
+"""The HTTP contract (the README's "HTTP API" section) row by row, over real HTTP against the lab.
 
 Every error answers {"error": {"type", "message", "param"}} as JSON with a 4xx status, and a
 rejected request leaves the database exactly as it was (a snapshot of every table is taken

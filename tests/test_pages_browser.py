@@ -1,4 +1,4 @@
-"""The pages as a classmate and a phone see them (issue 11, items 1c, 2c and 7), in real Chromium.
+"""The pages as a classmate and a phone see them, in real Chromium.
 
 A class server is reached under its own name, not 127.0.0.1: Chromium maps the name
 classroom.test to 127.0.0.1 itself (--host-resolver-rules), so the test still talks to loopback

@@ -284,9 +284,10 @@ def test_an_order_below_stripes_minimum_is_refused_before_any_stripe_call(lab, c
 # --- running it for real: the Stripe.js paired with the pinned API version -------------------
 
 def test_test_mode_loads_the_stripe_js_release_paired_with_the_api_version():
-    from tutorial_server.gateway import API_VERSION, STRIPE_JS_URL
+    from tutorial_server.checkout import REAL_STRIPE_JS
+    from tutorial_server.gateway import API_VERSION
     assert API_VERSION.endswith(".endive")
-    assert STRIPE_JS_URL == "https://js.stripe.com/endive/stripe.js"
+    assert REAL_STRIPE_JS == "https://js.stripe.com/endive/stripe.js"
 
 
 def test_concurrent_refund_requests_with_different_keys_refund_once(lab, customer):

@@ -40,7 +40,7 @@ from tutorial_server import gateway as gateway_module
 from tutorial_server import stripe_recorder
 from tutorial_server.config import Settings
 from tutorial_server.gateway import (API_VERSION, OFFLINE_DIFFERENCES, OFFLINE_ONLY_PARAMS,
-                                     StripeGateway, differences_markdown)
+                                     OfflineGateway, StripeGateway, differences_markdown)
 from tutorial_server.webhooks import verify_event
 
 from .conftest import ROOT, RunningLab, new_webhook_secret, wait_for
@@ -892,7 +892,7 @@ def test_every_difference_the_gateway_absorbs_in_code_is_listed():
         for name in names:
             assert name in text, f"offline-only parameter {name} is not in OFFLINE_DIFFERENCES"
     # normalize() touches these fields (found by reading its code); each is a row's topic.
-    source = inspect.getsource(StripeGateway.normalize)
+    source = inspect.getsource(OfflineGateway.normalize)
     touched = set(re.findall(r'intent(?:\.get\(|\[|\.pop\()"(\w+)"', source)) - {"amount",
                                                                                   "status"}
     assert {"latest_charge", "amount_received", "charges"} <= touched

@@ -1,4 +1,4 @@
-"""Trust boundaries (issue 12): what a web page, a classmate or a slow client can do to a lab.
+"""Trust boundaries: what a web page, a classmate or a slow client can do to a lab.
 
 Each test plays the attacker against a real lab (its own process, its own offline Stripe, on
 127.0.0.1) and then checks the outcome, not only the status: nothing read, nothing changed.

@@ -16,7 +16,7 @@ from flask import Flask, g, request
 
 from .config import Settings, load_settings
 from .db import POOL_SIZE
-from .gateway import API_VERSION, StripeGateway
+from .gateway import API_VERSION, make_gateway
 
 MAX_BODY_BYTES = 64 * 1024  # orders and Stripe events are a few KB; refuse bigger bodies
 
@@ -36,8 +36,7 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     )
     if test_config:
         app.config.update(test_config)
-    app.extensions["gateway"] = StripeGateway(settings, backend_url, http_client=http_client)
-    app.config["STRIPE_JS_URL"] = app.extensions["gateway"].stripe_js_url()
+    app.extensions["gateway"] = make_gateway(settings, backend_url, http_client=http_client)
     app.extensions["webhook_deliveries"] = deque(maxlen=200)
     app.extensions["db_pool"] = queue.LifoQueue(maxsize=POOL_SIZE)
 
@@ -51,8 +50,9 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     app.register_blueprint(webhooks.bp)
     from . import refunds
     app.register_blueprint(refunds.bp)  # POST /api/orders/<id>/refund
-    from . import dashboard
+    from . import dashboard, lab_reset
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(lab_reset.bp)
     from . import checkout
     app.register_blueprint(checkout.bp)
     from . import shop

@@ -9,7 +9,7 @@ The page receives the PaymentIntent's client secret and the publishable key, nev
 key, and every amount on it is formatted here, on the server. In test mode the browser
 confirms with Stripe itself (Payment Element + confirmPayment). Offline, the mock Stripe.js
 cannot, so the browser turns the card into a token and this server confirms; the gateway
-hides the differences (gateway.OFFLINE_DIFFERENCES).
+hides the differences (offline_differences.OFFLINE_DIFFERENCES).
 """
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ import stripe
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, \
     request, url_for
 
-from . import catalogue, fulfilment, orders
-from .db import get_db, transaction
-from .errors import ApiError, read_json_object
-from .gateway import TEST_CARDS
-from .orders_api import ensure_payment_intent, order_or_404
+from . import catalogue, orders, payments
+from .db import get_db
+from .errors import ApiError, as_api_error, read_json_object
+from .customer import TEST_CARDS
+from .gateway import API_VERSION
+from .orders_api import order_or_404
+from .stripe_js_proxy import STRIPE_JS_PATH
 
 log = logging.getLogger(__name__)
 # Templates and static files live in the app's own templates/ and static/ folders.
@@ -36,7 +38,6 @@ offline_bp = Blueprint("checkout_offline", __name__, url_prefix="/checkout")
 _TOKEN = re.compile(r"^tok_[A-Za-z0-9]{1,64}$")
 DEFAULT_WAIT_SECONDS = 30  # how long the success page waits for the webhook
 MAX_WAIT_SECONDS = 300
-SETTLED_INTENT = ("succeeded", "processing")  # the money is on its way: never start again
 
 
 # --- pages --------------------------------------------------------------------------------
@@ -54,7 +55,7 @@ def _register_favicon(state) -> None:
 
 def content_security_policy(stripe_js: bool) -> str:
     """Only this app, plus the Stripe.js origin in use on the page that loads Stripe.js."""
-    sources = current_app.extensions["gateway"].stripe_js_sources() if stripe_js else {}
+    sources = stripe_js_sources(current_app.config["SETTINGS"].offline) if stripe_js else {}
     frames = sources.get("frame-src") or ["'none'"]
     return "; ".join([
         "default-src 'self'",
@@ -85,11 +86,38 @@ def html_page(template: str, status: int = 200, **context):
     return _page(template, status, **context)
 
 
+# Stripe.js is versioned by the same release names as the API since 2025 (acacia, basil,
+# clover, ...): https://docs.stripe.com/sdks/stripejs-versioning . The release paired with the
+# pinned API version is loaded from js.stripe.com/<release>/stripe.js, the URL
+# @stripe/stripe-js 10.2.1 (the React shop's) builds for its RELEASE_TRAIN 'endive';
+# js.stripe.com/v3 is the older, unversioned one.
+REAL_STRIPE_JS = f"https://js.stripe.com/{API_VERSION.split('.')[1]}/stripe.js"
+
+
+def stripe_js_sources(offline: bool) -> dict[str, list[str]]:
+    """What the checkout page's Content-Security-Policy must allow for Stripe.js."""
+    if offline:
+        # The mock Stripe.js and its API calls come from this server ('self').
+        return {"script-src": [], "connect-src": [], "frame-src": []}
+    # Real Stripe.js: its script, its API, the Payment Element's and 3-D Secure's iframes.
+    return {"script-src": ["https://js.stripe.com", "https://*.js.stripe.com"],
+            "connect-src": ["https://api.stripe.com"],
+            "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com",
+                          "https://hooks.stripe.com"]}
+
+
 def stripe_js_url() -> str:
-    """The gateway's Stripe.js address; offline a path on this server, under the proxy's
-    prefix when there is one (JupyterHub), like every other link the pages build."""
-    url = current_app.config["STRIPE_JS_URL"]
-    return request.script_root + url if url.startswith("/") else url
+    """Where the checkout page loads Stripe.js from.
+
+    Offline: a path on this server (stripe_js_proxy), which passes the stand-in's mock
+    Stripe.js on. The mock calls the API it was loaded from, so the page then talks to its
+    own origin only: from a classmate's laptop (127.0.0.1 would be their own machine, and
+    Chromium blocks it) and behind JupyterHub's proxy (the path follows the page's prefix,
+    like every other link the pages build).
+    """
+    if not current_app.config["SETTINGS"].offline:
+        return REAL_STRIPE_JS
+    return request.script_root + STRIPE_JS_PATH
 
 
 def _not_found(order_id: str):
@@ -124,14 +152,15 @@ def checkout_page(order_id: str):
                      f"canceled ({order['cancellation_reason'] or 'no reason given'}), so it "
                      "can no longer be paid. Create a new order.")
     try:
-        intent = ensure_payment_intent(db, order_id)
-    except ApiError as e:  # Stripe unreachable
-        return _page("checkout.html", 503, order=order, summary=summary, problem=e.message)
+        intent = payments.ensure_payment_intent(db, order)
+    except (ApiError, stripe.StripeError) as e:  # Stripe unreachable, or refused the order
+        return _page("checkout.html", 503, order=order, summary=summary,
+                     problem=as_api_error(e).message)
     if intent is None:
         return _page("checkout.html", order=order, summary=summary, problem="This order's "
                      "PaymentIntent no longer exists at Stripe (the offline Stripe starts "
                      "empty at every lab start). Create a new order.")
-    if intent["status"] in SETTLED_INTENT:
+    if intent["status"] in payments.SETTLED_INTENT:
         return redirect(url_for(".complete_page", order_id=order_id))
     settings = current_app.config["SETTINGS"]
     return _page(
@@ -139,26 +168,6 @@ def checkout_page(order_id: str):
         stripe_js_url=stripe_js_url(),
         publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
         order=order_or_404(db, order_id), summary=summary)
-
-
-def payment_underway(order) -> bool:
-    """Has Stripe accepted a payment for this order that the server has not heard of yet?
-
-    Only then may the success page say "do not pay again": a customer who never paid (or whose
-    card was declined) must be sent back to pay instead. Asked of Stripe, because the order
-    only changes when the webhook arrives. When Stripe cannot be asked, the careful answer.
-    """
-    if order["status"] == "paid":
-        return True
-    if not order["payment_intent"]:
-        return False
-    try:
-        intent = current_app.extensions["gateway"].retrieve_payment_intent(order["payment_intent"])
-    except stripe.InvalidRequestError:
-        return False  # gone from the (offline) Stripe: nothing can be underway
-    except stripe.StripeError:
-        return True
-    return intent["status"] in ("succeeded", "processing", "requires_capture")
 
 
 @bp.get("/<order_id>/complete")
@@ -169,7 +178,7 @@ def complete_page(order_id: str):
     wait = request.args.get("wait", DEFAULT_WAIT_SECONDS, type=int)
     return _page("checkout_complete.html", order=order, summary=order_summary(order),
                  wait_seconds=max(1, min(wait, MAX_WAIT_SECONDS)),
-                 payment_underway=payment_underway(order),
+                 payment_underway=payments.payment_underway(order),
                  # Stripe.js (test mode) comes back here with redirect_status=failed when a
                  # redirect-based payment did not go through.
                  redirect_failed=request.args.get("redirect_status") == "failed")
@@ -193,59 +202,6 @@ def _parse_confirm_request() -> str:
     return token
 
 
-def payable_intent(db, order_id: str) -> dict | None:
-    """The order's PaymentIntent, ready to take a card: the one place a retry may get a new one.
-
-    Offline, a PaymentIntent whose charge was declined cannot be confirmed again (and one
-    stuck in a 3-D Secure challenge cannot take another card), so the order gets a fresh
-    PaymentIntent. Stripe first: the old one is canceled before the order is linked to the new
-    one, so no payment can still succeed on a PaymentIntent the order no longer knows. Real
-    Stripe always reuses the same one.
-    """
-    gateway = current_app.extensions["gateway"]
-    intent = ensure_payment_intent(db, order_id)
-    if (intent is None or gateway.accepts_another_card(intent)
-            or intent["status"] not in ("requires_payment_method", "requires_action", "canceled")):
-        return intent
-    if intent["status"] != "canceled":
-        try:
-            old = gateway.cancel_payment_intent(intent["id"], "abandoned")
-        except stripe.StripeError:
-            old = gateway.retrieve_payment_intent(intent["id"])  # refused: see why
-        if old["status"] != "canceled":
-            # Paid after all (say, the 3-D Secure challenge was approved meanwhile): settle
-            # the order with it instead of replacing it.
-            with transaction(db):
-                fulfilment.settle_order(db, old)
-            return old
-    order = order_or_404(db, order_id)
-    heard = orders.payment_failure_heard(db, intent["id"])
-    attempt = order["attempts"] + (0 if heard else 1) + 1  # the attempt the new one is for
-    fresh = gateway.create_retry_payment_intent(order, attempt)
-    with transaction(db):
-        order = order_or_404(db, order_id)
-        replaced = order["payment_intent"] == intent["id"] and order["status"] in orders.UNSETTLED
-        if replaced:
-            if not orders.payment_failure_heard(db, intent["id"]):
-                # Its payment_failed webhook has not arrived yet; once the order points at the
-                # new PaymentIntent, that webhook would find no order. Count the attempt now.
-                fulfilment.settle_order(db, intent, payment_failed=True)
-            orders.replace_payment_intent(db, order_id, intent["id"], fresh["id"])
-    if not replaced:  # a concurrent request got there first: use its PaymentIntent
-        _cancel_quietly(fresh["id"], "duplicate")
-        return gateway.retrieve_payment_intent(order["payment_intent"])
-    log.info("order %s: PaymentIntent %s replaced by %s for a retry", order_id, intent["id"],
-             fresh["id"])
-    return fresh
-
-
-def _cancel_quietly(payment_intent_id: str, reason: str) -> None:
-    try:
-        current_app.extensions["gateway"].cancel_payment_intent(payment_intent_id, reason)
-    except stripe.StripeError as e:
-        log.warning("could not cancel %s: %s", payment_intent_id, type(e).__name__)
-
-
 def intent_for_browser(intent: dict) -> dict:
     """What the page needs to carry on: status, the client secret for 3-D Secure, the error."""
     error = intent.get("last_payment_error")
@@ -267,32 +223,7 @@ def confirm(order_id: str):
     db = get_db()
     order = order_or_404(db, order_id)
     token = _parse_confirm_request()
-    if order["status"] not in orders.UNSETTLED:
-        raise ApiError(409, f"This order is {order['status']}; there is nothing to pay.",
-                       code=f"order_{order['status']}")
-    gateway = current_app.extensions["gateway"]
-    try:
-        try:
-            payment_method = gateway.payment_method_from_token(token)
-        except stripe.InvalidRequestError:
-            raise ApiError(400, f"No such token: '{token}'.", param="token",
-                           code="resource_missing") from None
-        intent = payable_intent(db, order_id)
-        if intent is None:
-            raise ApiError(409, "This order's PaymentIntent no longer exists at Stripe; create "
-                           "a new order.", code="payment_intent_missing")
-        if intent["status"] not in SETTLED_INTENT:  # a second click must not pay twice
-            intent = gateway.confirm_payment_intent(
-                intent["id"], payment_method, url_for("checkout.complete_page", order_id=order_id,
-                                                      _external=True))
-    except stripe.InvalidRequestError as e:
-        log.warning("order %s: Stripe refused the confirmation: %s", order_id, e)
-        raise ApiError(409, "Stripe refused to confirm this payment in its current state; "
-                       "reload the page and try again.",
-                       code="payment_intent_unexpected_state") from None
-    except stripe.StripeError as e:
-        log.warning("order %s: Stripe call failed: %s", order_id, type(e).__name__)
-        raise ApiError(503, "Could not reach Stripe to confirm the payment; nothing was "
-                       "charged. Try again.", type="api_connection_error") from None
+    intent = payments.pay_with_token(db, order, token, url_for(
+        "checkout.complete_page", order_id=order_id, _external=True))
     return jsonify({"order": orders.order_to_api(order_or_404(db, order_id)),
                     "payment_intent": intent_for_browser(intent)})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, load_settings, offline_settings
 
 
 def _settings(args) -> Settings:
@@ -157,7 +157,7 @@ def _running_lab(settings: Settings):
                          "`python -m tutorial_server serve` (and pass the same --db).")
     if state.get("mode") == "offline":
         secret = state.get("webhook_secret")
-        gateway = StripeGateway(load_settings({}), state["backend_url"])
+        gateway = StripeGateway(offline_settings(), state["backend_url"])
     elif settings.offline:
         raise SystemExit("The lab runs in test mode: set STRIPE_SECRET_KEY (and "
                          "STRIPE_WEBHOOK_SECRET) here too, as for the server.")
@@ -201,10 +201,9 @@ def _deliver(state: dict, event: dict, secret: str, args) -> None:
 def cmd_events_resend(args) -> None:
     import stripe
 
-    from .webhook_delivery import fetch_event
     state, secret, gateway = _running_lab(_settings(args))
     try:
-        event = fetch_event(gateway, args.event_id)
+        event = gateway.retrieve_event(args.event_id)  # as Stripe stored it
     except stripe.InvalidRequestError:
         raise SystemExit(f"Stripe has no event {args.event_id!r} (list recent ones in the "
                          "Dashboard, or on the lab's dashboard page).") from None

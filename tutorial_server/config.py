@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Each learner's lab lives in their own home, never inside the installation: on a JupyterHub
@@ -41,7 +42,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    mode: str  # "offline" or "test"
+    mode: Literal["offline", "test"]
     secret_key: str = field(repr=False)
     publishable_key: str
     webhook_secret: str | None = field(repr=False, default=None)
@@ -62,6 +63,12 @@ def _refuse_live_keys(environ: dict) -> None:
                 f"use a test key (sk_test_/pk_test_) from the Stripe Dashboard's test mode, "
                 f"or unset {name} to run offline."
             )
+
+
+def offline_settings(**changes) -> Settings:
+    """Settings for the offline stand-in whatever the environment says (for a client of a
+    running offline lab: the CLI, the notebooks, the tests); `changes` replace fields."""
+    return replace(load_settings({}), **changes)
 
 
 def load_settings(environ: dict | None = None) -> Settings:

@@ -3,52 +3,40 @@ class watches on the projector while everyone pays.
 
 GET  /dashboard        the page; static/dashboard.js refreshes it from the JSON below every 1.5 s
 GET  /api/dashboard    orders, payments, webhook deliveries, and how many orders sit at each step
-POST /dashboard/reset  clear the lab (the page asks for a confirmation first)
+POST /dashboard/reset  clear the lab (lab_reset.py; the page asks for a confirmation first)
 
 Everything shown comes from the server's own records: the order store, the webhook events it
 processed, and the deliveries it received since it started. A refresh never calls Stripe, so
 sixty learners and a projector polling it cost the payment backend nothing.
 
-The reset is the one thing on the page that changes data, so a request to it must prove it
-comes from this page: it must be a POST, from this server's own origin (Origin or Referer
-header), carrying the token the page was served with (signed with a key made at each server
-start). On a lab shared with the room (`serve --host 0.0.0.0`) it must also come from the
-server's own machine, or carry the instructor's reset token.
+The reset button's rules and route are in lab_reset.py.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import re
-import secrets
 import time
 from collections import deque
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
 from . import catalogue, orders
-from .db import get_db, transaction
-from .errors import ApiError
-from .lab import is_loopback
-from .offline_backend import clear_backend_data
-from .security import policy
+from .db import get_db, snapshot
+from .lab_reset import RESET_CONFIRMATION, csrf_token, reset_rules
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__)
 
 POLL_MILLISECONDS = 1500
 LIST_LIMIT = 50  # newest rows per list; the step counts and totals cover every order
-CSRF_MAX_AGE = 12 * 3600  # a page left open on the projector all day still resets
-RESET_CONFIRMATION = "reset"
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'", "script-src 'self'", "connect-src 'self'", "style-src 'self'",
     "img-src 'self' data:", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
     "frame-ancestors 'none'",
 ])
 
-# The six steps (DESIGN.md), and where an order in the store stands on them. Steps 1 and 3
+# The six steps (the README's table), and where an order in the store stands on them. Steps 1 and 3
 # happen inside the one POST /api/orders request, so no stored order ever waits at them.
 STEPS = (
     (1, "Client asks", "inside POST /api/orders"),
@@ -128,21 +116,17 @@ def dashboard_data(db, mode: str, deliveries: deque) -> dict:
     client secret, no key, no webhook secret is read here."""
     counts = {step: 0 for step in STORED_STEPS}
     canceled = total = 0
-    for row in db.execute("SELECT status, payment_intent IS NOT NULL AS has_pi, COUNT(*) AS n"
-                          " FROM orders GROUP BY status, has_pi"):
+    for row in orders.count_by_status(db):
         total += row["n"]
         step = step_of(row["status"], "pi" if row["has_pi"] else None)
         if step is None:
             canceled += row["n"]
         else:
             counts[step] += row["n"]
-    collected = [catalogue.format_amount(row["paid"], row["currency"]) for row in db.execute(
-        "SELECT currency, SUM(amount_paid - amount_refunded) AS paid FROM orders"
-        " WHERE status IN ('paid', 'partially_refunded', 'refunded', 'disputed')"
-        " GROUP BY currency ORDER BY currency")]
+    collected = [catalogue.format_amount(row["paid"], row["currency"])
+                 for row in orders.collected_by_currency(db)]
 
-    recent = db.execute("SELECT * FROM orders ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                        (LIST_LIMIT,)).fetchall()
+    recent = orders.recent_orders(db, LIST_LIMIT)
     order_list, payment_list = [], []
     for o in recent:
         amount = catalogue.format_amount(o["amount"], o["currency"])
@@ -167,9 +151,8 @@ def dashboard_data(db, mode: str, deliveries: deque) -> dict:
     events = [{"received": _clock(e["received_at"]), "id": e["id"], "type": e["type"],
                "payment_intent": e["payment_intent"], "order": e["order_id"],
                "outcome": e["outcome"]}
-              for e in db.execute("SELECT * FROM webhook_events ORDER BY received_at DESC,"
-                                  " rowid DESC LIMIT ?", (LIST_LIMIT,))]
-    events_total = db.execute("SELECT COUNT(*) FROM webhook_events").fetchone()[0]
+              for e in orders.recent_events(db, LIST_LIMIT)]
+    events_total = orders.count_events(db)
 
     return {
         "object": "dashboard",
@@ -207,9 +190,7 @@ def learner_progress(db, roster: list[str] | tuple[str, ...] = ()) -> list[dict]
     learners: dict[str, dict] = {name: {"customer": name, "orders": 0, "step": None,
                                         "since": None, "status": "not started",
                                         "on_roster": True} for name in roster}
-    for o in db.execute(
-            "SELECT o.*, (SELECT MAX(received_at) FROM webhook_events e WHERE e.order_id = o.id)"
-            " AS last_event_at FROM orders o ORDER BY o.created_at, o.rowid"):
+    for o in orders.orders_with_last_event(db):
         row = learners.setdefault(o["customer"], {
             "customer": o["customer"], "orders": 0, "step": None, "since": None,
             "status": "not started", "on_roster": False})
@@ -226,114 +207,13 @@ def learner_progress(db, roster: list[str] | tuple[str, ...] = ()) -> list[dict]
         r["step"] is not None, r["step"] or 0, r["since"] or 0, r["customer"]))
 
 
-# --- the reset button's protection ---------------------------------------------------------
-
-def _csrf_key() -> bytes:
-    return current_app.extensions["dashboard_csrf_key"]
-
-
-def _sign(issued: int) -> str:
-    return hmac.new(_csrf_key(), f"dashboard-reset.{issued}".encode(), hashlib.sha256).hexdigest()
-
-
-def csrf_token(now: float | None = None) -> str:
-    """A token for one page: when it was issued, signed with this server process's key."""
-    issued = int(time.time() if now is None else now)
-    return f"{issued}.{_sign(issued)}"
-
-
-def csrf_token_valid(token: str | None, now: float | None = None) -> bool:
-    issued_text, _, signature = (token or "").partition(".")
-    if not issued_text.isdigit() or len(issued_text) > 12:
-        return False
-    issued = int(issued_text)
-    now = time.time() if now is None else now
-    if not issued - 60 <= now <= issued + CSRF_MAX_AGE:
-        return False
-    return hmac.compare_digest(signature, _sign(issued))
-
-
-def same_origin() -> bool:
-    """Does the browser say the request comes from a page of this server (Origin, else Referer)?
-
-    The origin is compared with the addresses this lab is configured to answer at (the Host
-    allow-list, security.HostPolicy), never with the request's own Host header, which a
-    page on another site controls after rebinding its name to this machine.
-    """
-    source = request.headers.get("Origin")
-    if source is None:
-        source = request.headers.get("Referer")
-    return policy().allows_origin(source, request.host)
-
-
-def reset_rules() -> dict:
-    """Can the person asking reset the lab, and do they need the instructor's token for it?"""
-    shared = not is_loopback(current_app.config.get("LISTEN_HOST", "127.0.0.1"))
-    local = is_loopback(request.remote_addr or "")
-    token_set = bool(current_app.config.get("RESET_TOKEN"))
-    needs_token = shared and not local
-    return {"allowed": not needs_token or token_set, "needs_token": needs_token and token_set}
-
-
-def _forbidden(message: str, code: str) -> ApiError:
-    return ApiError(403, message, code=code)
-
-
-@bp.post("/dashboard/reset")
-def reset_lab():
-    if not same_origin():
-        raise _forbidden("Cross-site request refused: reset the lab from its dashboard page.",
-                         "cross_site_request")
-    if not csrf_token_valid(request.headers.get("X-CSRF-Token")):
-        raise _forbidden("Missing or expired dashboard token: reload the dashboard and try again.",
-                         "csrf_token_invalid")
-    body = request.get_json(silent=True)
-    body = body if isinstance(body, dict) else {}
-    rules = reset_rules()
-    if rules["needs_token"] or not rules["allowed"]:
-        expected = current_app.config.get("RESET_TOKEN") or ""
-        given = body.get("reset_token")
-        if not expected or not isinstance(given, str) or not hmac.compare_digest(
-                given.encode(), expected.encode()):
-            raise _forbidden("This lab is shared with the room: reset it from the machine it "
-                             "runs on, or with the instructor's reset token.", "reset_not_allowed")
-    if body.get("confirm") != RESET_CONFIRMATION:
-        raise ApiError(400, f'Confirm the reset: send {{"confirm": "{RESET_CONFIRMATION}"}}.',
-                       param="confirm")
-
-    backend_url = current_app.config.get("BACKEND_URL")
-    if current_app.config["SETTINGS"].offline and backend_url:
-        try:
-            clear_backend_data(backend_url)  # first: if Stripe's side fails, nothing is lost
-        except OSError as e:
-            log.warning("reset: could not clear the offline Stripe: %s", e)
-            raise ApiError(503, "Could not reach the offline Stripe to clear it; nothing was "
-                           "deleted. Try again.", type="api_connection_error") from None
-    db = get_db()
-    with transaction(db):
-        orders.clear_lab(db)
-    current_app.extensions["webhook_deliveries"].clear()
-    log.warning("the lab was reset from the dashboard (%s)", request.remote_addr)
-    return jsonify({"reset": True, "mode": current_app.config["SETTINGS"].mode})
-
-
 # --- the page and its JSON -----------------------------------------------------------------
 
-@bp.record_once
-def _make_csrf_key(state) -> None:
-    # New at every server start: a page from an earlier run cannot reset this one.
-    state.app.extensions["dashboard_csrf_key"] = secrets.token_bytes(32)
-
-
 def _data() -> dict:
-    db = get_db()
-    db.execute("BEGIN")  # one snapshot: the counts and the lists agree with each other
-    try:
+    with snapshot(get_db()) as db:  # the counts and the lists agree with each other
         data = dashboard_data(db, current_app.config["SETTINGS"].mode,
                               current_app.extensions["webhook_deliveries"])
         data["learners"] = learner_progress(db, current_app.config.get("ROSTER") or ())
-    finally:
-        db.execute("COMMIT")
     data["reset"] = reset_rules()
     data["background"] = background_status()
     data["roster_size"] = len(current_app.config.get("ROSTER") or ())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 
+import stripe
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -21,6 +22,32 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.type = status, message, type
         self.param, self.code, self.headers = param, code, headers or {}
+
+
+def stripe_error_answer(e: stripe.StripeError) -> ApiError:
+    """The one mapping of a Stripe error the server did not expect to an HTTP answer.
+
+    Code that gives a Stripe error a meaning for the order (say, "Stripe does not know this
+    PaymentIntent") catches it itself; every other one comes here (see register_error_handlers).
+    """
+    where = f"{request.method} {request.path}" if request else "?"
+    if isinstance(e, (stripe.AuthenticationError, stripe.PermissionError)):
+        log.warning("Stripe refused the API key during %s", where)
+        return ApiError(503, "Stripe refused the server's API key: check STRIPE_SECRET_KEY.",
+                        type="api_error")
+    if isinstance(e, stripe.InvalidRequestError):
+        log.warning("Stripe refused a request during %s: %s", where, e.user_message or e)
+        return ApiError(409, "Stripe refused this request in the payment's current state; "
+                        "nothing was changed. Reload the page and try again.",
+                        code="payment_intent_unexpected_state")
+    log.warning("Stripe call failed during %s: %s", where, type(e).__name__)
+    return ApiError(503, "Could not reach Stripe; nothing was charged. Retry later (an order "
+                    "saved meanwhile is reused with the same Idempotency-Key).",
+                    type="api_connection_error")
+
+
+def as_api_error(e: ApiError | stripe.StripeError) -> ApiError:
+    return e if isinstance(e, ApiError) else stripe_error_answer(e)
 
 
 def read_json_object(what: str) -> dict:
@@ -70,6 +97,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
         return jsonify(error_body(e.message, e.type, e.param, e.code)), e.status, e.headers
+
+    @app.errorhandler(stripe.StripeError)
+    def _stripe_error(e: stripe.StripeError):
+        return _api_error(stripe_error_answer(e))
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):

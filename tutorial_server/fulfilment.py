@@ -9,22 +9,28 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 from . import orders
 
 log = logging.getLogger(__name__)
 
-# Outcomes, as recorded against each event and shown on the dashboard.
-FULFILLED = "fulfilled"
-ALREADY_PAID = "already_paid"
-ATTEMPT_RECORDED = "attempt_recorded"
-ATTEMPT_ALREADY_RECORDED = "attempt_already_recorded"
-AMOUNT_MISMATCH = "amount_mismatch"
-UNKNOWN_ORDER = "unknown_order"
-NO_CHANGE = "no_change"
-CANCELED = "canceled"
-FULFILLED_AFTER_CANCEL = "fulfilled_after_cancel"
+class SettleOutcome(StrEnum):
+    """What settling did, as recorded against each event and shown on the dashboard."""
+    FULFILLED = "fulfilled"
+    ALREADY_PAID = "already_paid"
+    ATTEMPT_RECORDED = "attempt_recorded"
+    ATTEMPT_ALREADY_RECORDED = "attempt_already_recorded"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    UNKNOWN_ORDER = "unknown_order"
+    NO_CHANGE = "no_change"
+    CANCELED = "canceled"
+    FULFILLED_AFTER_CANCEL = "fulfilled_after_cancel"
+
+
+(FULFILLED, ALREADY_PAID, ATTEMPT_RECORDED, ATTEMPT_ALREADY_RECORDED, AMOUNT_MISMATCH,
+ UNKNOWN_ORDER, NO_CHANGE, CANCELED, FULFILLED_AFTER_CANCEL) = SettleOutcome
 
 
 def amount_matches(order: Mapping[str, Any] | sqlite3.Row, intent: Mapping[str, Any]) -> bool:
@@ -40,7 +46,7 @@ def find_order_for(db: sqlite3.Connection, intent: dict) -> sqlite3.Row | None:
     return order
 
 
-def fulfil_order(db: sqlite3.Connection, order: sqlite3.Row, intent: dict) -> str:
+def fulfil_order(db: sqlite3.Connection, order: sqlite3.Row, intent: dict) -> SettleOutcome:
     """Mark the order paid and add the product to the customer's inventory, once.
 
     Call inside a transaction. `intent` must be a succeeded PaymentIntent.
@@ -59,7 +65,7 @@ def fulfil_order(db: sqlite3.Connection, order: sqlite3.Row, intent: dict) -> st
 
 
 def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool = False,
-                 snapshot: dict | None = None) -> tuple[str, str | None]:
+                 snapshot: dict | None = None) -> tuple[SettleOutcome, str | None]:
     """Bring the order in line with its PaymentIntent. Returns (outcome, order id).
 
     `snapshot` is the event's copy of the PaymentIntent, when there is one: its amount must
@@ -82,10 +88,10 @@ def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool =
     if status == "succeeded":
         if snapshot is not None and not amount_matches(order, snapshot):
             return AMOUNT_MISMATCH, order["id"]
-        if order["status"] == "canceled":
+        if order["status"] == orders.CANCELED:
             return _fulfil_canceled_order(db, order, intent), order["id"]
         return fulfil_order(db, order, intent), order["id"]
-    if order["status"] == "canceled":
+    if order["status"] == orders.CANCELED:
         return NO_CHANGE, order["id"]  # only a payment that succeeded (above) moves it on
     if status == "canceled" and order["status"] in orders.UNSETTLED:
         # Canceled at Stripe but not here: a cancel that stopped half-way, or the Dashboard.
@@ -100,7 +106,7 @@ def settle_order(db: sqlite3.Connection, intent: dict, *, payment_failed: bool =
             return ATTEMPT_ALREADY_RECORDED, order["id"]
         orders.record_failed_attempt(db, order["id"], _error_of(intent) or _error_of(snapshot or {}))
         return ATTEMPT_RECORDED, order["id"]
-    if status == "requires_action" and order["status"] == "created":
+    if status == "requires_action" and order["status"] == orders.CREATED:
         # The customer is in the middle of an attempt (3-D Secure): the order shows it, and
         # the attempt is counted when it ends, failed (above) or paid (fulfil_order).
         orders.record_failed_attempt(db, order["id"], _error_of(intent), count=False)
@@ -127,7 +133,8 @@ def failure_key(intent: dict, snapshot: dict | None = None,
     return f"{intent.get('id')}:{error.get('charge') or method or error.get('code') or 'failed'}"
 
 
-def _fulfil_canceled_order(db: sqlite3.Connection, order: sqlite3.Row, intent: dict) -> str:
+def _fulfil_canceled_order(db: sqlite3.Connection, order: sqlite3.Row,
+                           intent: dict) -> SettleOutcome:
     """Stripe says the PaymentIntent of a canceled order succeeded: the customer paid at the
     moment the order was canceled (or the cancel never reached Stripe).
 

@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .config import OFFLINE_SECRET_KEY
+
 WEBHOOK_ENDPOINT_ID = "tutorial-lab"
 
 
@@ -84,7 +86,7 @@ class OfflineBackend:
             try:
                 request = urllib.request.Request(
                     f"{self.url}/v1/payment_intents?limit=1",
-                    headers={"Authorization": "Bearer sk_test_offline_lab"})
+                    headers={"Authorization": f"Bearer {OFFLINE_SECRET_KEY}"})
                 with urllib.request.urlopen(request, timeout=1):
                     return True
             except urllib.error.HTTPError:
@@ -145,7 +147,7 @@ def backend_answers(backend_url: str, timeout: float = 2.0) -> bool:
     if not backend_url.startswith(("http://", "https://")):
         return False
     request = urllib.request.Request(f"{backend_url}/v1/payment_intents?limit=1",
-                                     headers={"Authorization": "Bearer sk_test_offline_lab"})
+                                     headers={"Authorization": f"Bearer {OFFLINE_SECRET_KEY}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout):
             return True
@@ -240,7 +242,7 @@ class WebhookWatchdog:
 
     def _send_check(self, nonce: str) -> None:
         body = urllib.parse.urlencode({f"metadata[{CHECK_METADATA_KEY}]": nonce}).encode()
-        headers = {"Authorization": "Bearer sk_test_offline_lab"}
+        headers = {"Authorization": f"Bearer {OFFLINE_SECRET_KEY}"}
         if self._customer is not None:
             try:
                 _post(f"{self.backend_url}/v1/customers/{self._customer}", body, headers)

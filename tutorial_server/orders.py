@@ -13,14 +13,31 @@ import secrets
 import sqlite3
 import string
 import time
+from enum import StrEnum
 
 from .pricing import PricedOrder
 
 _ALPHABET = string.ascii_letters + string.digits
-UNSETTLED = ("created", "attempted")
-# An order whose payment succeeded, whatever happened after: refunds and disputes (refunds.py,
-# disputes.py) move a paid order on, never back to unpaid.
-PAID_STATUSES = ("paid", "partially_refunded", "refunded", "disputed")
+
+
+class OrderStatus(StrEnum):
+    """An order's status, as the API's JSON and the orders table spell it."""
+    CREATED = "created"
+    ATTEMPTED = "attempted"  # at least one payment failed; the customer may try again
+    PAID = "paid"
+    CANCELED = "canceled"
+    # After the payment (refunds.py, disputes.py): a paid order moves on, never back to unpaid.
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
+CREATED, ATTEMPTED, PAID, CANCELED = (OrderStatus.CREATED, OrderStatus.ATTEMPTED,
+                                      OrderStatus.PAID, OrderStatus.CANCELED)
+UNSETTLED = (OrderStatus.CREATED, OrderStatus.ATTEMPTED)
+# An order whose payment succeeded, whatever happened after.
+PAID_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED,
+                 OrderStatus.DISPUTED)
 
 
 def new_order_id() -> str:
@@ -54,7 +71,7 @@ def order_to_api(row: sqlite3.Row) -> dict:
     }
 
 
-def create_order(db: sqlite3.Connection, priced: PricedOrder, customer: str) -> str:
+def insert_order(db: sqlite3.Connection, priced: PricedOrder, customer: str) -> str:
     """Record a priced order (call inside a transaction). Returns its id."""
     order_id = new_order_id()
     db.execute(
@@ -203,5 +220,40 @@ def set_event_outcome(db: sqlite3.Connection, event_id: str, order_id: str | Non
                (order_id, outcome, event_id))
 
 
-def list_events(db: sqlite3.Connection) -> list[dict]:
-    return [dict(r) for r in db.execute("SELECT * FROM webhook_events ORDER BY received_at")]
+# --- reads for the dashboard ---------------------------------------------------------------
+
+def count_by_status(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """(status, has_pi, n): how many orders per status, with or without a PaymentIntent."""
+    return db.execute("SELECT status, payment_intent IS NOT NULL AS has_pi, COUNT(*) AS n"
+                      " FROM orders GROUP BY status, has_pi").fetchall()
+
+
+def collected_by_currency(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """(currency, paid): the money paid orders collected and kept (refunds taken off), per
+    currency."""
+    marks = ",".join("?" * len(PAID_STATUSES))
+    return db.execute(f"SELECT currency, SUM(amount_paid - amount_refunded) AS paid FROM orders"
+                      f" WHERE status IN ({marks}) GROUP BY currency ORDER BY currency",
+                      PAID_STATUSES).fetchall()
+
+
+def recent_orders(db: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    return db.execute("SELECT * FROM orders ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                      (limit,)).fetchall()
+
+
+def orders_with_last_event(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every order, oldest first, with when the last webhook about it arrived (last_event_at)."""
+    return db.execute(
+        "SELECT o.*, (SELECT MAX(received_at) FROM webhook_events e WHERE e.order_id = o.id)"
+        " AS last_event_at FROM orders o ORDER BY o.created_at, o.rowid").fetchall()
+
+
+def recent_events(db: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """The webhook events processed, newest first."""
+    return db.execute("SELECT * FROM webhook_events ORDER BY received_at DESC, rowid DESC"
+                      " LIMIT ?", (limit,)).fetchall()
+
+
+def count_events(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT COUNT(*) FROM webhook_events").fetchone()[0]

@@ -11,13 +11,11 @@ import json
 import logging
 import re
 
-import stripe
 from flask import Blueprint, current_app, jsonify, request
 
-from . import catalogue, fulfilment, orders
+from . import catalogue, orders, payments
 from .db import get_db, transaction
 from .errors import ApiError, read_json_object
-from .reconcile import reconcile_order
 from .pricing import MAX_QUANTITY, MIN_QUANTITY, AmountOutOfRange, price_order
 
 log = logging.getLogger(__name__)
@@ -117,51 +115,15 @@ def create_order():
                 priced = price_order(product, quantity)
             except AmountOutOfRange as e:  # refused here, before any Stripe call
                 raise ApiError(400, str(e), param="quantity", code=e.code) from None
-            order_id = orders.create_order(db, priced, customer)
+            order_id = orders.insert_order(db, priced, customer)
             if key:
                 orders.remember_idempotency_key(db, key, fingerprint, order_id)
 
-    intent = ensure_payment_intent(db, order_id)
     order = orders.get_order(db, order_id)
+    intent = payments.ensure_payment_intent(db, order)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    client_secret = intent["client_secret"] if intent else None
-    return (jsonify({"order": orders.order_to_api(order), "client_secret": client_secret}),
+    return (jsonify(payments.answer_for_client(orders.get_order(db, order_id), intent)),
             201, headers)
-
-
-def ensure_payment_intent(db, order_id: str) -> dict | None:
-    """Step 3: the order's PaymentIntent, created once (a retry reuses it).
-
-    None when there is nothing left to pay: the order is canceled, or its PaymentIntent is
-    gone (the offline stand-in starts empty after a restart).
-    """
-    gateway = current_app.extensions["gateway"]
-    order = orders.get_order(db, order_id)
-    if order["status"] == "canceled":
-        return None
-    try:
-        if order["payment_intent"]:
-            return gateway.retrieve_payment_intent(order["payment_intent"])
-        intent = gateway.create_payment_intent(order)
-    except stripe.InvalidRequestError:
-        if order["payment_intent"]:
-            return None
-        log.warning("Stripe refused to create a PaymentIntent for order %s", order_id)
-        raise ApiError(502, "Stripe refused to create the payment for this order; the server "
-                       "log has details.", type="api_error") from None
-    except (stripe.AuthenticationError, stripe.PermissionError):
-        raise ApiError(503, "Stripe refused the server's API key: check STRIPE_SECRET_KEY.",
-                       type="api_error") from None
-    except stripe.StripeError as e:
-        log.warning("Stripe call for order %s failed: %s", order_id, type(e).__name__)
-        raise ApiError(503, "Could not reach Stripe to set up the payment. The order is saved "
-                       "(status created); retry with the same Idempotency-Key.",
-                       type="api_connection_error") from None
-    with transaction(db):
-        if orders.attach_payment_intent(db, order_id, intent["id"]):
-            return intent
-    # A concurrent retry linked its PaymentIntent first; use that one.
-    return gateway.retrieve_payment_intent(orders.get_order(db, order_id)["payment_intent"])
 
 
 def order_or_404(db, order_id: str):
@@ -185,78 +147,18 @@ def sync_order(order_id: str):
     check `reconcile` makes for every order, for one order (e.g. after 3-D Secure, for which
     the offline stand-in sends no webhook). Safe to call any number of times."""
     db = get_db()
-    order = order_or_404(db, order_id)
-    intent = None
-    if order["status"] != "canceled":
-        outcome, intent = reconcile_order(db, current_app.extensions["gateway"], order)
-        if outcome == "stripe_unreachable":
-            raise ApiError(503, "Could not reach Stripe to check the payment; retry later.",
-                           type="api_connection_error")
+    intent = payments.sync_payment(db, order_or_404(db, order_id))
     summary = {k: intent.get(k) for k in ("id", "status", "last_payment_error")} if intent else None
     return jsonify({"order": orders.order_to_api(orders.get_order(db, order_id)),
                     "payment_intent": summary})
 
 
-ABANDONED = "abandoned"
-
-
 @bp.post("/orders/<order_id>/cancel")
 def cancel_order(order_id: str):
-    """Abandoned checkout: the customer left without paying. Cancel the order and its
-    PaymentIntent, so nothing can be charged for it any more. Safe to call any number of times.
-
-    Stripe first, the database second: once Stripe has canceled the PaymentIntent no payment
-    can succeed on it, so an order canceled here was never paid. (The other way round, the
-    customer could still pay for an order we had already given up.) If the server stops
-    between the two, `reconcile` finds the canceled PaymentIntent and cancels the order.
-    """
+    """Abandoned checkout: the customer left without paying (payments.cancel_payment)."""
     db = get_db()
-    order = order_or_404(db, order_id)
-    if order["status"] == "canceled":
-        return jsonify({"order": orders.order_to_api(order)})
-    if order["status"] in orders.PAID_STATUSES:
-        raise _cannot_cancel_paid(order_id)
-    if order["payment_intent"]:
-        intent = _cancel_payment_intent(order["payment_intent"])
-        if intent is not None and intent.get("status") == "succeeded":
-            # The customer paid just before the cancel reached Stripe: the order is paid
-            # (its webhook may not have arrived yet), not abandoned.
-            with transaction(db):
-                fulfilment.settle_order(db, intent)
-            raise _cannot_cancel_paid(order_id)
-    with transaction(db):
-        orders.cancel_order(db, order_id, ABANDONED)
+    payments.cancel_payment(db, order_or_404(db, order_id))
     return jsonify({"order": orders.order_to_api(orders.get_order(db, order_id))})
-
-
-def _cannot_cancel_paid(order_id: str) -> ApiError:
-    return ApiError(409, f"Order {order_id} is paid: a paid order cannot be canceled "
-                    "(refund the payment instead).", code="order_already_paid")
-
-
-def _cancel_payment_intent(payment_intent_id: str) -> dict | None:
-    """Cancel at Stripe; if Stripe refuses, the PaymentIntent as it now stands (None: Stripe
-    does not know it, so nothing can ever be paid on it)."""
-    gateway = current_app.extensions["gateway"]
-    unreachable = ApiError(503, "Could not reach Stripe to cancel the payment; nothing was "
-                           "changed. Retry later.", type="api_connection_error")
-    try:
-        return gateway.cancel_payment_intent(payment_intent_id, ABANDONED)
-    except stripe.InvalidRequestError:
-        pass  # already succeeded, already canceled, processing, or unknown: look
-    except stripe.StripeError:
-        raise unreachable from None
-    try:
-        intent = gateway.retrieve_payment_intent(payment_intent_id)
-    except stripe.InvalidRequestError:
-        return None
-    except stripe.StripeError:
-        raise unreachable from None
-    if intent.get("status") not in ("succeeded", "canceled"):
-        raise ApiError(409, f"Stripe cannot cancel this payment while it is "
-                       f"{intent.get('status')}; retry shortly.",
-                       code="payment_intent_unexpected_state")
-    return intent
 
 
 @bp.get("/customers/<customer_id>/inventory")

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
 
+from .addresses import is_loopback
 from .errors import ApiError
 
 MAX_JSON_DEPTH = 32  # an order is depth 1, a Stripe event about 6; nobody needs 32
@@ -83,7 +84,6 @@ def machine_names() -> set[str]:
 
 
 def is_class_mode(listen_host: str | None) -> bool:
-    from .lab import is_loopback
     return not is_loopback(listen_host or "127.0.0.1")
 
 

@@ -30,7 +30,7 @@ from .errors import ApiError
 log = logging.getLogger(__name__)
 bp = Blueprint("stripe_js_proxy", __name__, url_prefix="/offline-stripe")
 
-STRIPE_JS_PATH = "/offline-stripe/js.stripe.com/v3/"  # gateway.stripe_js_url() offline
+STRIPE_JS_PATH = "/offline-stripe/js.stripe.com/v3/"  # checkout.stripe_js_url() offline
 TIMEOUT_SECONDS = 5  # the stand-in answers in milliseconds or not at all
 MAX_BODY_BYTES = 2048  # a card token request is about 150 bytes
 MAX_SCRIPT_BYTES = 256 * 1024  # the mock is about 15 KB
@@ -67,7 +67,7 @@ def _small_body() -> bytes:
 def _from_this_page() -> None:
     """The mock's calls come from the checkout page, and a browser names that page's origin on
     every POST. A form on another site gets no token or challenge answer out of this proxy."""
-    from .dashboard import same_origin
+    from .lab_reset import same_origin
     if not same_origin():
         raise ApiError(403, "This address is for the checkout page's Stripe.js only.",
                        code="cross_origin_request")

@@ -1,5 +1,7 @@
 """Play Stripe's side of step 6: sign an event and deliver it to the merchant server's /webhook.
 
+The sender, for learners and tests; the server's receiver is webhooks.py.
+
 The offline equivalents of the Stripe CLI's `stripe trigger` and `stripe events resend` (see
 `python -m tutorial_server trigger` / `events resend`) and the failure notebook use these, so
 learners can replay and forge deliveries on purpose and watch what the server does.
@@ -117,12 +119,6 @@ def with_amount(event: dict, amount: int) -> dict:
     """A copy of the event whose data.object.amount says `amount` (a doctored event)."""
     intent = {**event["data"]["object"], "amount": amount}
     return {**event, "data": {**event["data"], "object": intent}}
-
-
-def fetch_event(gateway: StripeGateway, event_id: str) -> dict:
-    """The event as Stripe stored it (GET /v1/events/{id}).
-    Raises stripe.InvalidRequestError if Stripe does not know it."""
-    return gateway.retrieve_event(event_id)
 
 
 def events_about(gateway: StripeGateway, payment_intent_id: str,

@@ -1,5 +1,7 @@
 """Step 6: Stripe tells the server what happened, and the server checks before it believes.
 
+The receiver (POST /webhook); webhook_delivery.py is the sender that plays Stripe's side.
+
 Order of work, each step failing closed:
 1. verify the signature over the raw body (stripe.Webhook.construct_event) before parsing;
 2. skip events already processed (Stripe may deliver one event more than once);
@@ -121,11 +123,8 @@ def handle_event(event_id: str, event_type: str, event: dict) -> str:
         intent = current_app.extensions["gateway"].retrieve_payment_intent(intent_id)
     except stripe.InvalidRequestError:
         intent = None  # Stripe does not know it: not one of ours to fulfil
-    except stripe.StripeError as e:
-        # Stripe unreachable: answer 503 without recording, so a redelivery can succeed.
-        log.warning("could not re-read %s: %s", intent_id, type(e).__name__)
-        raise ApiError(503, "Could not reach Stripe to confirm the payment; retry later.",
-                       type="api_connection_error") from None
+    # Any other Stripe error (unreachable) goes up before anything is recorded: the one handler
+    # (errors.stripe_error_answer) answers 503, so Stripe redelivers and a redelivery can succeed.
 
     with transaction(db):
         # Claim the event id first: of concurrent deliveries of one event, one claims it.
