@@ -40,6 +40,17 @@ serve: $(VENV)/.lab-installed
 test: $(VENV)/.test-installed node_modules/.installed chromium client client-check
 	$(BIN)/python -m pytest
 
+# The fast tier alone (tests/fast/): the app in this process against one shared offline Stripe;
+# no lab process, browser, notebook or newman. Well under a minute; `make test` runs it too.
+.PHONY: test-fast mutation
+test-fast: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -p no:cacheprovider -o addopts='-ra --strict-markers' tests/fast
+
+# Mutation testing (cosmic-ray, tools/mutation/): pricing, webhooks and fulfilment against the
+# fast tier; one line per module, `<module>: <score>% (<killed>/<run>)`. Several minutes.
+mutation: $(VENV)/.test-installed
+	$(BIN)/python tools/mutation/run.py
+
 # newman (the Postman runner), pinned in package.json + package-lock.json
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -3,7 +3,7 @@
     python bench/classroom.py [--learners 60]
 
 Each simulated learner does what notebooks 01-06 do, with the notebooks' own helper
-(tutorial_server.notebook.Lab) and its own customer id: create an order (steps 1-4), pay it
+(tutorial_server.notebook.LabClient) and its own customer id: create an order (steps 1-4), pay it
 with the success test card on the offline Stripe (step 5), wait for the webhook to mark it paid
 (step 6; the helper polls every 0.1 s, as the notebooks do), then check the inventory. All start
 together (a barrier). Meanwhile one projector polls the dashboard every 1.5 s.
@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tutorial_server.notebook import Lab
+from tutorial_server.notebook import LabClient
 
 from common import BenchLab, heading, percentile, summary
 
@@ -29,7 +29,7 @@ PRODUCTS = ["80980928378932", "prod_coffee_beans", "prod_pour_over_kit", "prod_e
 
 
 def learner(lab: BenchLab, n: int, barrier: threading.Barrier, paid_timeout: float) -> dict:
-    me = Lab(url=lab.url, mode="offline", backend_url=lab.backend_url,
+    me = LabClient(url=lab.url, mode="offline", backend_url=lab.backend_url,
              customer=f"learner_{n:03d}")
     barrier.wait()
     t0 = time.perf_counter()

@@ -6,19 +6,14 @@ someone else is using, and all traffic stays on this machine.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
 import secrets
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -27,9 +22,10 @@ import stripe
 
 from tutorial_server.config import OFFLINE_SECRET_KEY
 from tutorial_server.gateway import API_VERSION
+from tutorial_server.lab_process import LabDidNotStart, LabProcess
 from tutorial_server.offline_backend import WEBHOOK_ENDPOINT_ID
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the project (the scripts run from anywhere)
 
 
 class BenchLab:
@@ -39,42 +35,24 @@ class BenchLab:
         self.folder = Path(tempfile.mkdtemp(prefix=f"stripe-lab-{label}-"))
         self.db = self.folder / "bench.sqlite3"
         self.webhook_secret = "whsec_" + secrets.token_hex(24)
-        self.process: subprocess.Popen | None = None
+        self.process: LabProcess | None = None
 
     def __enter__(self) -> "BenchLab":
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "TUTORIAL_"))}
         env.update(TUTORIAL_DB=str(self.db), STRIPE_WEBHOOK_SECRET=self.webhook_secret,
                    PYTHONUNBUFFERED="1")
         self.log = self.folder / "lab.log"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db", str(self.db)],
-            cwd=ROOT, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-        state_file = Path(f"{self.db}.lab.json")
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError("the lab did not start:\n" + self.log.read_text())
-            try:
-                state = json.loads(state_file.read_text())
-                if state.get("pid") == self.process.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the lab did not start within 60 s")
-            time.sleep(0.05)
-        self.url, self.backend_url = state["server_url"], state["backend_url"]
+        self.process = LabProcess(self.db, env=env, log=self.log)
+        try:
+            self.process.start(timeout=60)
+        except LabDidNotStart as e:
+            raise RuntimeError(f"{e}:\n" + self.log.read_text()) from None
+        self.url, self.backend_url = self.process.url, self.process.backend_url
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            self.process.stop(timeout=20)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def stripe_client(self) -> stripe.StripeClient:

@@ -4,14 +4,12 @@ its own localstripe process, on free ports, with a temporary SQLite file. Tests 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import secrets
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,9 +18,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tutorial_server.config import load_settings
 from tutorial_server.gateway import StripeGateway
+from tutorial_server.lab_process import LabDidNotStart, LabProcess, gateway_for
 from tutorial_server.stripe_recorder import ENV_VAR as RECORD_STRIPE_REQUESTS
+
+from . import signing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,13 +42,6 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
-
-
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """A Stripe-Signature header, computed the way Stripe (and stripe-python's tests) do."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def lab_env(db: Path, webhook_secret: str | None, extra: dict | None = None) -> dict:
@@ -75,6 +68,7 @@ class RunningLab:
     state: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)  # extra environment for `serve`
     args: list = field(default_factory=list)  # extra `serve` options (--roster, --fresh)
+    _process: LabProcess | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -85,32 +79,19 @@ class RunningLab:
         return self.state["backend_url"]
 
     def start(self, timeout: float = 30.0) -> "RunningLab":
-        state_file = Path(f"{self.db_path}.lab.json")
-        state_file.unlink(missing_ok=True)
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db",
-             str(self.db_path), *self.args],
-            cwd=ROOT, env=lab_env(self.db_path, self.webhook_secret, self.env),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-        def ready():
-            if self.process.poll() is not None:
-                pytest.fail(f"lab exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                state = json.loads(state_file.read_text())
-            except (OSError, ValueError):
-                return None
-            return state if state.get("pid") == self.process.pid else None
-
-        self.state = wait_for(ready, timeout, message="the lab's state file")
+        self._process = LabProcess(self.db_path, args=self.args, log=self.log_path,
+                                   env=lab_env(self.db_path, self.webhook_secret, self.env))
+        try:
+            self.state = self._process.start(timeout)
+        except LabDidNotStart as e:
+            pytest.fail(f"{e}:\n{self.log()}")
+        self.process = self._process.process
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process is None:
             return 0
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout=15)
+        code = self._process.stop(sig)
         self.process = None
         return code
 
@@ -146,13 +127,13 @@ class RunningLab:
 
     def gateway(self) -> StripeGateway:
         """The customer's side of step 5, played against this lab's offline Stripe."""
-        return StripeGateway(load_settings({}), self.backend_url)
+        return gateway_for(self.state)
 
     def post_event(self, event: dict, secret: str | None = None, timestamp: int | None = None,
                    header: str | None = None) -> requests.Response:
         payload = json.dumps(event).encode()
         if header is None:
-            header = sign(payload, secret or self.webhook_secret, timestamp)
+            header = signing.sign(payload, secret or self.webhook_secret, timestamp)
         return self.post("/webhook", data=payload,
                          headers={"Stripe-Signature": header, "Content-Type": "application/json"})
 
@@ -195,7 +176,7 @@ def stripe_request_log(tmp_path_factory):
     # real Stripe's current API version accepts.
     from tutorial_server.stripe_recorder import read_recorded
 
-    from .test_stripe_fidelity import unaccepted_requests
+    from .stripe_params import unaccepted_requests
     report = unaccepted_requests(read_recorded(log))
     if report:
         pytest.fail(report, pytrace=False)
@@ -223,14 +204,6 @@ def fresh_lab(tmp_path) -> RunningLab:
 def customer(request) -> str:
     """A customer id unique to the test, so inventories never mix between tests."""
     return "cus_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]
-
-
-def payment_intent_event(intent: dict, event_type: str = "payment_intent.succeeded",
-                         event_id: str | None = None) -> dict:
-    """An event shaped like the ones Stripe sends, for tests that play Stripe's side."""
-    return {"id": event_id or "evt_" + secrets.token_hex(12), "object": "event",
-            "type": event_type, "created": int(time.time()), "livemode": False,
-            "api_version": "2026-10-28.endive", "data": {"object": intent}}
 
 
 # Debian's chromium, driven by Playwright from PyPI (never `playwright install`). The flags keep

@@ -46,15 +46,15 @@ def test_the_default_database_is_in_the_learners_home_not_the_installation(tmp_p
 @pytest.mark.parametrize("user, customer", [("ada", "learner_ada"),
                                             ("ada.lovelace@uni.example", "learner_ada-lovelace-uni-example")])
 def test_the_customer_id_comes_from_the_hub_user(monkeypatch, user, customer):
-    from tutorial_server.notebook import Lab
+    from tutorial_server.notebook import LabClient
     monkeypatch.delenv("TUTORIAL_CUSTOMER", raising=False)
     monkeypatch.setenv("JUPYTERHUB_USER", user)
     assert learner_customer() == customer
     # Every kernel of one learner: the same customer, so one inventory.
-    assert Lab(url="http://x", mode="offline", backend_url=None).customer == customer
+    assert LabClient(url="http://x", mode="offline", backend_url=None).customer == customer
     monkeypatch.delenv("JUPYTERHUB_USER")
     assert learner_customer() is None
-    assert Lab(url="http://x", mode="offline", backend_url=None).customer.startswith("learner_")
+    assert LabClient(url="http://x", mode="offline", backend_url=None).customer.startswith("learner_")
 
 
 def test_links_are_clickable_and_plain_text_shows_the_address():

@@ -22,7 +22,7 @@ import requests
 from jupyter_server_proxy.config import ServerProcess
 
 from tutorial_server.jupyter_proxy import NAME, setup_merchant_server
-from tutorial_server.notebook import Lab
+from tutorial_server.notebook import LabClient
 from tutorial_server.offline_backend import free_port
 
 from .conftest import ROOT, lab_env, wait_for
@@ -67,17 +67,17 @@ def test_notebook_urls_go_through_the_hub_proxy(monkeypatch, tmp_path, prefix):
     monkeypatch.setenv("HOME", str(tmp_path))  # no lab of the learner's own is running
     monkeypatch.delenv("TUTORIAL_DB", raising=False)
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", prefix)
-    lab = Lab(url="http://127.0.0.1:4242", mode="offline", backend_url=None)
+    lab = LabClient(url="http://127.0.0.1:4242", mode="offline", backend_url=None)
     assert lab.public_url("/dashboard") == "/user/ada/proxy/4242/dashboard"
     assert lab.public_url("checkout/order_1") == "/user/ada/proxy/4242/checkout/order_1"
     # The instructor's class server is not inside this container: link to it directly.
-    shared = Lab(url="http://classroom.example:4242", mode="offline", backend_url=None)
+    shared = LabClient(url="http://classroom.example:4242", mode="offline", backend_url=None)
     assert shared.public_url("/dashboard") == "http://classroom.example:4242/dashboard"
 
 
 def test_notebook_urls_are_plain_outside_a_hub(monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
-    lab = Lab(url="http://127.0.0.1:4242", mode="offline", backend_url=None)
+    lab = LabClient(url="http://127.0.0.1:4242", mode="offline", backend_url=None)
     assert lab.public_url("/dashboard") == "http://127.0.0.1:4242/dashboard"
 
 
@@ -148,7 +148,7 @@ def test_dashboard_through_a_real_jupyter_server_proxy(tmp_path, monkeypatch):
 
         # The lab the proxy started is the one notebooks find, and their links work too.
         state = json.loads(Path(f"{db}.lab.json").read_text())
-        lab = Lab(url=state["server_url"], mode="offline", backend_url=state["backend_url"])
+        lab = LabClient(url=state["server_url"], mode="offline", backend_url=state["backend_url"])
         monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/")  # Jupyter's base_url here
         monkeypatch.setenv("TUTORIAL_DB", str(db))
         path = lab.public_url("/api/dashboard")

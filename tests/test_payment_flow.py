@@ -3,8 +3,7 @@ card on the offline Stripe, its own signed webhook delivery, the order paid, the
 import time
 
 from tutorial_server.catalogue import get_product
-
-from .conftest import payment_intent_event
+from tutorial_server.webhook_delivery import payment_intent_event
 
 
 def test_full_flow_paid_through_a_real_webhook_delivery(lab, customer):

@@ -15,8 +15,9 @@ import pytest
 
 from tutorial_server import webhook_delivery
 from tutorial_server.stripe_recorder import read_recorded
+from tutorial_server.webhook_delivery import payment_intent_event
 
-from .conftest import payment_intent_event, wait_for
+from .conftest import wait_for
 from .test_lab import run_cli
 from .test_stripe_fidelity import FIXTURES_NAME, find_reference_dir
 

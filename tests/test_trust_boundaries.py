@@ -22,7 +22,7 @@ from tutorial_server import create_app
 from tutorial_server.config import load_settings
 from tutorial_server.security import MAX_JSON_DEPTH, HostPolicy, escape_for_log, json_depth
 
-from .conftest import sign
+from .signing import sign
 
 FOREIGN = "evil.example"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from .config import ConfigError, Settings, load_settings, offline_settings
+from .config import ConfigError, Settings, load_settings
 
 
 def _settings(args) -> Settings:
@@ -43,7 +43,7 @@ def _replace(settings: Settings, **changes) -> Settings:
 def _attached_app(settings: Settings):
     """An app talking to the same Stripe backend as the lab running on this database."""
     from . import create_app
-    from .lab import read_lab_state
+    from .lab_process import read_lab_state
     state = read_lab_state(settings.db_path)
     if settings.offline and state is None:
         raise SystemExit(f"No lab is running on {settings.db_path}. Start it first with "
@@ -84,7 +84,7 @@ def cmd_demo(args) -> None:
     """One order for the instructor to pay in front of the class: no curl, no copying ids."""
     import requests
 
-    from .lab import read_lab_state
+    from .lab_process import read_lab_state
     settings = _settings(args)
     state = read_lab_state(settings.db_path)
     if state is None:
@@ -127,7 +127,7 @@ def cmd_reconcile(args) -> None:
 
 def cmd_reset(args) -> None:
     from .db import connect, init_db, transaction
-    from .lab import read_lab_state
+    from .lab_process import read_lab_state
     from .offline_backend import clear_backend_data
     from .orders import clear_lab
     settings = _settings(args)
@@ -149,21 +149,20 @@ def cmd_reset(args) -> None:
 def _running_lab(settings: Settings):
     """The lab running on this database: its state, the secret its server verifies webhooks
     with, and a gateway to its Stripe (the offline one it uses, or real Stripe in test mode)."""
-    from .gateway import StripeGateway
-    from .lab import read_lab_state
+    from .lab_process import gateway_for, read_lab_state
     state = read_lab_state(settings.db_path)
     if state is None:
         raise SystemExit(f"No lab is running on {settings.db_path}. Start it first with "
                          "`python -m tutorial_server serve` (and pass the same --db).")
     if state.get("mode") == "offline":
         secret = state.get("webhook_secret")
-        gateway = StripeGateway(offline_settings(), state["backend_url"])
+        gateway = gateway_for(state)
     elif settings.offline:
         raise SystemExit("The lab runs in test mode: set STRIPE_SECRET_KEY (and "
                          "STRIPE_WEBHOOK_SECRET) here too, as for the server.")
     else:
         secret = settings.webhook_secret
-        gateway = StripeGateway(settings)
+        gateway = gateway_for(state, settings)
     if not secret:
         raise SystemExit("The lab's webhook secret is not known here: set STRIPE_WEBHOOK_SECRET "
                          "to the secret the server uses.")

@@ -81,7 +81,7 @@ def public_url(server_url: str, path: str = "/") -> str:
 def learners_lab_state() -> dict | None:
     """The state of the lab on the learner's default database, if it is running."""
     from .config import load_settings
-    from .lab import read_lab_state
+    from .lab_process import read_lab_state
     try:
         return read_lab_state(load_settings().db_path)
     except Exception:  # a configuration error is reported where the lab starts, not here

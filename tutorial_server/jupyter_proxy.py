@@ -5,7 +5,7 @@ the server only listens on 127.0.0.1 inside the container.
 Registered in pyproject.toml under [project.entry-points.jupyter_serverproxy_servers]; after
 `pip install -e .` the JupyterLab launcher shows "Stripe lab dashboard", and
 <your server>/stripe-lab/dashboard starts the lab on first visit. On a hub, notebooks attach to
-that same lab (hub.start_learners_lab) and print links through it (notebook.Lab.public_url).
+that same lab (hub.start_learners_lab) and print links through it (notebook.LabClient.public_url).
 The lab's database is the learner's own (~/.stripe-lab/), so each learner has their own lab.
 """
 from __future__ import annotations

@@ -34,24 +34,10 @@ from .http_server import (CLEANUP_INTERVAL, CONNECTION_LIMIT, REQUEST_DEADLINE, 
                           _HTTPServer, _JSONErrorChannel, _JSONErrorTask, make_server)
 from . import create_app, security
 from .config import PROJECT_ROOT, Settings
+from .lab_process import read_lab_state, state_file_for  # noqa: F401 (read_lab_state: re-exported)
 from .offline_backend import (OfflineBackend, WebhookWatchdog, backend_answers,
                               register_webhook, spawn_child)
 from .reconcile import DEFAULT_INTERVAL_SECONDS, BackgroundReconcile, describe, reconcile
-
-
-def state_file_for(db_path: Path) -> Path:
-    return Path(f"{db_path}.lab.json")
-
-
-def read_lab_state(db_path: Path) -> dict | None:
-    """The running lab for this database, or None (a stale file from a killed lab is ignored)."""
-    path = state_file_for(db_path)
-    try:
-        state = json.loads(path.read_text())
-        os.kill(int(state["pid"]), 0)
-    except (OSError, ValueError, KeyError):
-        return None
-    return state
 
 
 @dataclass

@@ -6,10 +6,10 @@ import ipywidgets as widgets
 
 from .catalogue import format_amount
 from .gateway import TEST_CARDS, PaymentRefused
-from .notebook import Lab, show
+from .notebook import LabClient, show
 
 
-def order_picker(lab: Lab, customer: str | None = None) -> widgets.VBox:
+def order_picker(lab: LabClient, customer: str | None = None) -> widgets.VBox:
     """Step 1 by hand: choose a product and a quantity, send the order, see the answer."""
     products = lab.products()
     product = widgets.Dropdown(
@@ -40,7 +40,7 @@ def order_picker(lab: Lab, customer: str | None = None) -> widgets.VBox:
     return widgets.VBox([product, quantity, send, out])
 
 
-def card_picker(lab: Lab, order: dict) -> widgets.VBox:
+def card_picker(lab: LabClient, order: dict) -> widgets.VBox:
     """Step 5 by hand: choose a test card and pay the order's PaymentIntent with it."""
     card = widgets.Dropdown(description="Test card",
                             options=[(f"{name}: {c['card']}", name) for name, c in TEST_CARDS.items()])

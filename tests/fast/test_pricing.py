@@ -51,6 +51,13 @@ def test_format_amount(amount, currency, text):
     assert format_amount(amount, currency) == text
 
 
+def test_a_priced_order_cannot_be_changed_after_pricing():
+    import dataclasses
+    priced = price_order(get_product("prod_enamel_mug"), 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        priced.amount = 1  # type: ignore[misc]
+
+
 def test_stripes_amount_limits_are_checked_before_stripe_is_asked():
     from tutorial_server.pricing import AmountOutOfRange, check_amount_limits
     for currency, minimum in (("usd", 50), ("inr", 50), ("jpy", 50)):

@@ -1,0 +1,156 @@
+"""The fast tier, like flaskr's tests: the Flask app in this process (`create_app` with a
+temporary SQLite file per test) and the Flask test client, against ONE offline Stripe stand-in
+(a real localstripe process) shared by the whole session. No lab process, no waitress, no
+browser: edge cases of one endpoint or one function cost milliseconds.
+
+What this tier cannot see, and the other tiers do: the stand-in's own webhook deliveries (no
+server listens here; tests sign and post their events themselves, with tests/signing.py),
+waitress, the lab's start-up and background reconcile, browsers, notebooks.
+
+`make test-fast` runs it; `make test` runs it with every other tier.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tutorial_server import create_app
+from tutorial_server.config import load_settings
+from tutorial_server.gateway import StripeGateway
+from tutorial_server.lab_process import gateway_for
+from tutorial_server.offline_backend import OfflineBackend
+
+from .. import signing
+
+FAST_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    # Every test in this folder is of the fast tier (`-m fast` picks it out of a whole run).
+    for item in items:
+        if FAST_DIR in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.fast)
+
+
+@pytest.fixture(scope="session")
+def stand_in(tmp_path_factory) -> str:
+    """One offline Stripe (localstripe, its own process) for the whole session: its URL."""
+    backend = OfflineBackend(log_path=tmp_path_factory.mktemp("stand-in") / "localstripe.log")
+    url = backend.start()
+    yield url
+    backend.stop()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Offline settings on a temporary database, with a webhook secret of the test's own."""
+    return replace(load_settings({}), db_path=tmp_path / "fast.sqlite3",
+                   webhook_secret="whsec_" + secrets.token_hex(16))
+
+
+@pytest.fixture
+def app(settings, stand_in):
+    app = create_app(settings, backend_url=stand_in)
+    app.config.update(TESTING=True)
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Answer:
+    """A test-client response with requests' reading API (r.json(), r.text), so a test reads
+    the same whether it runs here or against a lab process over HTTP."""
+
+    def __init__(self, response) -> None:
+        self._response = response
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content = response.get_data()
+        self.text = response.get_data(as_text=True)
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class InProcessLab:
+    """The same conveniences as tests/conftest.py's RunningLab (get, post, order, post_event,
+    query, snapshot, gateway), on the in-process app: tests written against `lab` run here."""
+
+    def __init__(self, app, settings) -> None:
+        self.app, self.client = app, app.test_client()
+        self.db_path = settings.db_path
+        self.webhook_secret = settings.webhook_secret
+        self.backend_url = app.config["BACKEND_URL"]
+        self.url = "http://localhost"
+
+    def get(self, path: str, **kw) -> Answer:
+        kw.pop("timeout", None)
+        return Answer(self.client.get(path, **kw))
+
+    def post(self, path: str, **kw) -> Answer:
+        kw.pop("timeout", None)
+        return Answer(self.client.post(path, **kw))
+
+    def request(self, method: str, path: str, **kw) -> Answer:
+        kw.pop("timeout", None)
+        return Answer(self.client.open(path, method=method, **kw))
+
+    def order(self, product: str = "prod_drip_bags", quantity: int = 1,
+              customer: str | None = None, **kw) -> dict:
+        body = {"productId": product, "quantity": quantity}
+        if customer:
+            body["customer"] = customer
+        r = self.post("/api/orders", json=body, **kw)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def order_status(self, order_id: str) -> dict:
+        return self.get(f"/api/orders/{order_id}").json()["order"]
+
+    def gateway(self) -> StripeGateway:
+        """The customer's side of step 5, against the shared stand-in."""
+        return gateway_for({"mode": "offline", "backend_url": self.backend_url})
+
+    def post_event(self, event: dict, secret: str | None = None, timestamp: int | None = None,
+                   header: str | None = None) -> Answer:
+        payload = json.dumps(event).encode()
+        if header is None:
+            header = signing.sign(payload, secret or self.webhook_secret, timestamp)
+        return self.post("/webhook", data=payload,
+                         headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+
+    def query(self, sql: str, *params) -> list[sqlite3.Row]:
+        db = sqlite3.connect(self.db_path)
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    def snapshot(self) -> dict:
+        db = sqlite3.connect(self.db_path)
+        try:
+            tables = [r[0] for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+        finally:
+            db.close()
+
+
+@pytest.fixture
+def lab(app, settings) -> InProcessLab:
+    return InProcessLab(app, settings)
+
+
+@pytest.fixture
+def customer(request) -> str:
+    return "cus_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]

@@ -1,0 +1,227 @@
+"""POST /webhook: the server believes only signed, fresh, well-formed events, and fulfils once.
+
+The tests sign their own events the way Stripe does (and stripe-python's own tests do):
+`Stripe-Signature: t={ts},v1={hex HMAC-SHA256 of f"{ts}.{payload}"}` with the lab's secret.
+Every rejection is a 400 in the API's error shape and leaves the database unchanged.
+
+Fast tier: the app runs in this process; no webhook of the offline Stripe's own reaches it
+(tests/test_webhook_security.py has the cases that pay and wait for the real delivery).
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from tutorial_server.webhook_delivery import payment_intent_event
+
+from ..conftest import new_webhook_secret, wait_for
+from ..signing import sign
+
+# Events the tests make up carry this prefix; the offline Stripe's own events do not.
+TEST_EVENT = "evt_test_"
+
+
+def test_event_id() -> str:
+    return TEST_EVENT + secrets.token_hex(10)
+
+
+test_event_id.__test__ = False  # a helper, not a test
+
+
+@contextmanager
+def database_unchanged(lab):
+    before = lab.snapshot()
+    yield
+    assert lab.snapshot() == before, "the webhook changed the database"
+
+
+def inventory_rows(lab, order_id: str) -> list[sqlite3.Row]:
+    return lab.query("SELECT * FROM inventory WHERE order_id = ?", order_id)
+
+
+def events_for(lab, payment_intent: str) -> list[sqlite3.Row]:
+    return lab.query("SELECT * FROM webhook_events WHERE payment_intent = ? ORDER BY id",
+                 payment_intent)
+
+
+def wait_for_real_delivery(lab, payment_intent: str) -> sqlite3.Row:
+    """The offline Stripe's own event about this PaymentIntent, once the server recorded it."""
+    def delivered():
+        rows = [e for e in events_for(lab, payment_intent)
+                if not e["id"].startswith(TEST_EVENT)]
+        return rows[0] if rows and rows[0]["outcome"] != "processing" else None
+    return wait_for(delivered, timeout=5, message=f"the offline Stripe's event for {payment_intent}")
+
+
+def post_raw(lab, payload: bytes, header: str | None):
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["Stripe-Signature"] = header
+    return lab.post("/webhook", data=payload, headers=headers)
+
+
+def assert_rejected(r, param: str | None):
+    assert r.status_code == 400, r.text
+    assert r.headers["Content-Type"].split(";")[0].strip() == "application/json"
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert isinstance(error["message"], str) and error["message"].strip()
+    assert error["param"] == param
+
+
+def succeeded_event_for_unknown_intent() -> dict:
+    intent = {"id": "pi_" + secrets.token_hex(8), "object": "payment_intent", "amount": 1200,
+              "currency": "usd", "status": "succeeded", "metadata": {}}
+    return payment_intent_event(intent, event_id=test_event_id())
+
+
+# --- Rejections: signature ---------------------------------------------------------------------
+
+def _signed(lab, payload, **kw):
+    return sign(payload, lab.webhook_secret, **kw)
+
+
+SIGNATURE_CASES = {
+    "no-header": lambda lab, p: None,
+    "empty-header": lambda lab, p: "",
+    "garbage-header": lambda lab, p: "garbage",
+    "non-numeric-timestamp": lambda lab, p: "t=yesterday,v1=" + "0" * 64,
+    "no-timestamp": lambda lab, p: _signed(lab, p).split(",", 1)[1],
+    "no-v1-signature": lambda lab, p: _signed(lab, p).split(",", 1)[0],
+    "v0-scheme-only": lambda lab, p: _signed(lab, p).replace("v1=", "v0="),
+    "wrong-signature": lambda lab, p: f"t={int(time.time())},v1={'0' * 64}",
+    "another-secret": lambda lab, p: sign(p, new_webhook_secret()),
+    "secret-without-prefix": lambda lab, p: sign(p, lab.webhook_secret.removeprefix("whsec_")),
+    "301s-old": lambda lab, p: _signed(lab, p, timestamp=int(time.time()) - 301),
+    "1h-old": lambda lab, p: _signed(lab, p, timestamp=int(time.time()) - 3600),
+    "10min-future": lambda lab, p: _signed(lab, p, timestamp=int(time.time()) + 600),
+    "signed-other-body": lambda lab, p: _signed(lab, p.replace(b'"amount": 1200',
+                                                               b'"amount": 1')),
+    "body-plus-whitespace": lambda lab, p: _signed(lab, p + b" "),
+}
+
+
+@pytest.mark.parametrize("make_header", SIGNATURE_CASES.values(), ids=SIGNATURE_CASES.keys())
+def test_event_without_a_valid_fresh_signature_is_rejected(lab, make_header):
+    payload = json.dumps(succeeded_event_for_unknown_intent()).encode()
+    header = make_header(lab, payload)
+    with database_unchanged(lab):
+        r = post_raw(lab, payload, header)
+    assert_rejected(r, "Stripe-Signature")
+
+
+def test_body_changed_after_signing_is_rejected(lab, customer):
+    # A real PaymentIntent of a real order: the forged body would pay it if it got through.
+    order = lab.order("prod_enamel_mug", 1, customer)["order"]
+    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    payload = json.dumps(payment_intent_event(intent, event_id=test_event_id())).encode()
+    header = sign(payload, lab.webhook_secret)
+    forged = payload.replace(b'"requires_payment_method"', b'"succeeded"')
+    assert forged != payload
+    with database_unchanged(lab):
+        r = post_raw(lab, forged, header)
+    assert_rejected(r, "Stripe-Signature")
+    assert lab.order_status(order["id"])["status"] == "created"
+
+
+# --- Rejections: signed, but not a usable event --------------------------------------------------
+
+def _event(data) -> bytes:
+    return json.dumps({"id": test_event_id(), "object": "event",
+                       "type": "payment_intent.succeeded", "data": data}).encode()
+
+
+BODY_CASES = {
+    "not-json": lambda: b"this is not JSON",
+    "truncated-json": lambda: b'{"id": "evt_1", "type": ',
+    "not-utf8": lambda: b'{"id": "evt_\xff\xfe"}',
+    "empty-body": lambda: b"",
+    "json-list": lambda: b"[]",
+    "json-object-empty": lambda: b"{}",
+    "json-null": lambda: b"null",
+    "json-number": lambda: b"42",
+    "json-string": lambda: b'"payment_intent.succeeded"',
+    "no-id": lambda: json.dumps({"type": "payment_intent.succeeded", "data": {}}).encode(),
+    "no-type": lambda: json.dumps({"id": test_event_id(), "data": {}}).encode(),
+    "id-not-string": lambda: json.dumps({"id": 7, "type": "payment_intent.succeeded"}).encode(),
+    "type-not-string": lambda: json.dumps({"id": test_event_id(), "type": ["x"]}).encode(),
+    "no-data": lambda: json.dumps({"id": test_event_id(),
+                                   "type": "payment_intent.succeeded"}).encode(),
+    "data-is-list": lambda: _event([]),
+    "object-missing": lambda: _event({}),
+    "object-is-string": lambda: _event({"object": "pi_123"}),
+    "object-is-list": lambda: _event({"object": []}),
+    "object-without-id": lambda: _event({"object": {"object": "payment_intent"}}),
+    "object-id-not-string": lambda: _event({"object": {"id": 5, "object": "payment_intent"}}),
+    "object-is-a-charge": lambda: _event({"object": {"id": "ch_" + secrets.token_hex(8),
+                                                     "object": "charge", "amount": 1200}}),
+    "charge-with-pi-id": lambda: _event({"object": {"id": "pi_" + secrets.token_hex(8),
+                                                    "object": "charge", "amount": 1200}}),
+    "payment-failed-customer": lambda: json.dumps({
+        "id": test_event_id(), "type": "payment_intent.payment_failed",
+        "data": {"object": {"id": "cus_123", "object": "customer"}}}).encode(),
+}
+
+
+@pytest.mark.parametrize("make_body", BODY_CASES.values(), ids=BODY_CASES.keys())
+def test_signed_body_that_is_not_a_payment_intent_event_is_rejected(lab, make_body):
+    payload = make_body()
+    with database_unchanged(lab):
+        r = post_raw(lab, payload, sign(payload, lab.webhook_secret))
+    assert_rejected(r, None)
+
+
+# --- Acceptance ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("age", [0, 240, -240], ids=["now", "4min-old", "4min-ahead"])
+def test_event_type_the_server_ignores_is_acknowledged(lab, age):
+    event = {"id": test_event_id(), "object": "event", "type": "customer.created",
+             "created": int(time.time()),
+             "data": {"object": {"id": "cus_" + secrets.token_hex(6), "object": "customer"}}}
+    orders_before = lab.snapshot()["orders"]
+    r = lab.post_event(event, timestamp=int(time.time()) - age)
+    assert r.status_code == 200, r.text
+    assert r.json()["received"] is True
+    assert lab.snapshot()["orders"] == orders_before
+    # Recorded, so a redelivery of it is recognised too.
+    assert [e["outcome"] for e in lab.query("SELECT * FROM webhook_events WHERE id = ?",
+                                        event["id"])] == ["ignored_type"]
+
+
+def test_event_for_a_payment_intent_stripe_does_not_know_fulfils_nothing(lab):
+    before = lab.snapshot()
+    r = lab.post_event(succeeded_event_for_unknown_intent())
+    assert r.status_code == 200, r.text
+    assert r.json()["received"] is True
+    after = lab.snapshot()
+    assert (after["orders"], after["inventory"]) == (before["orders"], before["inventory"])
+
+
+def inventory_rows_api(lab, customer: str) -> list[dict]:
+    r = lab.get(f"/api/customers/{customer}/inventory")
+    assert r.status_code == 200
+    return r.json()["data"]
+
+
+def test_forged_amount_for_an_unpaid_order_does_not_fulfil(lab, customer):
+    order = lab.order("prod_coffee_beans", 1, customer)["order"]
+    pi = order["payment_intent"]
+    intent = lab.gateway().retrieve_payment_intent(pi)
+    forged = {**intent, "status": "succeeded", "amount": 100, "amount_received": 100}
+    event = payment_intent_event(forged, event_id=test_event_id())
+    r = lab.post_event(event)
+    assert r.status_code == 200 and r.json()["received"] is True
+    # The server re-read the PaymentIntent: nothing has been paid.
+    status = lab.order_status(order["id"])
+    assert (status["status"], status["amount_paid"], status["attempts"]) == ("created", 0, 0)
+    assert inventory_rows(lab, order["id"]) == []
+    [recorded] = events_for(lab, pi)
+    assert recorded["outcome"] in ("no_change", "amount_mismatch")
+
+
