@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tutorial_server.gateway import StripeGateway
-from tutorial_server.lab_process import LabDidNotStart, LabProcess, gateway_for
+from tutorial_server.lab_process import LabDidNotStart, LabProcess, gateway_for, stop_process
 from tutorial_server.stripe_recorder import ENV_VAR as RECORD_STRIPE_REQUESTS
 
 from . import signing
@@ -91,7 +91,8 @@ class RunningLab:
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process is None:
             return 0
-        code = self._process.stop(sig)
+        # Also for subclasses that start their own process (test_server_killed's AttachedLab).
+        code = stop_process(self.process, sig)
         self.process = None
         return code
 

@@ -1,7 +1,9 @@
 """A MOCK of api.stripe.com, for tests only: real Stripe cannot be reached from here.
 
 It answers the few calls the notebooks and the lab make in test mode (PaymentIntent create,
-retrieve, list, update, confirm, cancel; PaymentMethod from a token; Event list and retrieve)
+retrieve, list, update, confirm, cancel; PaymentMethod from a token; Event list and retrieve;
+Refund create, list and retrieve, which check the amount left as Stripe does and send
+refund.created and charge.refunded; Charge retrieve)
 with objects built on real Stripe's examples (shared/reference/stripe-openapi-fixtures3.json,
 Stripe's OpenAPI fixtures), and with the statuses each test card gives in test mode:
 
@@ -59,6 +61,7 @@ class StripeApiMock:
         self.requests: list[tuple[str, str]] = []
         self.unknown: list[tuple[str, str]] = []  # calls this mock (or Stripe) does not know
         self.intents: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
         self.events: list[dict] = []  # oldest first
         self.replays: dict[str, tuple[int, dict]] = {}  # Idempotency-Key -> first answer
         self.lock = threading.RLock()
@@ -194,6 +197,24 @@ class StripeApiMock:
             method_ = copy.deepcopy(self.examples["payment_method"])
             method_.update(id="pm_" + secrets.token_hex(12), type="card", created=int(time.time()))
             return 200, method_
+        if parts[:2] == ["v1", "refunds"]:
+            if len(parts) == 2 and method == "POST":
+                return self._refund(params)
+            if len(parts) == 2 and method == "GET":
+                data = sorted((r for r in self.refunds.values()
+                               if params.get("payment_intent") in (None, r["payment_intent"])),
+                              key=lambda r: (-r["created"], r["id"]))
+                return 200, {"object": "list", "data": data, "has_more": False,
+                             "url": "/v1/refunds"}
+            if len(parts) == 3 and method == "GET":
+                found = self.refunds.get(parts[2])
+                return (200, found) if found else self._error(
+                    404, f"No such refund: '{parts[2]}'", code="resource_missing", param="id")
+        if parts[:2] == ["v1", "charges"] and len(parts) == 3 and method == "GET":
+            paid = [i for i in self.intents.values()
+                    if i["latest_charge"] == parts[2] and i["status"] == "succeeded"]
+            return (200, self._charge(paid[0])) if paid else self._error(
+                404, f"No such charge: '{parts[2]}'", code="resource_missing", param="id")
         if parts[:2] == ["v1", "events"]:
             if len(parts) == 3 and method == "GET":
                 found = [e for e in self.events if e["id"] == parts[2]]
@@ -247,6 +268,47 @@ class StripeApiMock:
             return 200, intent
         self._succeed(intent)
         return 200, intent
+
+    def _refunded(self, intent: dict) -> int:
+        return sum(r["amount"] for r in self.refunds.values()
+                   if r["payment_intent"] == intent["id"] and r["status"] == "succeeded")
+
+    def _charge(self, intent: dict) -> dict:
+        charge = copy.deepcopy(self.examples["charge"])
+        refunded = self._refunded(intent)
+        charge.update(id=intent["latest_charge"], amount=intent["amount"],
+                      amount_captured=intent["amount"], amount_refunded=refunded,
+                      refunded=refunded == intent["amount"], captured=True, paid=True,
+                      currency=intent["currency"], payment_intent=intent["id"],
+                      metadata=intent["metadata"], status="succeeded", disputed=False,
+                      created=intent["created"])
+        return charge
+
+    def _refund(self, params: dict) -> tuple[int, dict]:
+        intent = self.intents.get(params.get("payment_intent", ""))
+        if intent is None:
+            return self._error(404, f"No such payment_intent: '{params.get('payment_intent')}'",
+                               code="resource_missing", param="payment_intent")
+        if intent["status"] != "succeeded":
+            return self._error(400, "This PaymentIntent does not have a successful charge to "
+                               "refund.", code="charge_not_refundable")
+        left = intent["amount"] - self._refunded(intent)
+        if left <= 0:
+            return self._error(400, f"Charge {intent['latest_charge']} has already been "
+                               "refunded.", code="charge_already_refunded")
+        amount = int(params.get("amount", left))
+        if amount > left:
+            return self._error(400, f"Refund amount ({amount}) is greater than unrefunded "
+                               f"amount on charge ({left})", param="amount")
+        refund = copy.deepcopy(self.examples["refund"])
+        refund.update(id="re_" + secrets.token_hex(12), amount=amount,
+                      charge=intent["latest_charge"], payment_intent=intent["id"],
+                      currency=intent["currency"], status="succeeded", created=int(time.time()),
+                      metadata=params.get("metadata", {}))
+        self.refunds[refund["id"]] = refund
+        self._event("refund.created", refund)
+        self._event("charge.refunded", self._charge(intent))
+        return 200, refund
 
     def _succeed(self, intent: dict) -> None:
         intent.update(status="succeeded", amount_received=intent["amount"], next_action=None,

@@ -33,6 +33,11 @@ SDK_CALLS: dict[tuple[str, str], tuple[type, str]] = {
     ("GET", "/v1/tokens/{id}"): (stripe.TokenService, "retrieve"),
     ("GET", "/v1/events"): (stripe.EventService, "list"),  # webhook_delivery.py, notebooks
     ("GET", "/v1/events/{id}"): (stripe.EventService, "retrieve"),  # webhook_delivery.py
+    # After the payment (refunds.py, disputes.py): a Refund, its re-reads, the disputed Charge.
+    ("POST", "/v1/refunds"): (stripe.RefundService, "create"),
+    ("GET", "/v1/refunds"): (stripe.RefundService, "list"),
+    ("GET", "/v1/refunds/{id}"): (stripe.RefundService, "retrieve"),
+    ("GET", "/v1/charges/{id}"): (stripe.ChargeService, "retrieve"),
 }
 
 # Keys of stripe-python's RequestOptions (idempotency_key, stripe_account, ...): the old-style

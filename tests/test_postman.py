@@ -61,7 +61,8 @@ def test_collection_is_v2_1_with_one_folder_per_step_in_flow_order():
     collection = load(COLLECTION)
     assert collection["info"]["schema"] == SCHEMA_V2_1
     folders = [item["name"] for item in collection["item"]]
-    assert [f.split(":")[0] for f in folders] == [f"Step {n}" for n in range(1, 7)] + ["Error cases"]
+    assert [f.split(":")[0] for f in folders] == [f"Step {n}" for n in range(1, 7)] + [
+        "After the payment", "Error cases"]
 
 
 def test_every_request_is_described_and_has_tests():
@@ -174,11 +175,15 @@ def test_the_order_ended_paid_and_fulfilled_once_in_the_lab_db(newman_run, lab):
     db.row_factory = sqlite3.Row
     try:
         # One order: the retry replayed it, and the 409 request was refused.
-        [order] = db.execute("SELECT * FROM orders WHERE customer = ?",
+        [order] = db.execute("SELECT * FROM orders WHERE customer = ? AND status != 'created'",
                              (newman_run.customer,)).fetchall()
         assert (order["product_id"], order["quantity"]) == (ARTICLE_PRODUCT, ARTICLE_QUANTITY)
+        # ...and then ₹100.00 of it was refunded once, the retry replayed (After the payment).
         assert (order["status"], order["amount_paid"], order["attempts"]) == (
-            "paid", order["amount"], 1)
+            "partially_refunded", order["amount"], 1)
+        assert order["amount_refunded"] == 10000
+        assert len(db.execute("SELECT * FROM refunds WHERE order_id = ?", (order["id"],))
+                   .fetchall()) == 1
         assert order["amount"] == 90000  # 10 x ₹100.00, less the 10% volume discount, in paise
         inventory = db.execute("SELECT order_id, product_id, quantity FROM inventory "
                                "WHERE customer = ?", (newman_run.customer,)).fetchall()

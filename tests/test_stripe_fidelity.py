@@ -445,12 +445,21 @@ def test_test_mode_requests_are_typed_params_too(tmp_path):
     for name, args in [("payment_method_from_token", ("tok_visa",)),
                        ("confirm_payment_intent", ("pi_canned", "pm_card_visa", "http://x/done")),
                        ("create_retry_payment_intent", (order, 2)),
-                       ("cancel_payment_intent", ("pi_canned", "abandoned"))]:
+                       ("cancel_payment_intent", ("pi_canned", "abandoned")),
+                       ("create_refund", ({**order, "payment_intent": "pi_canned"}, 500,
+                                          "order_canned-refund-x"))]:
         if hasattr(gateway, name):  # the checkout page's calls, where present
             getattr(gateway, name)(*args)
     records = stripe_recorder.read_recorded(log)
     confirms = [r for r in records if r["path"].endswith("/confirm")]
     assert confirms and all("return_url" in r["params"] for r in confirms)
+    # Test mode takes cards only (no payment waits in `processing` for days).
+    creates = [r for r in records if (r["method"], r["path"]) == ("POST", "/v1/payment_intents")]
+    assert creates and all(r["params"].get("allowed_payment_method_types[0]") == ["card"]
+                           for r in creates), creates
+    refunds = [r for r in records if (r["method"], r["path"]) == ("POST", "/v1/refunds")]
+    assert [(r["params"]["amount"], r["idempotency_key"]) for r in refunds] == [
+        (["500"], "order_canned-refund-x")]
     assert unaccepted_requests(records) == ""
 
 

@@ -94,7 +94,7 @@ def test_config_says_test_mode(test_mode_lab):
     config = requests.get(f"{test_mode_lab}/api/config", timeout=10).json()
     assert config["mode"] == "test"
     assert config["publishable_key"].startswith("pk_test_")
-    assert config["stripe_js_url"] == "https://js.stripe.com/v3/"
+    assert config["stripe_js_url"] == "https://js.stripe.com/endive/stripe.js"
 
 
 def test_paid_through_a_forwarded_webhook(test_mode_lab):

@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     security.install(app)
     app.register_blueprint(orders_api.bp)
     app.register_blueprint(webhooks.bp)
+    from . import refunds
+    app.register_blueprint(refunds.bp)  # POST /api/orders/<id>/refund
     from . import dashboard, lab_reset
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(lab_reset.bp)

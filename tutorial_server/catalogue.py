@@ -37,6 +37,9 @@ PRODUCTS = (
             1200, "usd"),
     Product("prod_drip_bags", "Drip bags, box of 5", "Single-serve coffee bags.",
             500, "jpy"),
+    # Cheaper than Stripe's minimum charge (₹0.50) on its own: one is refused, two are fine.
+    Product("prod_sugar_sachet", "Sugar sachet", "One sachet costs less than Stripe's minimum "
+            "charge: order two or more.", 30, "inr"),
 )
 
 _BY_ID = {p.id: p for p in PRODUCTS}

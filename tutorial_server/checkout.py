@@ -24,6 +24,7 @@ from . import catalogue, orders, payments
 from .db import get_db
 from .errors import ApiError, as_api_error, read_json_object
 from .customer import TEST_CARDS
+from .gateway import API_VERSION
 from .orders_api import order_or_404
 from .stripe_js_proxy import STRIPE_JS_PATH
 
@@ -85,7 +86,12 @@ def html_page(template: str, status: int = 200, **context):
     return _page(template, status, **context)
 
 
-REAL_STRIPE_JS = "https://js.stripe.com/v3/"
+# Stripe.js is versioned by the same release names as the API since 2025 (acacia, basil,
+# clover, ...): https://docs.stripe.com/sdks/stripejs-versioning . The release paired with the
+# pinned API version is loaded from js.stripe.com/<release>/stripe.js, the URL
+# @stripe/stripe-js 10.2.1 (the React shop's) builds for its RELEASE_TRAIN 'endive';
+# js.stripe.com/v3 is the older, unversioned one.
+REAL_STRIPE_JS = f"https://js.stripe.com/{API_VERSION.split('.')[1]}/stripe.js"
 
 
 def stripe_js_sources(offline: bool) -> dict[str, list[str]]:

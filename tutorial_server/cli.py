@@ -231,6 +231,14 @@ def cmd_trigger(args) -> None:
     except stripe.StripeError as e:
         raise SystemExit(f"Could not read {payment_intent} from Stripe: "
                          f"{type(e).__name__}.") from None
+    if args.event_type == "charge.refunded":
+        # The offline Stripe sends no refund events: play the one real Stripe sends after a
+        # refund. The server re-reads the refunds from Stripe, so it settles only real ones.
+        from .webhook_delivery import charge_refunded_event
+        if not intent.get("latest_charge"):
+            raise SystemExit(f"{payment_intent} has no charge yet: nothing to refund.")
+        _deliver(state, charge_refunded_event(gateway, intent), secret, args)
+        return
     expected = "succeeded" if args.event_type == "payment_intent.succeeded" else None
     if expected and intent["status"] != expected:
         print(f"Note: Stripe says {payment_intent} is {intent['status']}. The server re-reads "
@@ -323,7 +331,8 @@ def main(argv: list[str] | None = None) -> None:
     trigger = sub.add_parser("trigger", help="deliver a new event about an order's PaymentIntent "
                              "to the lab's /webhook (like `stripe trigger`)")
     trigger.add_argument("event_type", choices=["payment_intent.succeeded",
-                                                "payment_intent.payment_failed"])
+                                                "payment_intent.payment_failed",
+                                                "charge.refunded"])
     trigger.add_argument("--order", required=True, metavar="ORDER_ID")
     _add_forging_options(trigger)
     trigger.set_defaults(func=cmd_trigger)

@@ -56,8 +56,9 @@ def step_of(status: str, payment_intent: str | None) -> int | None:
     created, with PaymentIntent -> 4  (the client has its client secret; nobody has paid)
     attempted                   -> 5  (a payment was declined or waits for 3-D Secure)
     paid                        -> 6  (a verified webhook said succeeded; fulfilled once)
+    (partially_)refunded, disputed -> 6 too: after the payment (refunds.py, disputes.py)
     """
-    if status == "paid":
+    if status in orders.PAID_STATUSES:
         return 6
     if status == "attempted":
         return 5
@@ -73,8 +74,8 @@ def payment_status(order) -> str:
     the server still says requires_payment_method: that gap is step 6's whole point.
     """
     status = order["status"]
-    if status == "paid":
-        return "succeeded"
+    if status in orders.PAID_STATUSES:
+        return "succeeded"  # refunds and disputes do not change the PaymentIntent's status
     if status == "canceled":
         return "missing" if order["cancellation_reason"] == "payment_intent_missing" else "canceled"
     if status == "attempted" and order["last_payment_error"]:
@@ -134,6 +135,8 @@ def dashboard_data(db, mode: str, deliveries: deque) -> dict:
             "product": _product_name(o["product_id"]), "quantity": o["quantity"],
             "amount": amount, "status": o["status"], "step": step_of(o["status"], o["payment_intent"]),
             "attempts": o["attempts"], "payment_error": _error_message(o),
+            "refunded": (catalogue.format_amount(o["amount_refunded"], o["currency"])
+                         if o["amount_refunded"] else None),
         })
         if o["payment_intent"]:
             payment_list.append({
@@ -171,7 +174,7 @@ def dashboard_data(db, mode: str, deliveries: deque) -> dict:
 def reached_step_at(order, last_event_at: int | None) -> int:
     """When the order reached the step it is at (unix time): paid -> when it was paid; a
     declined or 3-D Secure attempt -> the last webhook about it; else when it was created."""
-    if order["status"] == "paid" and order["paid_at"]:
+    if order["status"] in orders.PAID_STATUSES and order["paid_at"]:
         return order["paid_at"]
     if order["status"] == "attempted" and last_event_at:
         return last_event_at

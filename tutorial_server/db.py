@@ -26,10 +26,12 @@ CREATE TABLE IF NOT EXISTS orders (
     discount            INTEGER NOT NULL,
     amount              INTEGER NOT NULL CHECK (amount > 0),
     amount_paid         INTEGER NOT NULL DEFAULT 0,
+    amount_refunded     INTEGER NOT NULL DEFAULT 0,
     currency            TEXT NOT NULL,
     receipt             TEXT NOT NULL,
     status              TEXT NOT NULL
-                        CHECK (status IN ('created', 'attempted', 'paid', 'canceled')),
+                        CHECK (status IN ('created', 'attempted', 'paid', 'canceled',
+                                          'partially_refunded', 'refunded', 'disputed')),
     attempts            INTEGER NOT NULL DEFAULT 0,
     payment_intent      TEXT UNIQUE,
     last_payment_error  TEXT,
@@ -92,6 +94,10 @@ def init_db(path: str | Path) -> None:
     db = connect(path)
     try:
         db.executescript(SCHEMA)
+        # The refunds' own tables live with their code; an older database gains them here.
+        from . import disputes, refunds
+        refunds.migrate_orders_table(db, SCHEMA)
+        db.executescript(refunds.SCHEMA + disputes.SCHEMA)
     finally:
         db.close()
 

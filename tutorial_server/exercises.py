@@ -303,6 +303,35 @@ def _check_07(answer: Any, context: dict) -> str | None:
     return None
 
 
+def _check_08(answer: Any, context: dict) -> str | None:
+    expected = "(first JSON answer, second JSON answer)"
+    if not isinstance(answer, tuple) or len(answer) != 2:
+        return _common_mistake(answer, expected) or (
+            f"my_answer is {_kind(answer)}; store a pair: {expected}.")
+    for which, one in zip(("first", "second"), answer):
+        mistake = _common_mistake(one, f"the {which} answer's JSON") or _server_refused(one)
+        if mistake:
+            return f"the {which} answer: {mistake}"
+        if not isinstance(one, dict) or not isinstance(one.get("refund"), dict):
+            return f"the {which} answer is {_kind(one)}; keep the server's JSON answer."
+    first, second = answer
+    if first["refund"].get("id") != second["refund"].get("id"):
+        return ("the two answers name two different refunds: send the second request with the "
+                "same Idempotency-Key as the first, so it is a retry, not a new refund.")
+    if first["order"].get("status") != "refunded":
+        return (f"the order is {first['order'].get('status')} after your refund: refund all "
+                "that is left (leave `amount` out of the body).")
+    lab, order_id = context.get("lab"), context.get("order_id")
+    if lab is not None and order_id and first["order"].get("id") != order_id:
+        return "you refunded another order: use exercise_order['id']."
+    if lab is not None and order_id:
+        order = lab.order(order_id)
+        if order["amount_refunded"] != order["amount_paid"]:
+            return (f"the order has {order['amount_refunded']} of {order['amount_paid']} "
+                    "refunded; refund what is left.")
+    return None
+
+
 _EXERCISES: dict[str, tuple[Checker, str, list[str]]] = {
     "00": (_check_00, "2 mugs, $24.00, paid and fulfilled: all six steps.", [
         "Three calls, one per part of the flow: create the order (steps 1-4), pay it "
@@ -351,6 +380,13 @@ _EXERCISES: dict[str, tuple[Checker, str, list[str]]] = {
                       "processed this event id.", [
         "A replay sends exactly what was captured: the same bytes and the same header.",
         "deliver(lab.url, captured_body, captured_header) returns the result to keep.",
+    ]),
+    "08": (_check_08, "one refund of what was left, however often the request was sent: the "
+                      "order is refunded and the mug left the customer's inventory once.", [
+        "Make one key before the first request; POST /api/orders/<id>/refund with an empty "
+        "body (no amount: what is left) and that key, twice.",
+        "key = str(uuid.uuid4()); each request is lab.post(f\"/api/orders/{exercise_order['id']}"
+        "/refund\", json={}, headers={'Idempotency-Key': key}).json().",
     ]),
 }
 

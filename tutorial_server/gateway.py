@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 import stripe
-from stripe.params import EventListParams, PaymentIntentCreateParams
+from stripe.params import EventListParams, PaymentIntentCreateParams, RefundCreateParams
 
 from . import stripe_recorder, trace
 from .addresses import is_loopback
@@ -96,10 +96,20 @@ class StripeGateway:
         """Create the PaymentIntent that will collect this order's amount. `attempt`: for a
         fresh PaymentIntent after a decline (offline), part of the idempotency key."""
         intent = self.client.v1.payment_intents.create(
-            params=_payment_intent_params(order, attempt),
+            params=self._cards_only(_payment_intent_params(order, attempt)),
             options={"idempotency_key": payment_intent_idempotency_key(order["id"], attempt)},
         )
         return self.normalize(intent.to_dict())
+
+    def _cards_only(self, params: PaymentIntentCreateParams) -> PaymentIntentCreateParams:
+        """Test mode: cards only. With automatic payment methods (on by default at the pinned
+        API version) the Payment Element could offer methods that redirect or settle days
+        later (status `processing`), which this lab does not teach; the pinned version's
+        parameter for the restriction is allowed_payment_method_types. The offline stand-in
+        rejects it and knows only cards anyway."""
+        if not self.offline:
+            params["allowed_payment_method_types"] = ["card"]
+        return params
 
     def create_retry_payment_intent(self, order: Any, attempt: int) -> dict:
         """A fresh PaymentIntent for an order whose PaymentIntent cannot take another card
@@ -134,6 +144,33 @@ class StripeGateway:
             params["type"] = event_type
         found = (e.to_dict() for e in self.client.v1.events.list(params=params).auto_paging_iter())
         return [e for e in found if e["data"]["object"].get("id") == payment_intent_id]
+
+    # --- after the payment: refunds and disputes (refunds.py, disputes.py) ---------------------
+
+    def create_refund(self, order: Any, amount: int, idempotency_key: str) -> dict:
+        """Give `amount` (minor units) of the order's payment back to the customer.
+
+        The key comes from the order and the client's refund request
+        (refunds.refund_idempotency_key), so a retried request cannot refund twice at Stripe.
+        """
+        params: RefundCreateParams = {
+            "payment_intent": order["payment_intent"], "amount": amount,
+            "metadata": {"order_id": order["id"]}}
+        refund = self.client.v1.refunds.create(params=params,
+                                               options={"idempotency_key": idempotency_key})
+        return refund.to_dict()
+
+    def retrieve_refund(self, refund_id: str) -> dict:
+        return self.client.v1.refunds.retrieve(refund_id).to_dict()
+
+    def refunds_of(self, payment_intent_id: str) -> list[dict]:
+        """Every Refund Stripe holds for one PaymentIntent (all pages)."""
+        found = self.client.v1.refunds.list(
+            params={"payment_intent": payment_intent_id, "limit": 100}).auto_paging_iter()
+        return [r.to_dict() for r in found]
+
+    def retrieve_charge(self, charge_id: str) -> dict:
+        return self.client.v1.charges.retrieve(charge_id).to_dict()
 
     @staticmethod
     def normalize(intent: dict) -> dict:

@@ -122,11 +122,36 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "lab": "cancel_payment_intent() sends the reason in test mode only; the order keeps its "
             "own cancellation_reason either way."},
     {"topic": "Payment method types",
-     "real": "Automatic payment methods on by default; server-side confirm needs return_url "
-             "or allow_redirects=never.",
-     "offline": "Cards only; rejects automatic_payment_methods and return_url.",
-     "lab": "Create sends only amount, currency and metadata, which both accept; in test "
-            "mode, confirm also sends a return_url."},
+     "real": "Automatic payment methods on by default; the Payment Element may then offer "
+             "methods that redirect or settle days later (status processing); server-side "
+             "confirm needs return_url or allow_redirects=never.",
+     "offline": "Cards only; rejects automatic_payment_methods, allowed_payment_method_types "
+                "and return_url.",
+     "lab": "Cards only in both modes: in test mode create also sends "
+            "allowed_payment_method_types=['card'] (the pinned API version's parameter; "
+            "mypy checks it), so no payment waits in processing; confirm also sends a "
+            "return_url. Offline, create sends only amount, currency and metadata."},
+    {"topic": "Stripe.js version",
+     "real": "Versioned by release name since 2025: js.stripe.com/endive/stripe.js is the "
+             "Stripe.js paired with API 2026-10-28.endive; js.stripe.com/v3 is the older, "
+             "unversioned one.",
+     "offline": "The stand-in serves an old v3-style mock at /js.stripe.com/v3/.",
+     "lab": "The checkout page loads js.stripe.com/endive/stripe.js in test mode "
+            "(checkout.REAL_STRIPE_JS); the React shop's @stripe/stripe-js 10.2.1 loads the "
+            "same release."},
+    {"topic": "Refunds",
+     "real": "Refund create checks the amount against what is left; sends charge.refunded "
+             "and refund.created / refund.updated events; honours Idempotency-Key.",
+     "offline": "Creates Refunds (any amount, over-refunds included), ignores "
+                "Idempotency-Key, sends no refund events.",
+     "lab": "The server checks the amount itself before asking, settles the order from the "
+            "Refund it gets back, and `trigger charge.refunded --order ID` plays the event."},
+    {"topic": "Disputes",
+     "real": "The test card 4000 0000 0000 0259 is disputed (fraudulent) after it succeeds; "
+             "charge.dispute.created arrives; evidence is due by a deadline.",
+     "offline": "No disputes at all: no Dispute objects, no events.",
+     "lab": "The server flags the order disputed on a verified charge.dispute.created; the "
+            "tests sign such events themselves, shaped like real Stripe's."},
     {"topic": "Validation and errors",
      "real": "Strict: unknown currency or parameter is an error with a precise message and param.",
      "offline": "Loose (currency 'xxx' accepted); messages are generic, no param.",

@@ -26,10 +26,18 @@ class OrderStatus(StrEnum):
     ATTEMPTED = "attempted"  # at least one payment failed; the customer may try again
     PAID = "paid"
     CANCELED = "canceled"
+    # After the payment (refunds.py, disputes.py): a paid order moves on, never back to unpaid.
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
 
 
-CREATED, ATTEMPTED, PAID, CANCELED = OrderStatus
+CREATED, ATTEMPTED, PAID, CANCELED = (OrderStatus.CREATED, OrderStatus.ATTEMPTED,
+                                      OrderStatus.PAID, OrderStatus.CANCELED)
 UNSETTLED = (OrderStatus.CREATED, OrderStatus.ATTEMPTED)
+# An order whose payment succeeded, whatever happened after.
+PAID_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED,
+                 OrderStatus.DISPUTED)
 
 
 def new_order_id() -> str:
@@ -45,6 +53,7 @@ def order_to_api(row: sqlite3.Row) -> dict:
         "amount": row["amount"],
         "amount_paid": row["amount_paid"],
         "amount_due": row["amount"] - row["amount_paid"],
+        "amount_refunded": row["amount_refunded"],
         "currency": row["currency"],
         "receipt": row["receipt"],
         "status": row["status"],
@@ -148,7 +157,7 @@ def mark_paid(db: sqlite3.Connection, order_id: str, amount: int) -> bool:
     cur = db.execute(
         "UPDATE orders SET status = 'paid', amount_paid = ?, attempts = attempts + 1,"
         " paid_at = ?, last_payment_error = NULL, cancellation_reason = NULL"
-        " WHERE id = ? AND status != 'paid'",
+        " WHERE id = ? AND status IN ('created', 'attempted', 'canceled')",
         (amount, int(time.time()), order_id),
     )
     return cur.rowcount == 1
@@ -178,7 +187,7 @@ def inventory_for(db: sqlite3.Connection, customer: str) -> list[dict]:
 
 # Children before parents: inventory, idempotency keys and counted failures point at orders.
 LAB_TABLES = ("trace_messages", "inventory", "idempotency_keys", "counted_failures",
-              "webhook_events", "orders")
+              "refund_requests", "refunds", "disputes", "webhook_events", "orders")
 
 
 def clear_lab(db: sqlite3.Connection) -> None:
@@ -220,9 +229,12 @@ def count_by_status(db: sqlite3.Connection) -> list[sqlite3.Row]:
 
 
 def collected_by_currency(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """(currency, paid): the money paid orders collected, per currency."""
-    return db.execute("SELECT currency, SUM(amount_paid) AS paid FROM orders WHERE status = ?"
-                      " GROUP BY currency ORDER BY currency", (OrderStatus.PAID,)).fetchall()
+    """(currency, paid): the money paid orders collected and kept (refunds taken off), per
+    currency."""
+    marks = ",".join("?" * len(PAID_STATUSES))
+    return db.execute(f"SELECT currency, SUM(amount_paid - amount_refunded) AS paid FROM orders"
+                      f" WHERE status IN ({marks}) GROUP BY currency ORDER BY currency",
+                      PAID_STATUSES).fetchall()
 
 
 def recent_orders(db: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:

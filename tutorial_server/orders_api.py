@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 from . import catalogue, orders, payments
 from .db import get_db, transaction
 from .errors import ApiError, read_json_object
-from .pricing import MAX_QUANTITY, MIN_QUANTITY, price_order
+from .pricing import MAX_QUANTITY, MIN_QUANTITY, AmountOutOfRange, price_order
 
 log = logging.getLogger(__name__)
 bp = Blueprint("orders_api", __name__, url_prefix="/api")
@@ -111,7 +111,11 @@ def create_order():
                                type="idempotency_error", param="Idempotency-Key")
             order_id, replayed = known["order_id"], True
         else:
-            order_id = orders.insert_order(db, price_order(product, quantity), customer)
+            try:
+                priced = price_order(product, quantity)
+            except AmountOutOfRange as e:  # refused here, before any Stripe call
+                raise ApiError(400, str(e), param="quantity", code=e.code) from None
+            order_id = orders.insert_order(db, priced, customer)
             if key:
                 orders.remember_idempotency_key(db, key, fingerprint, order_id)
 

@@ -84,7 +84,7 @@ def cancel_payment(db, order) -> None:
     """
     if order["status"] == orders.CANCELED:
         return
-    if order["status"] == orders.PAID:
+    if order["status"] in orders.PAID_STATUSES:  # refunded and disputed orders were paid too
         raise cannot_cancel_paid(order["id"])
     if order["payment_intent"]:
         intent = _cancel_at_stripe(order["payment_intent"])

@@ -16,6 +16,22 @@ MAX_QUANTITY = 100
 VOLUME_DISCOUNT_FROM = 10
 VOLUME_DISCOUNT_PERCENT = 10
 
+# What Stripe will charge at all, per currency, in minor units. Below the minimum Stripe
+# refuses the PaymentIntent (amount_too_small); Stripe's table lists USD $0.50, INR ₹0.50 and
+# JPY ¥50, and the amount must also convert to at least 0.50 USD in the account's settlement
+# currency. An amount has at most 8 digits (99,999,999 minor units).
+# Source: https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts
+MINIMUM_CHARGE = {"usd": 50, "inr": 50, "jpy": 50}
+MAXIMUM_CHARGE = 99_999_999
+
+
+class AmountOutOfRange(ValueError):
+    """The order's total is one Stripe would refuse: the server says so before asking."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code  # Stripe's own error codes: amount_too_small, amount_too_large
+
 
 @dataclass(frozen=True)
 class PricedOrder:
@@ -36,5 +52,20 @@ def price_order(product: Product, quantity: int) -> PricedOrder:
     if quantity >= VOLUME_DISCOUNT_FROM:
         # Round half up to a whole minor unit: integer maths, no float ever involved.
         discount = (subtotal * VOLUME_DISCOUNT_PERCENT + 50) // 100
+    check_amount_limits(subtotal - discount, product.currency)
     return PricedOrder(product=product, quantity=quantity, subtotal=subtotal,
                        discount=discount, amount=subtotal - discount, currency=product.currency)
+
+
+def check_amount_limits(amount: int, currency: str) -> None:
+    """Raise AmountOutOfRange if Stripe would refuse to charge `amount` in `currency`."""
+    from .catalogue import format_amount
+    minimum = MINIMUM_CHARGE.get(currency)
+    if minimum is not None and amount < minimum:
+        raise AmountOutOfRange(
+            f"The order comes to {format_amount(amount, currency)}, below Stripe's minimum "
+            f"charge of {format_amount(minimum, currency)}: order more.", "amount_too_small")
+    if amount > MAXIMUM_CHARGE:
+        raise AmountOutOfRange(
+            f"The order comes to {format_amount(amount, currency)}; Stripe charges at most "
+            f"{MAXIMUM_CHARGE:,} minor units (8 digits) at once.", "amount_too_large")

@@ -18,6 +18,7 @@ STUBS: dict[str, str] = {
     "05": "my_answer = None  # replace None with your function: def next_step(intent): ...",
     "06": "my_answer = None  # replace None with the server's JSON answer to your event",
     "07": "my_replay = None  # replace None with the result of replaying the captured delivery",
+    "08": "my_answer = None  # replace None with (first JSON answer, second JSON answer)",
 }
 
 SOLUTIONS: dict[str, str] = {
@@ -62,5 +63,12 @@ my_answer = send(new_event("payment_intent.payment_failed", failed_now)).json()
 ''',
     "07": '''\
 my_replay = deliver(lab.url, captured_body, captured_header)
+''',
+    "08": '''\
+key = str(uuid.uuid4())
+refund_path = f"/api/orders/{exercise_order['id']}/refund"
+first_answer = lab.post(refund_path, json={}, headers={"Idempotency-Key": key}).json()
+second_answer = lab.post(refund_path, json={}, headers={"Idempotency-Key": key}).json()
+my_answer = (first_answer, second_answer)
 ''',
 }

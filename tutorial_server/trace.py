@@ -340,6 +340,11 @@ def _finish(messages: list[dict]) -> str | None:
     return order_id
 
 
+# What a handler did that went wrong (drawn with a cross); every other outcome is normal work.
+FAILED_OUTCOMES = ("amount_mismatch", "unknown_order", "stripe_unreachable",
+                   "payment_intent_missing")
+
+
 def webhook_received(event: dict, outcome: str) -> None:
     """Hook in the webhook handler, once its outcome is known: which order the event is about
     (the PaymentIntent's metadata.order_id), and what the handler did."""
@@ -350,12 +355,17 @@ def webhook_received(event: dict, outcome: str) -> None:
     intent = data.get("object") if isinstance(data.get("object"), dict) else {}
     metadata = intent.get("metadata") if isinstance(intent.get("metadata"), dict) else {}
     order_id = metadata.get("order_id")
+    if not isinstance(order_id, str) and isinstance(intent.get("payment_intent"), str):
+        # A charge, refund or dispute: the order is the one its PaymentIntent pays.
+        from .db import get_db
+        row = get_db().execute("SELECT id FROM orders WHERE payment_intent = ?",
+                               (intent["payment_intent"],)).fetchone()
+        order_id = row["id"] if row else None
     if not isinstance(order_id, str):
         return
     unit.order_id = order_id[:64]
     at = g.trace_started[0] if "trace_started" in g else time.time()
-    failed = outcome not in ("fulfilled", "already_paid", "attempt_recorded", "duplicate",
-                             "attempt_already_recorded", "no_change", "ignored_type")
+    failed = outcome in FAILED_OUTCOMES
     line = _message(6, STRIPE, SERVER, "webhook", at=at, event_id=str(event.get("id"))[:80],
                     event_type=str(event.get("type"))[:80], signature="verified",
                     outcome=outcome, failed=failed, payment_intent=intent.get("id"))

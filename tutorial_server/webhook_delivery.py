@@ -103,6 +103,18 @@ def payment_intent_event(intent: dict, event_type: str = "payment_intent.succeed
             "data": {"object": intent}}
 
 
+def charge_refunded_event(gateway: StripeGateway, intent: dict,
+                          event_id: str | None = None) -> dict:
+    """A charge.refunded event about the PaymentIntent's charge, as Stripe sends after a refund
+    (the offline stand-in sends none). Its Charge is the one Stripe holds now."""
+    charge = gateway.retrieve_charge(intent["latest_charge"])
+    snapshot = {"id": charge["id"], "object": "charge", "amount": charge.get("amount"),
+                "amount_refunded": charge.get("amount_refunded"),
+                "currency": charge.get("currency"), "payment_intent": intent["id"],
+                "refunded": charge.get("amount_refunded") == charge.get("amount")}
+    return payment_intent_event(snapshot, "charge.refunded", event_id)
+
+
 def with_amount(event: dict, amount: int) -> dict:
     """A copy of the event whose data.object.amount says `amount` (a doctored event)."""
     intent = {**event["data"]["object"], "amount": amount}

@@ -105,6 +105,12 @@ def handle_event(event_id: str, event_type: str, event: dict) -> str:
     db = get_db()
     if orders.event_seen(db, event_id):
         return "duplicate"
+    # After the payment: refunds and disputes settle in their own modules, the same way.
+    from . import disputes, refunds
+    if event_type in refunds.EVENT_TYPES:
+        return refunds.handle_event(db, event_id, event_type, _snapshot_of(event))
+    if event_type in disputes.EVENT_TYPES:
+        return disputes.handle_event(db, event_id, event_type, _snapshot_of(event))
     if event_type not in HANDLED:
         with transaction(db):
             orders.record_event(db, event_id, event_type, None, None, "ignored_type")

@@ -56,3 +56,20 @@ def test_a_priced_order_cannot_be_changed_after_pricing():
     priced = price_order(get_product("prod_enamel_mug"), 2)
     with pytest.raises(dataclasses.FrozenInstanceError):
         priced.amount = 1  # type: ignore[misc]
+
+
+def test_stripes_amount_limits_are_checked_before_stripe_is_asked():
+    from tutorial_server.pricing import AmountOutOfRange, check_amount_limits
+    for currency, minimum in (("usd", 50), ("inr", 50), ("jpy", 50)):
+        check_amount_limits(minimum, currency)
+        with pytest.raises(AmountOutOfRange) as refused:
+            check_amount_limits(minimum - 1, currency)
+        assert refused.value.code == "amount_too_small"
+    check_amount_limits(99_999_999, "inr")  # 8 digits: the most Stripe charges at once
+    with pytest.raises(AmountOutOfRange) as refused:
+        check_amount_limits(100_000_000, "inr")
+    assert refused.value.code == "amount_too_large"
+    sachet = get_product("prod_sugar_sachet")
+    with pytest.raises(AmountOutOfRange, match="below Stripe's minimum charge of ₹0.50"):
+        price_order(sachet, 1)
+    assert price_order(sachet, 2).amount == 60

@@ -19,6 +19,8 @@
     attempted: "warn", attempt_recorded: "warn", requires_action: "warn", unknown_order: "warn",
     created: "info", requires_payment_method: "info", duplicate: "info", processing: "info",
     canceled: "muted", missing: "muted", ignored_type: "muted", no_change: "muted",
+    refunded: "info", partially_refunded: "info", refund_already_recorded: "info",
+    disputed: "warn", already_disputed: "warn",
     amount_mismatch: "bad", rejected: "bad",
   };
 
@@ -123,7 +125,8 @@
     fill("orders", data.orders, (o) => o.id + o.status, (o) => [
       cell(followLink(o), "customer"), cell(o.product + " × " + o.quantity, "wrap"),
       cell(o.amount, "num"), cell(badge(o.status)), cell(o.step, "num"),
-    ], data.totals.orders, (o) => o.id + " · " + o.created + (o.payment_error ? " · " + o.payment_error : ""));
+    ], data.totals.orders, (o) => o.id + " · " + o.created + (o.payment_error ? " · " + o.payment_error : "")
+      + (o.refunded ? " · refunded " + o.refunded : ""));
     fill("payments", data.payments, (p) => p.id + p.status, (p) => [
       cell(paymentLink(p), "id"), cell(badge(p.status)), cell(p.amount, "num"),
       cell(p.order, "id"),
@@ -215,7 +218,8 @@
       return;
     }
     const row = (data.orders || []).find((r) => r.id === o.id);
-    const step = row ? row.step : (o.status === "paid" ? 6 : null);
+    const step = row ? row.step
+      : (["paid", "partially_refunded", "refunded", "disputed"].includes(o.status) ? 6 : null);
     $("follow-summary").textContent = o.id + " · " + o.customer + " · "
       + (row ? row.product + " × " + row.quantity + " · " + row.amount : o.product);
     document.querySelectorAll("#journey li").forEach((li) => {

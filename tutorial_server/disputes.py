@@ -1,0 +1,101 @@
+"""After the payment: the customer's bank takes the money back (a dispute, or chargeback).
+
+Stripe sends `charge.dispute.created`; the server flags the order `disputed`, once, so that a
+person answers the dispute (with evidence, in the Dashboard or the API) before its deadline.
+The event is verified and deduplicated by webhooks.py like every other. The dispute itself
+is taken from the verified event (the offline stand-in has no disputes to re-read); which
+order it concerns is asked of Stripe, by re-reading the disputed Charge.
+
+In test mode, paying with the card 4000 0000 0000 0259 makes a charge that Stripe disputes
+(as fraudulent) shortly after it succeeds; the event then arrives through `stripe listen`.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+
+import stripe
+from flask import current_app
+
+from . import orders
+from .db import transaction
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+-- Each dispute Stripe reported (dp_...): which order, how much, why, and its state then.
+CREATE TABLE IF NOT EXISTS disputes (
+    id         TEXT PRIMARY KEY,
+    order_id   TEXT NOT NULL REFERENCES orders (id),
+    amount     INTEGER NOT NULL,
+    currency   TEXT NOT NULL,
+    reason     TEXT,
+    status     TEXT,
+    created_at INTEGER NOT NULL
+);
+"""
+
+EVENT_TYPES = ("charge.dispute.created",)
+DISPUTED = "disputed"
+ALREADY_DISPUTED = "already_disputed"
+UNKNOWN_ORDER = "unknown_order"
+
+_DISPUTE_ID = re.compile(r"(dp|du)_[A-Za-z0-9_]{1,255}")
+_CHARGE_ID = re.compile(r"(ch|py)_[A-Za-z0-9_]{1,255}")
+
+
+def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
+                 dispute: dict | None) -> str:
+    dispute = dispute or {}
+    dispute_id, charge_id = dispute.get("id"), dispute.get("charge")
+    if dispute.get("object") != "dispute" or not isinstance(dispute_id, str) \
+            or not _DISPUTE_ID.fullmatch(dispute_id) or not isinstance(charge_id, str) \
+            or not _CHARGE_ID.fullmatch(charge_id):
+        raise ApiError(400, "Event data.object is not a Dispute of a Charge.")
+    try:
+        charge = current_app.extensions["gateway"].retrieve_charge(charge_id)
+    except stripe.InvalidRequestError:
+        charge = None  # Stripe does not know the charge: not one of ours
+    except stripe.StripeError:
+        raise ApiError(503, "Could not reach Stripe to look the dispute up; retry later.",
+                       type="api_connection_error") from None
+    intent_id = charge.get("payment_intent") if charge else None
+    if dispute.get("payment_intent") not in (None, intent_id):
+        intent_id = None  # the event and Stripe disagree about the payment: believe neither
+
+    with transaction(db):
+        if not orders.record_event(db, event_id, event_type, intent_id, None, "processing"):
+            return "duplicate"
+        order = (db.execute("SELECT * FROM orders WHERE payment_intent = ?", (intent_id,))
+                 .fetchone() if isinstance(intent_id, str) else None)
+        if order is None or order["status"] not in orders.PAID_STATUSES:
+            outcome, order_id = UNKNOWN_ORDER, None
+        else:
+            outcome, order_id = flag_order(db, order, dispute), order["id"]
+        orders.set_event_outcome(db, event_id, order_id, outcome)
+    return outcome
+
+
+def flag_order(db: sqlite3.Connection, order: sqlite3.Row, dispute: dict) -> str:
+    """Mark the order disputed and remember the dispute; once per dispute."""
+    amount = dispute.get("amount")
+    db.execute("INSERT OR IGNORE INTO disputes (id, order_id, amount, currency, reason, status,"
+               " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (dispute["id"], order["id"], amount if isinstance(amount, int) else 0,
+                str(dispute.get("currency") or order["currency"]), dispute.get("reason"),
+                dispute.get("status"), int(time.time())))
+    changed = db.execute("UPDATE orders SET status = 'disputed' WHERE id = ?"
+                         " AND status != 'disputed'", (order["id"],)).rowcount
+    if not changed:
+        return ALREADY_DISPUTED
+    log.warning("order %s disputed (%s, %s %s): respond with evidence before the deadline",
+                order["id"], dispute.get("reason"), amount, dispute.get("currency"))
+    return DISPUTED
+
+
+def disputes_for(db: sqlite3.Connection, order_id: str) -> list[dict]:
+    return [dict(r) for r in db.execute(
+        "SELECT * FROM disputes WHERE order_id = ? ORDER BY created_at", (order_id,))]

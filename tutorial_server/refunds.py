@@ -1,0 +1,364 @@
+"""After the payment: money goes back to the customer (a Refund), once, and the order says so.
+
+    POST /api/orders/<id>/refund  {"amount"?: minor units}  + Idempotency-Key header
+
+1. the server checks the request against its own record (paid? how much is left?) before
+   it asks Stripe, because the offline stand-in accepts any refund, over-refunds included;
+2. it asks Stripe for a Refund of the order's PaymentIntent, with an idempotency key derived
+   from the order and the client's key, so a retried request never refunds twice at Stripe;
+3. it settles the order from the Refund Stripe answered with: `amount_refunded`, the status
+   `partially_refunded` or `refunded`, and (full refund only) the product leaves the
+   customer's inventory, exactly once.
+
+Stripe also tells the server about refunds by webhook (`charge.refunded`, `refund.updated`),
+for instance a refund made in the Dashboard. Those events are verified and deduplicated by
+webhooks.py like every other event; this module settles them the same way, after re-reading
+the PaymentIntent's refunds from Stripe. Settling is idempotent: each Refund is recorded by
+its id, and the order's total is the sum of its recorded refunds, so the API answer and any
+number of events about one Refund count it once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import time
+
+import stripe
+from flask import Blueprint, current_app, jsonify, request
+
+from . import orders
+from .db import get_db, transaction
+from .errors import ApiError, read_json_object
+
+log = logging.getLogger(__name__)
+bp = Blueprint("refunds", __name__, url_prefix="/api")
+
+SCHEMA = """
+-- Each Refund Stripe made for an order (re_...), as Stripe last described it.
+CREATE TABLE IF NOT EXISTS refunds (
+    id         TEXT PRIMARY KEY,
+    order_id   TEXT NOT NULL REFERENCES orders (id),
+    amount     INTEGER NOT NULL CHECK (amount > 0),
+    currency   TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds (order_id);
+
+-- Each refund request a client made (its Idempotency-Key): a retry gets the first answer.
+CREATE TABLE IF NOT EXISTS refund_requests (
+    key         TEXT PRIMARY KEY,
+    order_id    TEXT NOT NULL REFERENCES orders (id),
+    fingerprint TEXT NOT NULL,
+    amount      INTEGER NOT NULL,
+    refund_id   TEXT,
+    created_at  INTEGER NOT NULL
+);
+"""
+
+EVENT_TYPES = ("charge.refunded", "refund.updated")
+# Stripe's Refund statuses that mean the money is (or is on its way) back to the customer;
+# `failed` and `canceled` refunds give nothing back and do not count.
+COUNTED = ("pending", "requires_action", "succeeded")
+
+# Outcomes, as recorded against each webhook event and shown on the dashboard.
+REFUNDED = "refunded"
+PARTIALLY_REFUNDED = "partially_refunded"
+REFUND_ALREADY_RECORDED = "refund_already_recorded"
+UNKNOWN_ORDER = "unknown_order"
+
+_REFUND_ID = re.compile(r"re_[A-Za-z0-9_]{1,255}")
+_CHARGE_ID = re.compile(r"(ch|py)_[A-Za-z0-9_]{1,255}")
+_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,255}")
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def refund_idempotency_key(order_id: str, request_key: str) -> str:
+    """Stripe's idempotency key for one refund request: the order plus a digest of the client's
+    key (which may hold any printable text), well under Stripe's 255 characters."""
+    digest = hashlib.sha256(request_key.encode()).hexdigest()[:32]
+    return f"{order_id}-refund-{digest}"
+
+
+# --- POST /api/orders/<id>/refund ------------------------------------------------------------
+
+@bp.post("/orders/<order_id>/refund")
+def refund_order(order_id: str):
+    key = _required_idempotency_key()
+    db = get_db()
+    order = orders.get_order(db, order_id)
+    if order is None:
+        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
+                       code="resource_missing")
+    requested = _requested_amount()
+    fingerprint = hashlib.sha256(json.dumps([order_id, requested]).encode()).hexdigest()
+
+    with transaction(db):
+        known = db.execute("SELECT * FROM refund_requests WHERE key = ?", (key,)).fetchone()
+        if known is not None and known["fingerprint"] != fingerprint:
+            raise ApiError(409, "Keys for idempotent requests can only be used with the same "
+                           "parameters they were first used with.", type="idempotency_error",
+                           param="Idempotency-Key")
+        if known is None:
+            amount = _check_refundable(order, requested, _in_flight(db, order_id))
+            db.execute("INSERT INTO refund_requests (key, order_id, fingerprint, amount,"
+                       " created_at) VALUES (?, ?, ?, ?, ?)",
+                       (key, order_id, fingerprint, amount, int(time.time())))
+        else:
+            amount = known["amount"]
+    if known is not None and known["refund_id"]:
+        refund = _recorded_refund(db, known["refund_id"])
+        return _answer(db, order_id, refund, replayed=True)
+
+    # Stripe next, outside the transaction (a network call must not hold the write lock). A
+    # retry of a request whose answer was lost comes here again with the same Stripe key.
+    try:
+        refund = current_app.extensions["gateway"].create_refund(
+            order, amount, refund_idempotency_key(order_id, key))
+    except stripe.StripeError as e:
+        with transaction(db):  # forget the request: the database is as it was
+            db.execute("DELETE FROM refund_requests WHERE key = ? AND refund_id IS NULL", (key,))
+        raise _stripe_refused(e) from None
+
+    with transaction(db):
+        db.execute("UPDATE refund_requests SET refund_id = ? WHERE key = ?", (refund["id"], key))
+        settle_refunds(db, orders.get_order(db, order_id), [refund])
+    log.info("order %s: refund %s of %s %s (%s)", order_id, refund["id"], refund.get("amount"),
+             refund.get("currency"), refund.get("status"))
+    return _answer(db, order_id, refund, replayed=known is not None)
+
+
+def _required_idempotency_key() -> str:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        raise ApiError(400, "An Idempotency-Key header is required: money goes back only once, "
+                       "however often the request is retried.", param="Idempotency-Key")
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable() or not key.isascii():
+        raise ApiError(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable "
+                       "ASCII characters.", param="Idempotency-Key")
+    return key
+
+
+def _requested_amount() -> int | None:
+    """The amount the client asks back (None: all that is left), checked for its type only."""
+    body = read_json_object("the refund")
+    for name in body:
+        if name != "amount":
+            raise ApiError(400, f"Received unknown parameter: {str(name)[:64]}. A refund takes "
+                           "only amount (minor units; leave it out to refund what is left).",
+                           param=str(name)[:64])
+    amount = body.get("amount")
+    if amount is None:
+        return None
+    # bool is an int in Python; 1.5 and "150" are not integers in JSON terms.
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise ApiError(400, "amount must be a whole number of minor units (e.g. cents).",
+                       param="amount")
+    if amount <= 0:
+        raise ApiError(400, "amount must be positive.", param="amount")
+    return amount
+
+
+def _in_flight(db: sqlite3.Connection, order_id: str) -> int:
+    """What refund requests already asked Stripe for, not yet answered: two requests with
+    different keys at the same moment must not both refund what is left."""
+    return db.execute("SELECT COALESCE(SUM(amount), 0) FROM refund_requests WHERE order_id = ?"
+                      " AND refund_id IS NULL", (order_id,)).fetchone()[0]
+
+
+def _check_refundable(order: sqlite3.Row, requested: int | None, in_flight: int = 0) -> int:
+    """The amount to refund now, or an ApiError if this order cannot give it back."""
+    status = order["status"]
+    if status == "disputed":
+        raise ApiError(409, f"Order {order['id']} is disputed: the card network decides where "
+                       "the money goes now; answer the dispute instead of refunding.",
+                       code="charge_disputed")
+    if status not in orders.PAID_STATUSES:
+        raise ApiError(409, f"Order {order['id']} is {status}, not paid: there is no payment to "
+                       "refund (cancel an unpaid order instead).", code="order_not_paid")
+    left = order["amount_paid"] - order["amount_refunded"] - in_flight
+    if left <= 0 and in_flight:
+        raise ApiError(409, f"Another refund of order {order['id']} is under way; retry shortly.",
+                       code="refund_in_progress")
+    if left <= 0:
+        raise ApiError(409, f"Order {order['id']} is already refunded in full.",
+                       code="charge_already_refunded")
+    if requested is None:
+        return left
+    if requested > left:
+        raise ApiError(400, f"amount {requested} is more than is left to refund ({left} of "
+                       f"{order['amount_paid']} {order['currency']}).", param="amount",
+                       code="amount_too_large")
+    return requested
+
+
+def _stripe_refused(e: stripe.StripeError) -> ApiError:
+    if isinstance(e, stripe.InvalidRequestError):
+        # Real Stripe checks too (e.g. a refund already made in the Dashboard): say what it said.
+        return ApiError(409, f"Stripe refused the refund: {e.user_message or 'no reason given'}",
+                        code=e.code or "refund_refused")
+    if isinstance(e, (stripe.AuthenticationError, stripe.PermissionError)):
+        return ApiError(503, "Stripe refused the server's API key: check STRIPE_SECRET_KEY.",
+                        type="api_error")
+    log.warning("refund call failed: %s", type(e).__name__)
+    return ApiError(503, "Could not reach Stripe to refund; nothing was changed. Retry with the "
+                    "same Idempotency-Key.", type="api_connection_error")
+
+
+def _recorded_refund(db: sqlite3.Connection, refund_id: str) -> dict:
+    row = db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone()
+    return refund_to_api(row) if row else {"id": refund_id, "object": "refund"}
+
+
+def _answer(db: sqlite3.Connection, order_id: str, refund: dict, replayed: bool):
+    body = {"order": orders.order_to_api(orders.get_order(db, order_id)),
+            "refund": {k: refund.get(k) for k in ("id", "object", "amount", "currency",
+                                                   "status", "payment_intent")}}
+    return jsonify(body), 201, ({"Idempotent-Replayed": "true"} if replayed else {})
+
+
+def refund_to_api(row: sqlite3.Row) -> dict:
+    return {"id": row["id"], "object": "refund", "amount": row["amount"],
+            "currency": row["currency"], "status": row["status"], "order": row["order_id"],
+            "created": row["created_at"]}
+
+
+def refunds_for(db: sqlite3.Connection, order_id: str) -> list[dict]:
+    return [refund_to_api(r) for r in db.execute(
+        "SELECT * FROM refunds WHERE order_id = ? ORDER BY created_at, id", (order_id,))]
+
+
+@bp.get("/orders/<order_id>/refunds")
+def list_refunds(order_id: str):
+    db = get_db()
+    if orders.get_order(db, order_id) is None:
+        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
+                       code="resource_missing")
+    return jsonify({"object": "list", "data": refunds_for(db, order_id)})
+
+
+# --- settling: from the API answer and from webhooks alike ------------------------------------
+
+def settle_refunds(db: sqlite3.Connection, order: sqlite3.Row, refunds: list[dict]) -> str:
+    """Record these Refunds of the order (as Stripe describes them now) and bring the order's
+    amount_refunded and status in line. Call inside a transaction. Idempotent."""
+    for refund in refunds:
+        if refund.get("payment_intent") not in (None, order["payment_intent"]) \
+                or refund.get("currency") != order["currency"]:
+            continue  # not this order's money
+        amount = refund.get("amount")
+        if not isinstance(amount, int) or amount <= 0 or not isinstance(refund.get("id"), str):
+            continue
+        db.execute("INSERT INTO refunds (id, order_id, amount, currency, status, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?)"
+                   " ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+                   (refund["id"], order["id"], amount, refund["currency"],
+                    str(refund.get("status")), int(refund.get("created") or time.time())))
+    marks = ",".join("?" * len(COUNTED))
+    total = db.execute(f"SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE order_id = ?"
+                       f" AND status IN ({marks})", (order["id"], *COUNTED)).fetchone()[0]
+    if total == order["amount_refunded"]:
+        return REFUND_ALREADY_RECORDED
+    status = order["status"]
+    if status != "disputed":  # a dispute outranks refunds on the order's face
+        status = (REFUNDED if total >= order["amount_paid"]
+                  else PARTIALLY_REFUNDED if total > 0 else "paid")
+    db.execute("UPDATE orders SET amount_refunded = ?, status = ? WHERE id = ?",
+               (total, status, order["id"]))
+    if total >= order["amount_paid"]:
+        # All the money went back, so the goods do too; the row exists once, so this
+        # takes them out once, however many times the refund is reported.
+        if db.execute("DELETE FROM inventory WHERE order_id = ?", (order["id"],)).rowcount:
+            log.info("order %s refunded in full: %s x %s taken out of %s's inventory",
+                     order["id"], order["quantity"], order["product_id"], order["customer"])
+        return REFUNDED
+    return PARTIALLY_REFUNDED
+
+
+def order_paid_by(db: sqlite3.Connection, payment_intent_id: str) -> sqlite3.Row | None:
+    return db.execute("SELECT * FROM orders WHERE payment_intent = ?",
+                      (payment_intent_id,)).fetchone()
+
+
+def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
+                 snapshot: dict | None) -> str:
+    """charge.refunded (data.object: the Charge) or refund.updated (the Refund): find the
+    PaymentIntent, re-read all its Refunds from Stripe, settle the order. The event's own
+    amounts are never believed; only what Stripe says when asked."""
+    gateway = current_app.extensions["gateway"]
+    snapshot = snapshot or {}
+    object_id = snapshot.get("id")
+    unreachable = ApiError(503, "Could not reach Stripe to confirm the refund; retry later.",
+                           type="api_connection_error")
+    intent_id = None
+    if event_type == "charge.refunded":
+        if snapshot.get("object") != "charge" or not isinstance(object_id, str) \
+                or not _CHARGE_ID.fullmatch(object_id):
+            raise ApiError(400, "Event data.object is not a Charge.")
+        intent_id = snapshot.get("payment_intent")
+    else:
+        if snapshot.get("object") != "refund" or not isinstance(object_id, str) \
+                or not _REFUND_ID.fullmatch(object_id):
+            raise ApiError(400, "Event data.object is not a Refund.")
+        try:
+            intent_id = gateway.retrieve_refund(object_id).get("payment_intent")
+        except stripe.InvalidRequestError:
+            intent_id = None  # Stripe does not know it: not ours
+        except stripe.StripeError:
+            raise unreachable from None
+    refunds: list[dict] = []
+    if isinstance(intent_id, str) and _INTENT_ID.fullmatch(intent_id):
+        try:
+            refunds = gateway.refunds_of(intent_id)
+        except stripe.InvalidRequestError:
+            intent_id = None
+        except stripe.StripeError:
+            raise unreachable from None
+    else:
+        intent_id = None
+
+    with transaction(db):
+        if not orders.record_event(db, event_id, event_type, intent_id, None, "processing"):
+            return "duplicate"
+        order = order_paid_by(db, intent_id) if intent_id else None
+        if order is None or order["status"] not in orders.PAID_STATUSES:
+            outcome, order_id = UNKNOWN_ORDER, None
+        else:
+            outcome, order_id = settle_refunds(db, order, refunds), order["id"]
+        orders.set_event_outcome(db, event_id, order_id, outcome)
+    return outcome
+
+
+# --- a database made before refunds existed ---------------------------------------------------
+
+def migrate_orders_table(db: sqlite3.Connection, schema: str) -> None:
+    """Give an older lab database's orders table the refund statuses and amount_refunded.
+
+    SQLite cannot change a CHECK constraint in place, so the table is rebuilt the way
+    SQLite's documentation describes (new table, copy, drop, rename), in one transaction.
+    """
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'orders'"
+                     ).fetchone()
+    if row is None or "'refunded'" in row[0]:
+        return
+    definition = re.search(r"CREATE TABLE IF NOT EXISTS orders \((.*?)\n\);", schema, re.S)
+    assert definition is not None, "db.SCHEMA must define the orders table"
+    columns = ", ".join(r[1] for r in db.execute("PRAGMA table_info(orders)"))
+    db.execute("PRAGMA foreign_keys = OFF")  # inventory and friends point at orders
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(f"CREATE TABLE orders_with_refunds ({definition.group(1)}\n)")
+        db.execute(f"INSERT INTO orders_with_refunds ({columns}) SELECT {columns} FROM orders")
+        db.execute("DROP TABLE orders")
+        db.execute("ALTER TABLE orders_with_refunds RENAME TO orders")
+        db.execute("CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status)")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+    log.info("lab database: orders table upgraded for refunds")
