@@ -103,6 +103,9 @@ def refund_order(order_id: str):
                            "parameters they were first used with.", type="idempotency_error",
                            param="Idempotency-Key")
         if known is None:
+            # Re-read inside the write transaction: a refund settled since the read above has
+            # already left `amount_refunded` and the requests in flight (a race otherwise).
+            order = orders.get_order(db, order_id)
             amount = _check_refundable(order, requested, _in_flight(db, order_id))
             db.execute("INSERT INTO refund_requests (key, order_id, fingerprint, amount,"
                        " created_at) VALUES (?, ?, ?, ?, ?)",
