@@ -4,11 +4,9 @@ its own localstripe process, on free ports, with a temporary SQLite file. Tests 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import signal
-import sqlite3
 import subprocess
 import time
 from contextlib import contextmanager
@@ -22,7 +20,7 @@ from tutorial_server.gateway import StripeGateway
 from tutorial_server.lab_process import LabDidNotStart, LabProcess, gateway_for, stop_process
 from tutorial_server.stripe_recorder import ENV_VAR as RECORD_STRIPE_REQUESTS
 
-from . import signing
+from .lab_view import LabDatabaseView
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +58,7 @@ def lab_env(db: Path, webhook_secret: str | None, extra: dict | None = None) -> 
 
 
 @dataclass
-class RunningLab:
+class RunningLab(LabDatabaseView):
     db_path: Path
     webhook_secret: str = field(repr=False)  # never in a test report
     log_path: Path
@@ -129,35 +127,6 @@ class RunningLab:
     def gateway(self) -> StripeGateway:
         """The customer's side of step 5, played against this lab's offline Stripe."""
         return gateway_for(self.state)
-
-    def post_event(self, event: dict, secret: str | None = None, timestamp: int | None = None,
-                   header: str | None = None) -> requests.Response:
-        payload = json.dumps(event).encode()
-        if header is None:
-            header = signing.sign(payload, secret or self.webhook_secret, timestamp)
-        return self.post("/webhook", data=payload,
-                         headers={"Stripe-Signature": header, "Content-Type": "application/json"})
-
-    def query(self, sql: str, *params) -> list[sqlite3.Row]:
-        """Read the lab's database directly (the tests' view behind the API)."""
-        db = sqlite3.connect(self.db_path)
-        db.row_factory = sqlite3.Row
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
-
-    def snapshot(self) -> dict:
-        """Every row of every table: compare before and after to prove nothing changed.
-        Not the orders' traces (trace_messages): a log of every message, refused ones too."""
-        db = sqlite3.connect(self.db_path)
-        try:
-            tables = [r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-                " AND name != 'trace_messages' ORDER BY name")]
-            return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
-        finally:
-            db.close()
 
 
 def new_webhook_secret() -> str:

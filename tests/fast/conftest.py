@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from tutorial_server.gateway import StripeGateway
 from tutorial_server.lab_process import gateway_for
 from tutorial_server.offline_backend import OfflineBackend
 
-from .. import signing
+from ..lab_view import LabDatabaseView
 
 FAST_DIR = Path(__file__).resolve().parent
 
@@ -81,7 +80,7 @@ class Answer:
         return json.loads(self.content)
 
 
-class InProcessLab:
+class InProcessLab(LabDatabaseView):
     """The same conveniences as tests/conftest.py's RunningLab (get, post, order, post_event,
     query, snapshot, gateway), on the in-process app: tests written against `lab` run here."""
 
@@ -119,33 +118,6 @@ class InProcessLab:
     def gateway(self) -> StripeGateway:
         """The customer's side of step 5, against the shared stand-in."""
         return gateway_for({"mode": "offline", "backend_url": self.backend_url})
-
-    def post_event(self, event: dict, secret: str | None = None, timestamp: int | None = None,
-                   header: str | None = None) -> Answer:
-        payload = json.dumps(event).encode()
-        if header is None:
-            header = signing.sign(payload, secret or self.webhook_secret, timestamp)
-        return self.post("/webhook", data=payload,
-                         headers={"Stripe-Signature": header, "Content-Type": "application/json"})
-
-    def query(self, sql: str, *params) -> list[sqlite3.Row]:
-        db = sqlite3.connect(self.db_path)
-        db.row_factory = sqlite3.Row
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
-
-    def snapshot(self) -> dict:
-        """Every table's rows, but the orders' traces (a log of every message, refused too)."""
-        db = sqlite3.connect(self.db_path)
-        try:
-            tables = [r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-                " AND name != 'trace_messages' ORDER BY name")]
-            return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
-        finally:
-            db.close()
 
 
 @pytest.fixture
