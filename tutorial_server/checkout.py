@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, jsonify, make_response, redirect, rend
 
 from . import catalogue, orders, payments
 from .db import get_db
-from .errors import ApiError, as_api_error, read_json_object
+from .errors import ApiError, as_api_error, read_json_object, refuse_unknown_params
 from .customer import TEST_CARDS
 from .gateway import API_VERSION
 from .orders_api import order_or_404
@@ -188,11 +188,8 @@ def complete_page(order_id: str):
 
 def _parse_confirm_request() -> str:
     body = read_json_object("the token")
-    for name in body:
-        if name != "token":
-            raise ApiError(400, f"Received unknown parameter: {str(name)[:64]}. Send only the "
-                           "card token; the server knows what the order costs.",
-                           param=str(name)[:64])
+    refuse_unknown_params(body, {"token"},
+                          "Send only the card token; the server knows what the order costs.")
     token = body.get("token")
     if token is None:
         raise ApiError(400, "Missing required param: token.", param="token")

@@ -122,3 +122,13 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unexpected error while handling a request")
         return jsonify(error_body("An internal error occurred. The server log has details.",
                                   "api_error")), 500
+
+
+def refuse_unknown_params(body: dict, allowed, hint: str = "") -> None:
+    """400 naming the first parameter that is not in `allowed` (Stripe's wording), plus `hint`
+    saying what to send instead."""
+    for name in body:
+        if name not in allowed:
+            shown = str(name)[:64]
+            raise ApiError(400, f"Received unknown parameter: {shown}." + (" " + hint if hint else ""),
+                           param=shown)

@@ -31,7 +31,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import orders
 from .db import get_db, transaction
-from .errors import ApiError, read_json_object
+from .errors import ApiError, read_json_object, refuse_unknown_params
 
 log = logging.getLogger(__name__)
 bp = Blueprint("refunds", __name__, url_prefix="/api")
@@ -148,11 +148,8 @@ def _required_idempotency_key() -> str:
 def _requested_amount() -> int | None:
     """The amount the client asks back (None: all that is left), checked for its type only."""
     body = read_json_object("the refund")
-    for name in body:
-        if name != "amount":
-            raise ApiError(400, f"Received unknown parameter: {str(name)[:64]}. A refund takes "
-                           "only amount (minor units; leave it out to refund what is left).",
-                           param=str(name)[:64])
+    refuse_unknown_params(body, {"amount"}, "A refund takes only amount (minor units; leave "
+                          "it out to refund what is left).")
     amount = body.get("amount")
     if amount is None:
         return None
