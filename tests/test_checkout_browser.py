@@ -14,12 +14,12 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
 from .conftest import browser_page, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
-SUCCESS, DECLINED, THREE_DS = "4242424242424242", "4000000000000341", "4000002760003184"
 WAIT_FOR_WEBHOOK_MS = 10_000
 
 
@@ -38,17 +38,6 @@ def screenshot(page: Page, name: str) -> None:
 def open_checkout(lab, page: Page, order_id: str) -> None:
     page.goto(f"{lab.url}/checkout/{order_id}")
     expect(page.get_by_label("Card number")).to_be_visible()  # Stripe.js loaded and mounted
-
-
-def fill_card(page: Page, number: str) -> None:
-    page.get_by_label("Card number").fill(number)
-    page.get_by_label("Expiry month (MM)").fill("12")
-    page.get_by_label("Expiry year (YY)").fill("34")
-    page.get_by_label("CVC").fill("123")
-
-
-def pay(page: Page) -> None:
-    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
 
 
 def expect_paid(lab, page: Page, order_id: str) -> None:

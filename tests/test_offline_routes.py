@@ -14,6 +14,7 @@ import requests
 from tutorial_server import create_app
 from tutorial_server.config import load_settings
 
+from .card_form import THREE_DS
 from .conftest import wait_for
 
 OFFLINE_ONLY = [("POST", "/checkout/order_x/confirm"),
@@ -22,7 +23,6 @@ OFFLINE_ONLY = [("POST", "/checkout/order_x/confirm"),
                 ("POST", "/offline-stripe/v1/payment_intents/pi_x/_authenticate")]
 CARD = {"card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2034",
         "card[cvc]": "123", "key": "pk_test_offline_lab", "payment_user_agent": "localstripe"}
-THREE_DS = "4000002760003184"
 
 
 def app_in(mode: str, tmp_path):

@@ -22,13 +22,13 @@ from werkzeug.serving import make_server
 from tutorial_server import create_app
 from tutorial_server.config import load_settings
 
+from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
 from .conftest import browser_page
 from .test_offline_routes import app_in
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "client" / "dist"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-SUCCESS, DECLINED, THREE_DS = "4242424242424242", "4000000000000341", "4000002760003184"
 WAIT_FOR_WEBHOOK_MS = 10_000
 
 
@@ -72,17 +72,6 @@ def buy(page: Page, name: str, quantity: int = 1) -> str:
     expect(page.get_by_role("heading", name="Pay for your order")).to_be_visible()
     expect(page.get_by_label("Card number")).to_be_visible()  # the mock Stripe.js mounted
     return page.locator("#order-id").inner_text()
-
-
-def fill_card(page: Page, number: str) -> None:
-    page.get_by_label("Card number").fill(number)
-    page.get_by_label("Expiry month (MM)").fill("12")
-    page.get_by_label("Expiry year (YY)").fill("34")
-    page.get_by_label("CVC").fill("123")
-
-
-def pay(page: Page) -> None:
-    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
 
 
 def expect_paid(lab, page: Page, order_id: str) -> dict:
