@@ -70,7 +70,7 @@ client/dist/index.html: client/node_modules/.installed $(CLIENT_SOURCES)
 	cd client && npm run --silent build -- --logLevel warn
 
 # The Mermaid library (pinned in client/package.json), beside the shop's build: the dashboard draws
-# each order's trace with it, offline (tutorial_server/trace.py serves it). After the build,
+# each order's trace with it, offline (tutorial_server/lab/dashboard.py serves it). After the build,
 # which empties client/dist/.
 client/dist/vendor/mermaid.min.js: client/dist/index.html client/node_modules/.installed
 	install -D -m 644 client/node_modules/mermaid/dist/mermaid.min.js $@

@@ -9,24 +9,23 @@ The page receives the PaymentIntent's client secret and the publishable key, nev
 key, and every amount on it is formatted here, on the server. In test mode the browser
 confirms with Stripe itself (Payment Element + confirmPayment). Offline, the mock Stripe.js
 cannot, so the browser turns the card into a token and this server confirms; the gateway
-hides the differences (offline_differences.OFFLINE_DIFFERENCES).
+hides the differences (each is a row of the course's offline-differences table).
 """
 from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import stripe
-from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, \
-    request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
 from . import catalogue, orders, payments
 from .db import get_db
-from .errors import ApiError, as_api_error, read_json_object, refuse_unknown_params
-from .customer import TEST_CARDS
-from .gateway import API_VERSION
+from .errors import ApiError, as_api_error
 from .orders_api import order_or_404
-from .stripe_js_proxy import STRIPE_JS_PATH
+from .pages import favicon, page, stripe_js_url
+from .parsing import read_json_object, refuse_unknown_params
 
 log = logging.getLogger(__name__)
 # Templates and static files live in the app's own templates/ and static/ folders.
@@ -40,12 +39,18 @@ DEFAULT_WAIT_SECONDS = 30  # how long the success page waits for the webhook
 MAX_WAIT_SECONDS = 300
 
 
-# --- pages --------------------------------------------------------------------------------
-
-def favicon():
-    """The lab's icon (the JupyterLab launcher's too), for browsers that ask /favicon.ico
-    whatever the page says: without it every page view logs a 404."""
-    return current_app.send_static_file("lab-icon.svg")
+# Stripe's test cards, per scenario, as the page lists them: the PaymentMethod real test mode
+# accepts, and the raw number the offline stand-in needs instead (None: the pm_card_ id works
+# offline too). The notebooks play the customer with the same cards (notebook/customer.py).
+TEST_CARDS: dict[str, dict[str, Any]] = {
+    "success": {"card": "4242 4242 4242 4242", "real": "pm_card_visa", "offline_number": None},
+    "declined": {"card": "4000 0000 0000 0341", "real": "pm_card_chargeCustomerFail",
+                 "offline_number": None},
+    # pm_card_authenticationRequired is this card (4000 0025 0000 3155 is the one that asks
+    # only when a card is saved for later, pm_card_authenticationRequiredOnSetup).
+    "3ds": {"card": "4000 0027 6000 3184", "real": "pm_card_authenticationRequired",
+            "offline_number": "4000002760003184"},
+}
 
 
 @bp.record_once
@@ -53,75 +58,8 @@ def _register_favicon(state) -> None:
     state.app.add_url_rule("/favicon.ico", "favicon", favicon)
 
 
-def content_security_policy(stripe_js: bool) -> str:
-    """Only this app, plus the Stripe.js origin in use on the page that loads Stripe.js."""
-    sources = stripe_js_sources(current_app.config["SETTINGS"].offline) if stripe_js else {}
-    frames = sources.get("frame-src") or ["'none'"]
-    return "; ".join([
-        "default-src 'self'",
-        " ".join(["script-src", "'self'", *sources.get("script-src", [])]),
-        " ".join(["connect-src", "'self'", *sources.get("connect-src", [])]),
-        " ".join(["frame-src", *frames]),
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
-
-
-def _page(template: str, status: int = 200, *, stripe_js: bool = False, **context):
-    settings = current_app.config["SETTINGS"]
-    html = render_template(template, mode=settings.mode, offline=settings.offline, **context)
-    response = make_response(html, status)
-    response.headers["Content-Security-Policy"] = content_security_policy(stripe_js)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"  # it carries the order's client secret
-    return response
-
-
-def html_page(template: str, status: int = 200, **context):
-    """A page without Stripe.js (the HTML 404), in the checkout pages' look and CSP."""
-    return _page(template, status, **context)
-
-
-# Stripe.js is versioned by the same release names as the API since 2025 (acacia, basil,
-# clover, ...): https://docs.stripe.com/sdks/stripejs-versioning . The release paired with the
-# pinned API version is loaded from js.stripe.com/<release>/stripe.js, the URL
-# @stripe/stripe-js 10.2.1 (the React shop's) builds for its RELEASE_TRAIN 'endive';
-# js.stripe.com/v3 is the older, unversioned one.
-REAL_STRIPE_JS = f"https://js.stripe.com/{API_VERSION.split('.')[1]}/stripe.js"
-
-
-def stripe_js_sources(offline: bool) -> dict[str, list[str]]:
-    """What the checkout page's Content-Security-Policy must allow for Stripe.js."""
-    if offline:
-        # The mock Stripe.js and its API calls come from this server ('self').
-        return {"script-src": [], "connect-src": [], "frame-src": []}
-    # Real Stripe.js: its script, its API, the Payment Element's and 3-D Secure's iframes.
-    return {"script-src": ["https://js.stripe.com", "https://*.js.stripe.com"],
-            "connect-src": ["https://api.stripe.com"],
-            "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com",
-                          "https://hooks.stripe.com"]}
-
-
-def stripe_js_url() -> str:
-    """Where the checkout page loads Stripe.js from.
-
-    Offline: a path on this server (stripe_js_proxy), which passes the stand-in's mock
-    Stripe.js on. The mock calls the API it was loaded from, so the page then talks to its
-    own origin only: from a classmate's laptop (127.0.0.1 would be their own machine, and
-    Chromium blocks it) and behind JupyterHub's proxy (the path follows the page's prefix,
-    like every other link the pages build).
-    """
-    if not current_app.config["SETTINGS"].offline:
-        return REAL_STRIPE_JS
-    return request.script_root + STRIPE_JS_PATH
-
-
 def _not_found(order_id: str):
-    return _page("checkout_not_found.html", 404, order_id=order_id[:64])
+    return page("checkout_not_found.html", 404, order_id=order_id[:64])
 
 
 def order_summary(order) -> dict:
@@ -148,22 +86,22 @@ def checkout_page(order_id: str):
         return redirect(url_for(".complete_page", order_id=order_id))
     summary = order_summary(order)
     if order["status"] == "canceled":
-        return _page("checkout.html", order=order, summary=summary, problem="This order was "
-                     f"canceled ({order['cancellation_reason'] or 'no reason given'}), so it "
-                     "can no longer be paid. Create a new order.")
+        return page("checkout.html", order=order, summary=summary, problem="This order was "
+                    f"canceled ({order['cancellation_reason'] or 'no reason given'}), so it "
+                    "can no longer be paid. Create a new order.")
     try:
         intent = payments.ensure_payment_intent(db, order)
     except (ApiError, stripe.StripeError) as e:  # Stripe unreachable, or refused the order
-        return _page("checkout.html", 503, order=order, summary=summary,
-                     problem=as_api_error(e).message)
+        return page("checkout.html", 503, order=order, summary=summary,
+                    problem=as_api_error(e).message)
     if intent is None:
-        return _page("checkout.html", order=order, summary=summary, problem="This order's "
-                     "PaymentIntent no longer exists at Stripe (the offline Stripe starts "
-                     "empty at every lab start). Create a new order.")
+        return page("checkout.html", order=order, summary=summary, problem="This order's "
+                    "PaymentIntent no longer exists at Stripe (the offline Stripe starts "
+                    "empty at every lab start). Create a new order.")
     if intent["status"] in payments.SETTLED_INTENT:
         return redirect(url_for(".complete_page", order_id=order_id))
     settings = current_app.config["SETTINGS"]
-    return _page(
+    return page(
         "checkout.html", stripe_js=True, problem=None, test_cards=TEST_CARDS,
         stripe_js_url=stripe_js_url(),
         publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
@@ -176,12 +114,12 @@ def complete_page(order_id: str):
     if order is None:
         return _not_found(order_id)
     wait = request.args.get("wait", DEFAULT_WAIT_SECONDS, type=int)
-    return _page("checkout_complete.html", order=order, summary=order_summary(order),
-                 wait_seconds=max(1, min(wait, MAX_WAIT_SECONDS)),
-                 payment_underway=payments.payment_underway(order),
-                 # Stripe.js (test mode) comes back here with redirect_status=failed when a
-                 # redirect-based payment did not go through.
-                 redirect_failed=request.args.get("redirect_status") == "failed")
+    return page("checkout_complete.html", order=order, summary=order_summary(order),
+                wait_seconds=max(1, min(wait, MAX_WAIT_SECONDS)),
+                payment_underway=payments.payment_underway(order),
+                # Stripe.js (test mode) comes back here with redirect_status=failed when a
+                # redirect-based payment did not go through.
+                redirect_failed=request.args.get("redirect_status") == "failed")
 
 
 # --- the offline route's server half: confirm with the card the browser tokenized ---------

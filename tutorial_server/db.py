@@ -1,4 +1,5 @@
-"""The SQLite database: one file (TUTORIAL_DB) holding orders, payments seen and inventories.
+"""The SQLite database: one file (TUTORIAL_DB) holding orders, payments seen and inventories;
+its tables are all defined in schema.sql, beside this module.
 
 WAL mode lets the webhook handler write while pages read, and with synchronous=NORMAL a
 committed transaction survives the server process being killed (only a power cut can lose
@@ -8,7 +9,9 @@ other, and the event id's primary key lets only the first claim it.
 """
 from __future__ import annotations
 
+import logging
 import queue
+import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,66 +19,12 @@ from typing import Iterator
 
 from flask import current_app, g
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    id                  TEXT PRIMARY KEY,
-    product_id          TEXT NOT NULL,
-    quantity            INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 100),
-    customer            TEXT NOT NULL,
-    subtotal            INTEGER NOT NULL,
-    discount            INTEGER NOT NULL,
-    amount              INTEGER NOT NULL CHECK (amount > 0),
-    amount_paid         INTEGER NOT NULL DEFAULT 0,
-    amount_refunded     INTEGER NOT NULL DEFAULT 0,
-    currency            TEXT NOT NULL,
-    receipt             TEXT NOT NULL,
-    status              TEXT NOT NULL
-                        CHECK (status IN ('created', 'attempted', 'paid', 'canceled',
-                                          'partially_refunded', 'refunded', 'disputed')),
-    attempts            INTEGER NOT NULL DEFAULT 0,
-    payment_intent      TEXT UNIQUE,
-    last_payment_error  TEXT,
-    cancellation_reason TEXT,
-    created_at          INTEGER NOT NULL,
-    paid_at             INTEGER
-);
-CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+log = logging.getLogger(__name__)
 
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    key         TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    order_id    TEXT NOT NULL REFERENCES orders (id),
-    created_at  INTEGER NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS webhook_events (
-    id             TEXT PRIMARY KEY,
-    type           TEXT NOT NULL,
-    payment_intent TEXT,
-    order_id       TEXT,
-    outcome        TEXT NOT NULL,
-    received_at    INTEGER NOT NULL
-);
-
--- Each failed payment the order has counted, so that the webhook and a sync (or reconcile)
--- reporting the same failure count it once, whichever comes first (see fulfilment).
-CREATE TABLE IF NOT EXISTS counted_failures (
-    order_id TEXT NOT NULL REFERENCES orders (id),
-    failure  TEXT NOT NULL,
-    PRIMARY KEY (order_id, failure)
-);
-
-CREATE TABLE IF NOT EXISTS inventory (
-    order_id    TEXT PRIMARY KEY REFERENCES orders (id),
-    customer    TEXT NOT NULL,
-    product_id  TEXT NOT NULL,
-    quantity    INTEGER NOT NULL,
-    acquired_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS inventory_by_customer ON inventory (customer);
-"""
-from .trace import SCHEMA as TRACE_SCHEMA  # noqa: E402  (each order's messages: trace.py)
-SCHEMA += TRACE_SCHEMA
+SCHEMA_FILE = Path(__file__).with_name("schema.sql")
+SCHEMA = SCHEMA_FILE.read_text(encoding="utf-8")
+# Every table, parents first (as schema.sql defines them).
+TABLES = tuple(re.findall(r"^CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA, re.M))
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -93,11 +42,8 @@ def connect(path: str | Path) -> sqlite3.Connection:
 def init_db(path: str | Path) -> None:
     db = connect(path)
     try:
+        migrate_orders_table(db)  # before the schema: its index needs the new table
         db.executescript(SCHEMA)
-        # The refunds' own tables live with their code; an older database gains them here.
-        from . import disputes, refunds
-        refunds.migrate_orders_table(db, SCHEMA)
-        db.executescript(refunds.SCHEMA + disputes.SCHEMA)
     finally:
         db.close()
 
@@ -149,3 +95,41 @@ def close_db(_exc: BaseException | None = None) -> None:
         current_app.extensions["db_pool"].put_nowait(db)
     except queue.Full:
         db.close()
+
+
+# --- a database made before refunds existed: the migration ---------------------------------------------------
+
+def migrate_orders_table(db: sqlite3.Connection) -> None:
+    """Give an older lab database's orders table the refund statuses and amount_refunded.
+
+    SQLite cannot change a CHECK constraint in place, so the table is rebuilt the way
+    SQLite's documentation describes (new table, copy, drop, rename), in one transaction.
+    """
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'orders'"
+                     ).fetchone()
+    if row is None or "'refunded'" in row[0]:
+        return
+    definition = re.search(r"CREATE TABLE IF NOT EXISTS orders \((.*?)\n\);", SCHEMA, re.S)
+    assert definition is not None, "schema.sql must define the orders table"
+    columns = ", ".join(r[1] for r in db.execute("PRAGMA table_info(orders)"))
+    db.execute("PRAGMA foreign_keys = OFF")  # inventory and friends point at orders
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(f"CREATE TABLE orders_with_refunds ({definition.group(1)}\n)")
+        db.execute(f"INSERT INTO orders_with_refunds ({columns}) SELECT {columns} FROM orders")
+        db.execute("DROP TABLE orders")
+        db.execute("ALTER TABLE orders_with_refunds RENAME TO orders")
+        db.execute("CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status)")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+    log.info("lab database: orders table upgraded for refunds")
+
+
+def clear_all(db: sqlite3.Connection) -> None:
+    """Delete every row of every table, children before parents (call in a transaction)."""
+    for table in reversed(TABLES):
+        db.execute(f"DELETE FROM {table}")

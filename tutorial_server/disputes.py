@@ -25,19 +25,6 @@ from .errors import ApiError
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
--- Each dispute Stripe reported (dp_...): which order, how much, why, and its state then.
-CREATE TABLE IF NOT EXISTS disputes (
-    id         TEXT PRIMARY KEY,
-    order_id   TEXT NOT NULL REFERENCES orders (id),
-    amount     INTEGER NOT NULL,
-    currency   TEXT NOT NULL,
-    reason     TEXT,
-    status     TEXT,
-    created_at INTEGER NOT NULL
-);
-"""
-
 EVENT_TYPES = ("charge.dispute.created",)
 DISPUTED = "disputed"
 ALREADY_DISPUTED = "already_disputed"
@@ -69,8 +56,7 @@ def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
     with transaction(db):
         if not orders.record_event(db, event_id, event_type, intent_id, None, "processing"):
             return "duplicate"
-        order = (db.execute("SELECT * FROM orders WHERE payment_intent = ?", (intent_id,))
-                 .fetchone() if isinstance(intent_id, str) else None)
+        order = orders.order_paid_by(db, intent_id) if isinstance(intent_id, str) else None
         if order is None or order["status"] not in orders.PAID_STATUSES:
             outcome, order_id = UNKNOWN_ORDER, None
         else:
@@ -95,7 +81,3 @@ def flag_order(db: sqlite3.Connection, order: sqlite3.Row, dispute: dict) -> str
                 order["id"], dispute.get("reason"), amount, dispute.get("currency"))
     return DISPUTED
 
-
-def disputes_for(db: sqlite3.Connection, order_id: str) -> list[dict]:
-    return [dict(r) for r in db.execute(
-        "SELECT * FROM disputes WHERE order_id = ? ORDER BY created_at", (order_id,))]

@@ -5,12 +5,13 @@ as JSON here, and an unexpected exception is logged on the server, never shown t
 """
 from __future__ import annotations
 
-import json
 import logging
 
 import stripe
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from .pages import html_page
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +51,6 @@ def as_api_error(e: ApiError | stripe.StripeError) -> ApiError:
     return e if isinstance(e, ApiError) else stripe_error_answer(e)
 
 
-def read_json_object(what: str) -> dict:
-    """The request's body as a JSON object, or ApiError: 415 unless it is sent as JSON,
-    400 unless it parses to an object. `what` names it for the message ("the order")."""
-    if request.mimetype != "application/json":
-        raise ApiError(415, f"Send {what} as JSON with Content-Type: application/json.")
-    data = request.get_data(cache=True)
-    from .security import check_json_depth
-    check_json_depth(data)  # before json.loads, whose recursion a deep body would exhaust
-    try:
-        body = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "Request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object.")
-    return body
-
-
 def error_body(message: str, type: str = "invalid_request_error", param: str | None = None,
                code: str | None = None) -> dict:
     error = {"type": type, "message": message, "param": param}
@@ -89,7 +73,6 @@ def wants_a_page() -> bool:
 
 
 def page_not_found():
-    from .checkout import html_page  # the pages' own look, CSP and headers
     return html_page("page_not_found.html", 404, path=request.path[:200])
 
 
@@ -123,12 +106,3 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify(error_body("An internal error occurred. The server log has details.",
                                   "api_error")), 500
 
-
-def refuse_unknown_params(body: dict, allowed, hint: str = "") -> None:
-    """400 naming the first parameter that is not in `allowed` (Stripe's wording), plus `hint`
-    saying what to send instead."""
-    for name in body:
-        if name not in allowed:
-            shown = str(name)[:64]
-            raise ApiError(400, f"Received unknown parameter: {shown}." + (" " + hint if hint else ""),
-                           param=shown)

@@ -2,46 +2,67 @@
 
 `StripeGateway` holds the server's calls to real Stripe; `OfflineGateway` overrides the few
 the offline stand-in (localstripe) needs done differently, and `make_gateway` picks one from
-the settings. Teaching code calls both the same way. Each difference is a row of
-offline_differences.OFFLINE_DIFFERENCES, which notebook 00 shows as a table. Playing the
-customer (test cards, 3-D Secure) is customer.py's job.
+the settings. Teaching code calls both the same way. Each difference is a row of the course's
+offline-differences table (tutorial_server/course/differences.py), which notebook 00 shows.
+Playing the customer (test cards, 3-D Secure) is the notebooks' job (notebook/customer.py).
 """
 from __future__ import annotations
 
-import os
+from collections.abc import AsyncIterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import stripe
 from stripe.params import EventListParams, PaymentIntentCreateParams, RefundCreateParams
 
-from . import stripe_recorder, trace
-from .addresses import is_loopback
 from .config import Settings
-from .offline_differences import (  # noqa: F401  (notebooks import them from here)
-    DIFFERENCE_COLUMNS, OFFLINE_DIFFERENCES, OFFLINE_ONLY_PARAMS, differences_markdown)
 
 # Pinned so that what the lab teaches matches one documented API version, whatever
 # version the account's dashboard defaults to. It is the version stripe-python 16.1.0 targets.
 API_VERSION = "2026-10-28.endive"
 
-# FOR THE PACKAGE'S OWN TESTS: the Stripe API address in test mode, so the test-mode notebooks
-# can run against a local HTTP stand-in of api.stripe.com (tests/stripe_api_mock.py), which
-# cannot be reached from CI. Honoured only with a test-mode key and a loopback address, so a
-# key is never sent anywhere but api.stripe.com or this machine. Learners never set it.
-TEST_API_BASE_VARIABLE = "TUTORIAL_STRIPE_API_BASE"
 
+class HTTPClientWrapper(stripe.HTTPClient):
+    """A stripe-python HTTP client around another one (`inner`), for code that watches the
+    gateway's requests without changing them: the lab records and traces them with these
+    (create_app's `http_client`). Subclasses override `prepare` (and `request` to time it)."""
 
-def test_api_base(settings: Settings) -> str | None:
-    url = (os.environ.get(TEST_API_BASE_VARIABLE) or "").strip().rstrip("/")
-    if not url or settings.offline or not settings.secret_key.startswith(("sk_test_", "rk_test_")):
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not is_loopback(parts.hostname or ""):
-        raise ValueError(f"{TEST_API_BASE_VARIABLE} must be an http://127.0.0.1:PORT address "
-                         "(a stand-in for api.stripe.com on this machine, for tests).")
-    return url
+    name = "wrapper"
+
+    def __init__(self, inner: stripe.HTTPClient | None = None) -> None:
+        super().__init__()
+        self.inner = inner if inner is not None else stripe.new_default_http_client()
+
+    def prepare(self, method: str, url: str, headers: Mapping[str, str] | None,
+                post_data: Any) -> str:
+        """Called before each request is sent; returns the URL to send it to."""
+        return url
+
+    def request(self, method: str, url: str, headers: Mapping[str, str] | None,
+                post_data: Any = None, *, _usage: list[str] | None = None,
+                ) -> tuple[str, int, Mapping[str, str]]:
+        return self.inner.request(method, self.prepare(method, url, headers, post_data),
+                                  headers, post_data)
+
+    def request_stream(self, method: str, url: str, headers: Mapping[str, str] | None,
+                       post_data: Any = None, *, _usage: list[str] | None = None,
+                       ) -> tuple[Any, int, Mapping[str, str]]:
+        return self.inner.request_stream(method, self.prepare(method, url, headers, post_data),
+                                         headers, post_data)
+
+    async def request_async(self, method: str, url: str, headers: Mapping[str, str],
+                            post_data: Any = None) -> tuple[bytes, int, Mapping[str, str]]:
+        return await self.inner.request_async(
+            method, self.prepare(method, url, headers, post_data), headers, post_data)
+
+    async def request_stream_async(self, method: str, url: str, headers: Mapping[str, str],
+                                   post_data: Any = None,
+                                   ) -> tuple[AsyncIterable[bytes], int, Mapping[str, str]]:
+        return await self.inner.request_stream_async(
+            method, self.prepare(method, url, headers, post_data), headers, post_data)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def payment_intent_idempotency_key(order_id: str, attempt: int | None = None) -> str:
@@ -53,10 +74,23 @@ def payment_intent_idempotency_key(order_id: str, attempt: int | None = None) ->
 
 def make_gateway(settings: Settings, backend_url: str | None = None,
                  http_client: stripe.HTTPClient | None = None) -> StripeGateway:
-    """The gateway for these settings: the offline stand-in's at `backend_url`, or real Stripe."""
+    """The gateway for these settings: the offline stand-in's at `backend_url`, or real Stripe.
+    `http_client`: stripe-python's HTTP client to send requests with (default_http_client's,
+    or one that wraps it: the lab records and traces requests that way)."""
     if settings.offline:
         return OfflineGateway(settings, backend_url, http_client)
     return StripeGateway(settings, backend_url, http_client)
+
+
+def default_http_client(settings: Settings) -> stripe.HTTPClient:
+    """stripe-python's HTTP client for these settings. Offline: one keep-alive connection pool
+    to the stand-in, shared by the server's threads; it is on this machine, so proxy settings
+    from the environment never apply."""
+    if not settings.offline:
+        return stripe.new_default_http_client()
+    session = requests.Session()
+    session.trust_env = False
+    return stripe.RequestsClient(session=session)
 
 
 class StripeGateway:
@@ -64,33 +98,19 @@ class StripeGateway:
     offline = False
     max_network_retries = 2
 
-    def __new__(cls, settings: Settings, *args: Any, **kwargs: Any) -> StripeGateway:
-        # Older callers build StripeGateway(settings, ...) for either mode: give them the
-        # gateway make_gateway would.
-        if cls is StripeGateway and settings.offline:
-            return super().__new__(OfflineGateway)
-        return super().__new__(cls)
-
     def __init__(self, settings: Settings, backend_url: str | None = None,
                  http_client: stripe.HTTPClient | None = None) -> None:
         self.backend_url = backend_url
-        # Where a learner pays an order in the browser (the lab's checkout page), if known:
-        # the notebooks set it, so test-mode 3-D Secure can point there (customer.py).
-        self.checkout_url: Any = None
         self.client = stripe.StripeClient(
             settings.secret_key,
             stripe_version=API_VERSION,
-            base_addresses=self._base_addresses(settings),  # type: ignore[arg-type]
+            base_addresses=self._base_addresses(),  # type: ignore[arg-type]
             max_network_retries=self.max_network_retries,
-            # Wrapped in a recorder when TUTORIAL_RECORD_STRIPE_REQUESTS is set (the tests do):
-            # every request is then checked against stripe-python's typed params.
-            # And in a tracer: the requests made for an order land in its trace (trace.py).
-            http_client=stripe_recorder.from_environment(trace.traced(http_client)),
+            http_client=http_client or default_http_client(settings),
         )
 
-    def _base_addresses(self, settings: Settings) -> dict[str, str]:
-        test_base = test_api_base(settings)  # the package's own tests only (see test_api_base)
-        return {"api": test_base} if test_base else {}
+    def _base_addresses(self) -> dict[str, str]:
+        return {}  # api.stripe.com
 
     def create_payment_intent(self, order: Any, attempt: int | None = None) -> dict:
         """Create the PaymentIntent that will collect this order's amount. `attempt`: for a
@@ -189,10 +209,6 @@ class StripeGateway:
             params={"type": "card", "card": {"token": token_id}})
         return method.id
 
-    def payment_method_for_card(self, card: dict[str, Any]) -> str:
-        """The PaymentMethod for one of customer.TEST_CARDS."""
-        return card["real"]
-
     def confirm_payment_intent(self, payment_intent_id: str, payment_method: str,
                                return_url: str) -> dict:
         """Confirm on the server with the customer's payment method.
@@ -216,21 +232,6 @@ class StripeGateway:
         return intent.get("status") in ("requires_payment_method", "requires_confirmation",
                                          "requires_action")
 
-    # --- the customer's side, kept here for the notebooks' and tests' calls (customer.py) ----
-
-    def pay_with_test_card(self, payment_intent_id: str, scenario: str = "success") -> dict:
-        from . import customer
-        return customer.pay_with_test_card(self, payment_intent_id, scenario)
-
-    def test_payment_method(self, scenario: str) -> str:
-        from . import customer
-        return customer.test_payment_method(self, scenario)
-
-    def complete_3ds_offline(self, payment_intent_id: str, approve: bool,
-                             wait: float | None = None) -> dict:
-        from . import customer
-        return customer.complete_3ds(self, payment_intent_id, approve, wait)
-
 
 class OfflineGateway(StripeGateway):
     """The same calls against the offline stand-in, where it needs them done differently
@@ -242,15 +243,9 @@ class OfflineGateway(StripeGateway):
                  http_client: stripe.HTTPClient | None = None) -> None:
         if not backend_url:
             raise ValueError("offline mode needs the offline backend's URL")
-        if http_client is None:
-            # One keep-alive connection pool to the stand-in, shared by the server's threads;
-            # it is on this machine, so proxy settings from the environment never apply.
-            session = requests.Session()
-            session.trust_env = False
-            http_client = stripe.RequestsClient(session=session)
         super().__init__(settings, backend_url, http_client)
 
-    def _base_addresses(self, settings: Settings) -> dict[str, str]:
+    def _base_addresses(self) -> dict[str, str]:
         assert self.backend_url
         return {"api": self.backend_url}
 
@@ -279,16 +274,6 @@ class OfflineGateway(StripeGateway):
             raise stripe.InvalidRequestError(f"{token_id} is not a card token.", "token")
         return card.id
 
-    def payment_method_for_card(self, card: dict[str, Any]) -> str:
-        if card["offline_number"] is None:
-            return card["real"]  # the stand-in knows this pm_card_ id too
-        method = self.client.v1.payment_methods.create(params={
-            "type": "card",
-            "card": {"number": card["offline_number"], "exp_month": 12, "exp_year": 2034,
-                     "cvc": "123"},
-        })
-        return method.id
-
     def _confirm(self, payment_intent_id: str, payment_method: str, return_url: str) -> None:
         # The stand-in cannot take payment_method in confirm itself: set it first.
         self.client.v1.payment_intents.update(
@@ -301,15 +286,6 @@ class OfflineGateway(StripeGateway):
         return (super().accepts_another_card(intent) and intent["status"] != "requires_action"
                 and not intent.get("latest_charge"))
 
-    def authenticate_3ds(self, payment_intent_id: str, approve: bool) -> dict:
-        """The stand-in's private route that plays the customer's 3-D Secure challenge
-        (OFFLINE_ONLY_PARAMS): real Stripe has no such call."""
-        intent = self.client.v1.payment_intents.retrieve(payment_intent_id)
-        self.client.raw_request(
-            "post", f"/v1/payment_intents/{payment_intent_id}/_authenticate",
-            client_secret=intent.client_secret, success="true" if approve else "false")
-        return self.retrieve_payment_intent(payment_intent_id)
-
 
 def _payment_intent_params(order: Any, attempt: int | None = None) -> PaymentIntentCreateParams:
     """Amount and currency from the order (never from the client), and the order's identity in
@@ -319,8 +295,3 @@ def _payment_intent_params(order: Any, attempt: int | None = None) -> PaymentInt
     if attempt is not None:
         metadata["attempt"] = str(attempt)
     return {"amount": order["amount"], "currency": order["currency"], "metadata": metadata}
-
-
-# The customer's side moved to customer.py; these names stay importable from here for the
-# notebooks (05, 07) and widgets.
-from .customer import TEST_CARDS, PaymentRefused, refusal_message  # noqa: E402,F401

@@ -89,6 +89,12 @@ def get_order(db: sqlite3.Connection, order_id: str) -> sqlite3.Row | None:
     return db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
 
 
+def order_paid_by(db: sqlite3.Connection, payment_intent_id: str) -> sqlite3.Row | None:
+    """The order linked to this PaymentIntent (a charge, refund or dispute names only that)."""
+    return db.execute("SELECT * FROM orders WHERE payment_intent = ?",
+                      (payment_intent_id,)).fetchone()
+
+
 def list_orders(db: sqlite3.Connection, statuses: tuple[str, ...] | None = None) -> list:
     if statuses:
         marks = ",".join("?" * len(statuses))
@@ -181,20 +187,6 @@ def inventory_for(db: sqlite3.Connection, customer: str) -> list[dict]:
                       (customer,)).fetchall()
     return [{"object": "inventory_item", "product": r["product_id"], "quantity": r["quantity"],
              "order": r["order_id"], "acquired_at": r["acquired_at"]} for r in rows]
-
-
-# --- clearing the lab (the `reset` command and the dashboard's reset button) -----------------
-
-# Children before parents: inventory, idempotency keys and counted failures point at orders.
-LAB_TABLES = ("trace_messages", "inventory", "idempotency_keys", "counted_failures",
-              "refund_requests", "refunds", "disputes", "webhook_events", "orders")
-
-
-def clear_lab(db: sqlite3.Connection) -> None:
-    """Delete every order and what points at it, every webhook event and inventory (call in a
-    transaction)."""
-    for table in LAB_TABLES:
-        db.execute(f"DELETE FROM {table}")
 
 
 # --- webhook events seen ----------------------------------------------------------------------

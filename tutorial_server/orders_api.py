@@ -9,28 +9,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from . import catalogue, orders, payments
 from .db import get_db, transaction
-from .errors import ApiError, read_json_object
+from .errors import ApiError
+from .pages import stripe_js_url
+from .parsing import check_customer_id, idempotency_conflict, idempotency_key, read_json_object
 from .pricing import MAX_QUANTITY, MIN_QUANTITY, AmountOutOfRange, price_order
 
 log = logging.getLogger(__name__)
 bp = Blueprint("orders_api", __name__, url_prefix="/api")
 
 DEFAULT_CUSTOMER = "guest"
-_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ALLOWED_FIELDS = {"productId", "quantity", "customer"}
 _PRICE_FIELDS = {"amount", "price", "unit_amount", "total", "currency", "discount"}
-MAX_IDEMPOTENCY_KEY = 255
 
 
 @bp.get("/config")
 def config():
-    from .checkout import stripe_js_url  # here: checkout imports this module
     settings = current_app.config["SETTINGS"]
     body = {"mode": settings.mode, "publishable_key": settings.publishable_key,
             "stripe_js_url": stripe_js_url(),  # offline: a path on this server
@@ -77,26 +75,13 @@ def parse_order_request() -> tuple[catalogue.Product, int, str]:
         raise ApiError(400, f"quantity must be between {MIN_QUANTITY} and {MAX_QUANTITY}.",
                        param="quantity")
 
-    customer = body.get("customer", DEFAULT_CUSTOMER)
-    if not isinstance(customer, str) or not _CUSTOMER_ID.match(customer):
-        raise ApiError(400, "customer must be 1 to 64 letters, digits, '_' or '-'.",
-                       param="customer")
+    customer = check_customer_id(body.get("customer", DEFAULT_CUSTOMER))
     return product, quantity, customer
-
-
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable() or not key.isascii():
-        raise ApiError(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable "
-                       "ASCII characters.", param="Idempotency-Key")
-    return key
 
 
 @bp.post("/orders")
 def create_order():
-    key = _idempotency_key()
+    key = idempotency_key()
     product, quantity, customer = parse_order_request()
     fingerprint = hashlib.sha256(json.dumps([product.id, quantity, customer]).encode()).hexdigest()
     db = get_db()
@@ -106,9 +91,7 @@ def create_order():
         known = orders.find_idempotency_key(db, key) if key else None
         if known is not None:
             if known["fingerprint"] != fingerprint:
-                raise ApiError(409, "Keys for idempotent requests can only be used with the "
-                               "same parameters they were first used with.",
-                               type="idempotency_error", param="Idempotency-Key")
+                raise idempotency_conflict()
             order_id, replayed = known["order_id"], True
         else:
             try:
@@ -163,8 +146,6 @@ def cancel_order(order_id: str):
 
 @bp.get("/customers/<customer_id>/inventory")
 def inventory(customer_id: str):
-    if not _CUSTOMER_ID.match(customer_id):
-        raise ApiError(400, "customer must be 1 to 64 letters, digits, '_' or '-'.",
-                       param="customer")
+    check_customer_id(customer_id)
     return jsonify({"object": "list", "customer": customer_id,
                     "data": orders.inventory_for(get_db(), customer_id)})

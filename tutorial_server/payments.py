@@ -15,7 +15,7 @@ from flask import current_app
 from . import fulfilment, orders
 from .db import transaction
 from .errors import ApiError
-from .reconcile import reconcile_order
+from .reconcile import STRIPE_UNREACHABLE, reconcile_order
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def sync_payment(db, order) -> dict | None:
     if order["status"] == orders.CANCELED:
         return None
     outcome, intent = reconcile_order(db, _gateway(), order)
-    if outcome == "stripe_unreachable":
+    if outcome == STRIPE_UNREACHABLE:
         raise ApiError(503, "Could not reach Stripe to check the payment; retry later.",
                        type="api_connection_error")
     return intent

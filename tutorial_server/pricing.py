@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalogue import Product
+from .catalogue import Product, format_amount
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 100
@@ -59,7 +59,6 @@ def price_order(product: Product, quantity: int) -> PricedOrder:
 
 def check_amount_limits(amount: int, currency: str) -> None:
     """Raise AmountOutOfRange if Stripe would refuse to charge `amount` in `currency`."""
-    from .catalogue import format_amount
     minimum = MINIMUM_CHARGE.get(currency)
     if minimum is not None and amount < minimum:
         raise AmountOutOfRange(

@@ -11,13 +11,22 @@ from collections import Counter
 from typing import Any
 
 import stripe
-from flask import Flask
+from blinker import Namespace
+from flask import Flask, current_app
 
-from . import fulfilment, orders, trace
+from . import fulfilment, orders
 from .db import get_db, transaction
 
 log = logging.getLogger(__name__)
+# Outcomes of a reconcile besides settle_order's own (fulfilment.SettleOutcome).
 PAYMENT_INTENT_MISSING = "payment_intent_missing"
+STRIPE_UNREACHABLE = "stripe_unreachable"
+NO_PAYMENT_INTENT = "no_payment_intent"
+
+# For whoever wants to follow each check (the lab's trace draws it); sent with the app.
+_signals = Namespace()
+order_checking = _signals.signal("reconcile-order-checking")  # order=Row, db=Connection
+order_checked = _signals.signal("reconcile-order-checked")    # + outcome, intent (or None)
 
 
 def reconcile(app: Flask) -> Counter:
@@ -32,12 +41,23 @@ def reconcile(app: Flask) -> Counter:
     return counts
 
 
-@trace.reconcile_unit  # the order's trace shows each sync and reconcile
 def reconcile_order(db, gateway, order) -> tuple[str, dict | None]:
     """Ask Stripe how one order's payment stands and settle the order to match.
     Returns (outcome, the PaymentIntent as Stripe has it, or None)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    order_checking.send(app, order=order, db=db)
+    outcome: str | None = None
+    intent: dict | None = None
+    try:
+        outcome, intent = _check_order(db, gateway, order)
+        return outcome, intent
+    finally:
+        order_checked.send(app, order=order, db=db, outcome=outcome, intent=intent)
+
+
+def _check_order(db, gateway, order) -> tuple[str, dict | None]:
     if not order["payment_intent"]:
-        return "no_payment_intent", None
+        return NO_PAYMENT_INTENT, None
     try:
         intent = gateway.retrieve_payment_intent(order["payment_intent"])
     except stripe.InvalidRequestError:
@@ -47,7 +67,7 @@ def reconcile_order(db, gateway, order) -> tuple[str, dict | None]:
             orders.cancel_order(db, order["id"], PAYMENT_INTENT_MISSING)
         return PAYMENT_INTENT_MISSING, None
     except stripe.StripeError:
-        return "stripe_unreachable", None
+        return STRIPE_UNREACHABLE, None
     with transaction(db):
         outcome, _ = fulfilment.settle_order(db, intent)
     return outcome, intent
@@ -65,8 +85,8 @@ def describe(counts: Counter) -> str:
         fulfilment.NO_CHANGE: "still waiting for the customer",
         fulfilment.CANCELED: "canceled: their PaymentIntent was canceled at Stripe",
         PAYMENT_INTENT_MISSING: "canceled: their PaymentIntent no longer exists on the backend",
-        "no_payment_intent": "have no PaymentIntent (Stripe was unreachable when ordered)",
-        "stripe_unreachable": "skipped: Stripe unreachable",
+        NO_PAYMENT_INTENT: "have no PaymentIntent (Stripe was unreachable when ordered)",
+        STRIPE_UNREACHABLE: "skipped: Stripe unreachable",
         fulfilment.UNKNOWN_ORDER: "skipped: PaymentIntent does not point back at the order",
     }
     return "; ".join(f"{n} {labels.get(k, k)}" for k, n in sorted(counts.items()))
@@ -171,7 +191,7 @@ class BackgroundReconcile:
                 except stripe.InvalidRequestError:
                     intent = None
                 except stripe.StripeError:
-                    counts["stripe_unreachable"] += 1
+                    counts[STRIPE_UNREACHABLE] += 1
                     continue
                 if not _final_without_webhook(order, intent):
                     continue

@@ -27,37 +27,16 @@ import sqlite3
 import time
 
 import stripe
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from . import orders
 from .db import get_db, transaction
-from .errors import ApiError, read_json_object, refuse_unknown_params
+from .errors import ApiError
+from .orders_api import order_or_404
+from .parsing import idempotency_conflict, idempotency_key, read_json_object, refuse_unknown_params
 
 log = logging.getLogger(__name__)
 bp = Blueprint("refunds", __name__, url_prefix="/api")
-
-SCHEMA = """
--- Each Refund Stripe made for an order (re_...), as Stripe last described it.
-CREATE TABLE IF NOT EXISTS refunds (
-    id         TEXT PRIMARY KEY,
-    order_id   TEXT NOT NULL REFERENCES orders (id),
-    amount     INTEGER NOT NULL CHECK (amount > 0),
-    currency   TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds (order_id);
-
--- Each refund request a client made (its Idempotency-Key): a retry gets the first answer.
-CREATE TABLE IF NOT EXISTS refund_requests (
-    key         TEXT PRIMARY KEY,
-    order_id    TEXT NOT NULL REFERENCES orders (id),
-    fingerprint TEXT NOT NULL,
-    amount      INTEGER NOT NULL,
-    refund_id   TEXT,
-    created_at  INTEGER NOT NULL
-);
-"""
 
 EVENT_TYPES = ("charge.refunded", "refund.updated")
 # Stripe's Refund statuses that mean the money is (or is on its way) back to the customer;
@@ -73,7 +52,6 @@ UNKNOWN_ORDER = "unknown_order"
 _REFUND_ID = re.compile(r"re_[A-Za-z0-9_]{1,255}")
 _CHARGE_ID = re.compile(r"(ch|py)_[A-Za-z0-9_]{1,255}")
 _INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,255}")
-MAX_IDEMPOTENCY_KEY = 255
 
 
 def refund_idempotency_key(order_id: str, request_key: str) -> str:
@@ -87,21 +65,17 @@ def refund_idempotency_key(order_id: str, request_key: str) -> str:
 
 @bp.post("/orders/<order_id>/refund")
 def refund_order(order_id: str):
-    key = _required_idempotency_key()
+    key = idempotency_key(required_because="money goes back only once, however often the "
+                          "request is retried.")
     db = get_db()
-    order = orders.get_order(db, order_id)
-    if order is None:
-        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
-                       code="resource_missing")
+    order = order_or_404(db, order_id)
     requested = _requested_amount()
     fingerprint = hashlib.sha256(json.dumps([order_id, requested]).encode()).hexdigest()
 
     with transaction(db):
         known = db.execute("SELECT * FROM refund_requests WHERE key = ?", (key,)).fetchone()
         if known is not None and known["fingerprint"] != fingerprint:
-            raise ApiError(409, "Keys for idempotent requests can only be used with the same "
-                           "parameters they were first used with.", type="idempotency_error",
-                           param="Idempotency-Key")
+            raise idempotency_conflict()
         if known is None:
             # Re-read inside the write transaction: a refund settled since the read above has
             # already left `amount_refunded` and the requests in flight (a race otherwise).
@@ -132,17 +106,6 @@ def refund_order(order_id: str):
     log.info("order %s: refund %s of %s %s (%s)", order_id, refund["id"], refund.get("amount"),
              refund.get("currency"), refund.get("status"))
     return _answer(db, order_id, refund, replayed=known is not None)
-
-
-def _required_idempotency_key() -> str:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        raise ApiError(400, "An Idempotency-Key header is required: money goes back only once, "
-                       "however often the request is retried.", param="Idempotency-Key")
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable() or not key.isascii():
-        raise ApiError(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable "
-                       "ASCII characters.", param="Idempotency-Key")
-    return key
 
 
 def _requested_amount() -> int | None:
@@ -234,9 +197,7 @@ def refunds_for(db: sqlite3.Connection, order_id: str) -> list[dict]:
 @bp.get("/orders/<order_id>/refunds")
 def list_refunds(order_id: str):
     db = get_db()
-    if orders.get_order(db, order_id) is None:
-        raise ApiError(404, f"No such order: '{order_id[:64]}'.", param="id",
-                       code="resource_missing")
+    order_or_404(db, order_id)
     return jsonify({"object": "list", "data": refunds_for(db, order_id)})
 
 
@@ -276,11 +237,6 @@ def settle_refunds(db: sqlite3.Connection, order: sqlite3.Row, refunds: list[dic
                      order["id"], order["quantity"], order["product_id"], order["customer"])
         return REFUNDED
     return PARTIALLY_REFUNDED
-
-
-def order_paid_by(db: sqlite3.Connection, payment_intent_id: str) -> sqlite3.Row | None:
-    return db.execute("SELECT * FROM orders WHERE payment_intent = ?",
-                      (payment_intent_id,)).fetchone()
 
 
 def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
@@ -323,42 +279,10 @@ def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
     with transaction(db):
         if not orders.record_event(db, event_id, event_type, intent_id, None, "processing"):
             return "duplicate"
-        order = order_paid_by(db, intent_id) if intent_id else None
+        order = orders.order_paid_by(db, intent_id) if intent_id else None
         if order is None or order["status"] not in orders.PAID_STATUSES:
             outcome, order_id = UNKNOWN_ORDER, None
         else:
             outcome, order_id = settle_refunds(db, order, refunds), order["id"]
         orders.set_event_outcome(db, event_id, order_id, outcome)
     return outcome
-
-
-# --- a database made before refunds existed ---------------------------------------------------
-
-def migrate_orders_table(db: sqlite3.Connection, schema: str) -> None:
-    """Give an older lab database's orders table the refund statuses and amount_refunded.
-
-    SQLite cannot change a CHECK constraint in place, so the table is rebuilt the way
-    SQLite's documentation describes (new table, copy, drop, rename), in one transaction.
-    """
-    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'orders'"
-                     ).fetchone()
-    if row is None or "'refunded'" in row[0]:
-        return
-    definition = re.search(r"CREATE TABLE IF NOT EXISTS orders \((.*?)\n\);", schema, re.S)
-    assert definition is not None, "db.SCHEMA must define the orders table"
-    columns = ", ".join(r[1] for r in db.execute("PRAGMA table_info(orders)"))
-    db.execute("PRAGMA foreign_keys = OFF")  # inventory and friends point at orders
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        db.execute(f"CREATE TABLE orders_with_refunds ({definition.group(1)}\n)")
-        db.execute(f"INSERT INTO orders_with_refunds ({columns}) SELECT {columns} FROM orders")
-        db.execute("DROP TABLE orders")
-        db.execute("ALTER TABLE orders_with_refunds RENAME TO orders")
-        db.execute("CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status)")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    finally:
-        db.execute("PRAGMA foreign_keys = ON")
-    log.info("lab database: orders table upgraded for refunds")

@@ -15,8 +15,7 @@ Three checks keep other web sites out (README, "Security"):
    browser's Origin header) is refused. The webhook is exempt: Stripe signs it instead.
    (A script's bare POST, with no body and no Origin, is let through: browsers always send
    Origin with a POST, so no web page can send one.)
-3. JSON nesting. Python's json module recurses once per `[` or `{`; thousands of them end in
-   a RecursionError. Bodies nested deeper than MAX_JSON_DEPTH are refused before parsing.
+3. JSON nesting: bodies nested deeper than parsing.MAX_JSON_DEPTH are refused before parsing.
 
 Plus `escape_for_log`: request data in the server log can never start a line of its own.
 """
@@ -28,26 +27,36 @@ import os
 import re
 import socket
 from collections.abc import Sequence
+from html import escape
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
 
-from .addresses import is_loopback
 from .errors import ApiError
+from .parsing import check_json_depth
 
-MAX_JSON_DEPTH = 32  # an order is depth 1, a Stripe event about 6; nobody needs 32
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SIGNED_ENDPOINTS = ("webhooks.receive_webhook",)  # checked by signature, not by origin
 # Callers that cannot send JSON, so exempt from the JSON rule and the depth check (a foreign
 # Origin is still refused): the offline mock Stripe.js relay, whose calls are Stripe.js's own
-# forms (stripe_js_proxy.py, offline only; it checks size, fields and origin itself).
-NOT_JSON_BLUEPRINTS = ("stripe_js_proxy",)
+# forms (lab/stripe_js_relay.py, offline only; it checks size, fields and origin itself).
+NOT_JSON_BLUEPRINTS = ("stripe_js_relay",)
 
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?$")
 
 
 # --- names ----------------------------------------------------------------------------------
+
+def is_loopback(host: str) -> bool:
+    """True if only this machine can reach a server listening on `host`."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name, or 0.0.0.0 / :: (every interface)
+
 
 def parse_host(value: str | None) -> tuple[str, int | None] | None:
     """`Host` header (or an Origin's netloc) -> (name, port or None); None if malformed."""
@@ -202,7 +211,6 @@ def _refuse_host():
                f"{policy().description()}.")
     if _wants_json():
         raise ApiError(400, message, param="Host", code="host_not_allowed")
-    from html import escape
     page = _REFUSED_PAGE.format(names=escape(policy().description()))
     return page, 400, {"Content-Type": "text/html; charset=utf-8",
                        "Content-Security-Policy": "default-src 'none'",
@@ -235,33 +243,6 @@ def check_request():
         # (The relay takes 2 KB at most and parses what JSON it gets with RecursionError caught.)
         check_json_depth(request.get_data(cache=True))
     return None
-
-
-# --- JSON nesting ---------------------------------------------------------------------------
-
-# A string (an unterminated one runs to the end: one pass, never a retry from every quote,
-# which made `"\"\"\"...` take seconds), or a bracket.
-_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
-
-
-def json_depth(body: bytes) -> int:
-    """How deeply a JSON text nests its arrays and objects, without parsing it (and without
-    recursion), in one linear pass. Brackets inside strings do not count."""
-    depth = deepest = 0
-    for match in _TOKENS.finditer(body):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in (b"]", b"}"):
-            depth -= 1
-    return deepest
-
-
-def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
-    if body and json_depth(body) > limit:
-        raise ApiError(400, f"JSON nested deeper than {limit} levels; refused before parsing.",
-                       code="json_too_deep")
 
 
 # --- the server log ---------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""The lab's app: the merchant server (tutorial_server.create_app) plus what a class and a
+learner need around it, none of which a shop of your own would have:
+
+- the instructor's dashboard (dashboard.py) and its reset button (reset.py),
+- the React shop at /shop/ (shop.py),
+- offline, the mock Stripe.js passed on from this server's own address (stripe_js_relay.py),
+- each order's trace (tutorial_server/trace/): Stripe's HTTP client wrapped to record it,
+- every Stripe request recorded when the tests ask for it (stripe_http.py),
+- behind jupyter-server-proxy (JupyterHub, Binder), links that follow the proxy's prefix,
+- the offline stand-in's webhook watchdog answering its own check events.
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app, g, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .. import create_app, trace
+from ..config import Settings
+from ..errors import ApiError
+from ..security import behind_proxy
+from ..trace.recorder import tracing_client
+from ..webhooks import verify_event
+from . import dashboard, reset, shop, stripe_js_relay
+from .offline_stripe import CHECK_METADATA_KEY
+from .stripe_http import lab_http_client
+
+
+def create_lab_app(settings: Settings, *, backend_url: str | None = None,
+                   test_config: dict | None = None) -> Flask:
+    app = create_app(settings, backend_url=backend_url, test_config=test_config,
+                     http_client=lab_http_client(settings, wrap=tracing_client))
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(reset.bp)
+    app.register_blueprint(shop.bp)  # the React client (client/), built by `make client`
+    if settings.offline:
+        app.register_blueprint(stripe_js_relay.bp)
+        app.before_request(_answer_watchdog_checks)
+    trace.install(app)  # each order's messages, drawn as the six steps
+    if behind_proxy():
+        # Behind jupyter-server-proxy (JupyterHub, Binder) the pages live under a prefix such as
+        # /user/ada/proxy/4242/; the proxy says which in X-Forwarded-Prefix, and url_for() then
+        # builds links and redirects that work there. Trusted only inside such a container.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=0, x_host=0,  # type: ignore[method-assign]
+                                x_prefix=1)
+    return app
+
+
+def _answer_watchdog_checks():
+    """The lab's own check that the offline Stripe still delivers here (offline_stripe.
+    WebhookWatchdog): a verified check event is answered before the webhook handler sees it,
+    so it is neither recorded nor logged (unless --verbose); it comes every round of the
+    background reconcile. Anything else, forged checks included, goes on to the handler."""
+    watchdog = current_app.extensions.get("webhook_watchdog")
+    if watchdog is None or request.endpoint != "webhooks.receive_webhook":
+        return None
+    payload = request.get_data(cache=True)
+    if CHECK_METADATA_KEY.encode() not in payload:
+        return None
+    try:
+        event = verify_event(payload, request.headers.get("Stripe-Signature"),
+                             current_app.config["STRIPE_WEBHOOK_SECRET"])
+    except ApiError:  # the handler refuses it, and says why
+        return None
+    if not watchdog.heard(event):
+        return None
+    g.routine_request = True
+    return jsonify({"received": True, "outcome": "lab_check"}), 200

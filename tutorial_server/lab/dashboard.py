@@ -1,0 +1,290 @@
+"""The instructor's dashboard: the offline stand-in for the Stripe Dashboard, and the screen the
+class watches on the projector while everyone pays.
+
+GET  /dashboard        the page; static/dashboard.js refreshes it from the JSON below every 1.5 s
+GET  /api/dashboard    orders, payments, webhook deliveries, and how many orders sit at each step
+POST /dashboard/reset  clear the lab (reset.py; the page asks for a confirmation first)
+GET  /dashboard/vendor/mermaid.min.js   the library the page draws order traces with
+
+Everything shown comes from the server's own records: the order store, the webhook events it
+processed, and the deliveries it received since it started. A refresh never calls Stripe, so
+sixty learners and a projector polling it cost the payment backend nothing.
+
+The reset button's rules and route are in reset.py.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import deque
+
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    send_from_directory,
+)
+
+from .. import catalogue, orders
+from ..db import get_db, snapshot
+from .reset import RESET_CONFIRMATION, csrf_token, reset_rules
+from .shop import dist_folder
+
+log = logging.getLogger(__name__)
+bp = Blueprint("dashboard", __name__)
+
+POLL_MILLISECONDS = 1500
+LIST_LIMIT = 50  # newest rows per list; the step counts and totals cover every order
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'", "script-src 'self'", "connect-src 'self'", "style-src 'self'",
+    "img-src 'self' data:", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+# The six steps (the README's table), and where an order in the store stands on them. Steps 1 and 3
+# happen inside the one POST /api/orders request, so no stored order ever waits at them.
+STEPS = (
+    (1, "Client asks", "inside POST /api/orders"),
+    (2, "Server prices", "recorded, no PaymentIntent yet"),
+    (3, "PaymentIntent", "inside POST /api/orders"),
+    (4, "Client has secret", "waiting for the customer to pay"),
+    (5, "Customer pays", "declined, or 3-D Secure pending"),
+    (6, "Webhook: paid", "verified, paid, fulfilled"),
+)
+STORED_STEPS = (2, 4, 5, 6)
+
+
+def step_of(status: str, payment_intent: str | None) -> int | None:
+    """The step an order has reached, from the order store alone (None: canceled, off the path).
+
+    created, no PaymentIntent  -> 2  (priced and recorded; Stripe was not reached yet)
+    created, with PaymentIntent -> 4  (the client has its client secret; nobody has paid)
+    attempted                   -> 5  (a payment was declined or waits for 3-D Secure)
+    paid                        -> 6  (a verified webhook said succeeded; fulfilled once)
+    (partially_)refunded, disputed -> 6 too: after the payment (refunds.py, disputes.py)
+    """
+    if status in orders.PAID_STATUSES:
+        return 6
+    if status == "attempted":
+        return 5
+    if status == "created":
+        return 4 if payment_intent else 2
+    return None
+
+
+def payment_status(order) -> str:
+    """The PaymentIntent's status as the server last heard it (webhooks, sync, reconcile).
+
+    Between the customer paying and the webhook arriving, Stripe already says succeeded while
+    the server still says requires_payment_method: that gap is step 6's whole point.
+    """
+    status = order["status"]
+    if status in orders.PAID_STATUSES:
+        return "succeeded"  # refunds and disputes do not change the PaymentIntent's status
+    if status == "canceled":
+        return "missing" if order["cancellation_reason"] == "payment_intent_missing" else "canceled"
+    if status == "attempted" and order["last_payment_error"]:
+        error = json.loads(order["last_payment_error"])
+        if error.get("code") == "authentication_required":
+            return "requires_action"
+    return "requires_payment_method"
+
+
+_PAYMENT_INTENT_ID = re.compile(r"^pi_[A-Za-z0-9]{1,255}$")
+
+
+def stripe_dashboard_url(payment_intent_id: str | None, mode: str) -> str | None:
+    """The PaymentIntent's page on the real Stripe Dashboard (test mode only)."""
+    if mode != "test" or not payment_intent_id or not _PAYMENT_INTENT_ID.match(payment_intent_id):
+        return None
+    return f"https://dashboard.stripe.com/test/payments/{payment_intent_id}"
+
+
+def _clock(timestamp: int | None) -> str | None:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp)) if timestamp else None
+
+
+def _product_name(product_id: str) -> str:
+    product = catalogue.get_product(product_id)
+    return product.name if product else product_id
+
+
+def _error_message(order) -> str | None:
+    if not order["last_payment_error"]:
+        return None
+    error = json.loads(order["last_payment_error"])
+    return error.get("decline_code") or error.get("code") or error.get("message")
+
+
+def dashboard_data(db, mode: str, deliveries: deque) -> dict:
+    """What the dashboard shows, every amount already formatted for people. No secrets: no
+    client secret, no key, no webhook secret is read here."""
+    counts = {step: 0 for step in STORED_STEPS}
+    canceled = total = 0
+    for row in orders.count_by_status(db):
+        total += row["n"]
+        step = step_of(row["status"], "pi" if row["has_pi"] else None)
+        if step is None:
+            canceled += row["n"]
+        else:
+            counts[step] += row["n"]
+    collected = [catalogue.format_amount(row["paid"], row["currency"])
+                 for row in orders.collected_by_currency(db)]
+
+    recent = orders.recent_orders(db, LIST_LIMIT)
+    order_list, payment_list = [], []
+    for o in recent:
+        amount = catalogue.format_amount(o["amount"], o["currency"])
+        order_list.append({
+            "id": o["id"], "created": _clock(o["created_at"]), "customer": o["customer"],
+            "product": _product_name(o["product_id"]), "quantity": o["quantity"],
+            "amount": amount, "status": o["status"], "step": step_of(o["status"], o["payment_intent"]),
+            "attempts": o["attempts"], "payment_error": _error_message(o),
+            "refunded": (catalogue.format_amount(o["amount_refunded"], o["currency"])
+                         if o["amount_refunded"] else None),
+        })
+        if o["payment_intent"]:
+            payment_list.append({
+                "id": o["payment_intent"], "status": payment_status(o), "amount": amount,
+                "order": o["id"], "dashboard_url": stripe_dashboard_url(o["payment_intent"], mode),
+            })
+
+    delivery_list = [{
+        "received": _clock(d["received_at"]), "event": d["event"], "type": d["type"],
+        "verified": not d["outcome"].startswith("rejected"), "outcome": d["outcome"],
+    } for d in reversed(deliveries.copy())][:LIST_LIMIT]  # copy(): atomic under the GIL
+    events = [{"received": _clock(e["received_at"]), "id": e["id"], "type": e["type"],
+               "payment_intent": e["payment_intent"], "order": e["order_id"],
+               "outcome": e["outcome"]}
+              for e in orders.recent_events(db, LIST_LIMIT)]
+    events_total = orders.count_events(db)
+
+    return {
+        "object": "dashboard",
+        "mode": mode,
+        "steps": [{"step": n, "title": title, "meaning": meaning,
+                   "count": counts.get(n)} for n, title, meaning in STEPS],
+        "totals": {"orders": total, "paid": counts[6], "canceled": canceled,
+                   "collected": collected, "webhook_events": events_total,
+                   "deliveries": len(deliveries)},
+        "orders": order_list,
+        "payments": payment_list,
+        "deliveries": delivery_list,
+        "events": events,
+    }
+
+
+# --- the per-learner view: who is where, for how long, and who has not started -------------
+
+def reached_step_at(order, last_event_at: int | None) -> int:
+    """When the order reached the step it is at (unix time): paid -> when it was paid; a
+    declined or 3-D Secure attempt -> the last webhook about it; else when it was created."""
+    if order["status"] in orders.PAID_STATUSES and order["paid_at"]:
+        return order["paid_at"]
+    if order["status"] == "attempted" and last_event_at:
+        return last_event_at
+    return order["created_at"]
+
+
+def learner_progress(db, roster: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    """One row per learner: the furthest step any of their orders reached, since when, and how
+    many orders they made. A learner is known by the customer id their orders carry; the class
+    roster (`serve --roster FILE`) names the learners who have not ordered yet, so the
+    instructor sees who has not started. Slowest first: not started, then lowest step, then
+    longest at it."""
+    learners: dict[str, dict] = {name: {"customer": name, "orders": 0, "step": None,
+                                        "since": None, "status": "not started",
+                                        "on_roster": True} for name in roster}
+    for o in orders.orders_with_last_event(db):
+        row = learners.setdefault(o["customer"], {
+            "customer": o["customer"], "orders": 0, "step": None, "since": None,
+            "status": "not started", "on_roster": False})
+        row["orders"] += 1
+        step = step_of(o["status"], o["payment_intent"])
+        if step is None:
+            if row["step"] is None:
+                row["status"] = "canceled"
+            continue
+        since = reached_step_at(o, o["last_event_at"])
+        if row["step"] is None or step > row["step"] or (step == row["step"] and since < row["since"]):
+            row.update(step=step, since=since, status=o["status"], order=o["id"])
+    return sorted(learners.values(), key=lambda r: (
+        r["step"] is not None, r["step"] or 0, r["since"] or 0, r["customer"]))
+
+
+# --- the page and its JSON -----------------------------------------------------------------
+
+def _data() -> dict:
+    with snapshot(get_db()) as db:  # the counts and the lists agree with each other
+        data = dashboard_data(db, current_app.config["SETTINGS"].mode,
+                              current_app.extensions["webhook_deliveries"])
+        data["learners"] = learner_progress(db, current_app.config.get("ROSTER") or ())
+    data["reset"] = reset_rules()
+    data["background"] = background_status()
+    data["roster_size"] = len(current_app.config.get("ROSTER") or ())
+    return data
+
+
+def background_status() -> dict:
+    """The safety nets working behind the scenes: the background reconcile (orders settled
+    although their webhook never came) and, offline, the webhook registration's watchdog."""
+    background = current_app.extensions.get("background_reconcile")
+    if background is None:
+        return {"reconcile": {"enabled": False}, "webhook_watchdog": None,
+                "summary": "background reconcile off"}
+    status = dict(background.status)
+    status["last_run"] = _clock(status["last_run_at"])
+    summary = (f"background reconcile every {status['interval_seconds']:g} s"
+               + (f", last {status['last_run']}" if status["last_run"] else "")
+               + f": {status['settled_total']} settled without their webhook")
+    watchdog = current_app.extensions.get("webhook_watchdog")
+    checks = None
+    if watchdog is not None:
+        checks = dict(watchdog.status)
+        checks["last_healed"] = _clock(checks["last_healed_at"])
+        if checks["healed"]:
+            summary += (f"; webhook registration put back {checks['healed']}\u00d7"
+                        f" (last {checks['last_healed']})")
+    return {"reconcile": status, "webhook_watchdog": checks, "summary": summary}
+
+
+@bp.get("/api/dashboard")
+def dashboard_json():
+    response = jsonify(_data())
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@bp.get("/dashboard")
+def dashboard_page():
+    html = render_template("dashboard.html", data=_data(), csrf_token=csrf_token(),
+                           poll_milliseconds=POLL_MILLISECONDS,
+                           confirmation=RESET_CONFIRMATION)
+    response = make_response(html)
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"  # it carries this page's reset token
+    return response
+
+
+MERMAID_FILE = "mermaid.min.js"
+MERMAID_MAX_AGE = 24 * 3600
+
+
+@bp.get("/dashboard/vendor/mermaid.min.js")
+def mermaid_library():
+    """The Mermaid library the dashboard draws traces with: npm's `mermaid` (pinned in
+    client/package.json), copied beside the shop's build by `make client`. Served from here,
+    never a CDN, so diagrams draw offline and on a class network. Without a build: 404, and the
+    dashboard shows the diagram's text instead."""
+    response = send_from_directory(dist_folder() / "vendor", MERMAID_FILE, max_age=MERMAID_MAX_AGE)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,44 @@
+"""JupyterHub and Binder: let jupyter-server-proxy start the merchant server and serve it
+through Jupyter, so the checkout page and the dashboard open in the learner's browser although
+the server only listens on 127.0.0.1 inside the container.
+
+Registered in pyproject.toml under [project.entry-points.jupyter_serverproxy_servers]; after
+`pip install -e .` the JupyterLab launcher shows "Stripe lab dashboard", and
+<your server>/stripe-lab/dashboard starts the lab on first visit. On a hub, notebooks attach to
+that same lab (notebook/hub.py, start_learners_lab) and print links through it (LabClient.public_url).
+The lab's database is the learner's own (~/.stripe-lab/), so each learner has their own lab.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+NAME = "stripe-lab"  # the entry point's name, so also the URL path: <server>/stripe-lab/
+START_TIMEOUT_SECONDS = 60  # offline Stripe start-up plus the start-up check; a busy hub is slow
+
+
+def setup_merchant_server() -> dict:
+    """jupyter-server-proxy's server process description (see its ServerProcess options)."""
+    icon = Path(__file__).parent.parent / "static" / "lab-icon.svg"
+    return {
+        # A Unix socket in a new private folder that jupyter-server-proxy makes, not a TCP
+        # port: on a hub with local spawners every learner can reach every loopback port
+        # through their own /proxy/<port>/, but only this Jupyter server reaches this socket.
+        "unix_socket": True,
+        "command": [sys.executable, "-m", "tutorial_server", "serve",
+                    "--unix-socket", "{unix_socket}"],
+        "timeout": START_TIMEOUT_SECONDS,
+        # The server sees /dashboard, not /user/<name>/stripe-lab/dashboard: its pages use
+        # relative links, so they work under the prefix without knowing it.
+        "absolute_url": False,
+        # ...and the checkout page's url_for() links follow the proxy's X-Forwarded-Prefix.
+        "environment": {"TUTORIAL_BEHIND_PROXY": "1"},
+        "new_browser_tab": True,  # the pages refuse to be framed (CSP frame-ancestors 'none')
+        "launcher_entry": {
+            "enabled": True,
+            "title": "Stripe lab dashboard",
+            "path_info": f"{NAME}/dashboard",
+            "icon_path": str(icon) if icon.exists() else "",
+            "category": "Other",
+        },
+    }

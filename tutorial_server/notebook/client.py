@@ -1,0 +1,119 @@
+"""The notebooks' client of a running lab: the merchant server's HTTP API as a learner's client
+app calls it (orders, sync, inventory), plus the customer's side (customer.py).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ..lab.process import LabProcess
+from ..trace.diagram import TraceDiagram
+from .customer import CustomerSide
+from .hub import learner_customer, public_url
+
+
+def new_customer(prefix: str = "learner") -> str:
+    """A customer id of your own, so your inventory is not mixed with anyone else's."""
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class LabClient(CustomerSide):
+    """A connection to a running lab: the merchant server's HTTP API, and its Stripe backend
+    (the customer's side: customer.CustomerSide)."""
+
+    url: str
+    mode: str
+    backend_url: str | None
+    started_here: bool = False
+    # Your customer id: orders you create go to your own inventory, even on a lab shared by a
+    # whole class (set TUTORIAL_CUSTOMER to keep the same id across kernels).
+    customer: str = field(default_factory=lambda: os.environ.get("TUTORIAL_CUSTOMER")
+                          or learner_customer() or new_customer())
+    _webhook_secret: str | None = field(default=None, repr=False)
+    _process: LabProcess | None = field(default=None, repr=False)
+    _folder: Path | None = field(default=None, repr=False)  # a private lab's temporary folder
+
+    # --- the merchant server's HTTP API (what a client app would call) ---------------------
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=15)
+
+    def post(self, path: str, json: Any = None, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, json=json, timeout=15, **kwargs)
+
+    def public_url(self, path: str = "/") -> str:
+        """The address your browser opens for one of the lab's pages, e.g. "/dashboard".
+
+        Inside JupyterHub or Binder the lab listens only inside the container, so the link goes
+        through Jupyter: {JUPYTERHUB_SERVICE_PREFIX}stripe-lab{path} for your own hub lab (see
+        hub.public_url). Elsewhere it is the lab's plain URL.
+        """
+        return public_url(self.url, path)
+
+    def products(self) -> list[dict]:
+        return self.get("/api/products").json()["data"]
+
+    def create_order(self, product_id: str, quantity: int, customer: str | None = None,
+                     idempotency_key: str | None = None) -> dict:
+        """Step 1: POST /api/orders with the article's body; returns the server's answer."""
+        body: dict[str, Any] = {"productId": product_id, "quantity": quantity,
+                                "customer": customer or self.customer}
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = self.post("/api/orders", json=body, headers=headers)
+        if response.status_code != 201:
+            raise RuntimeError(f"{response.status_code}: {response.text}")
+        return response.json()
+
+    def order(self, order_id: str) -> dict:
+        return self.get(f"/api/orders/{order_id}").json()["order"]
+
+    def sync(self, order_id: str) -> dict:
+        """Ask the server to re-check the order's payment with Stripe (POST .../sync)."""
+        return self.post(f"/api/orders/{order_id}/sync").json()
+
+    def inventory(self, customer: str) -> list[dict]:
+        return self.get(f"/api/customers/{customer}/inventory").json()["data"]
+
+    def wait_for_order(self, order_id: str, status: str, timeout: float = 10.0) -> dict:
+        """Poll the order until it has `status` (webhooks arrive about 1 s after payment)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            order = self.order(order_id)
+            if order["status"] == status or time.monotonic() > deadline:
+                return order
+            time.sleep(0.1)
+
+    def trace(self, order: str | dict):
+        """Every message of one order so far (client, server, Stripe, webhooks), drawn as the
+        six-step sequence diagram (GET /api/orders/{id}/trace; trace/diagram.py)."""
+        return TraceDiagram.of(self, order)
+
+    @property
+    def can_sign_webhooks(self) -> bool:
+        """True when this machine knows the lab's webhook secret (your own lab, or
+        STRIPE_WEBHOOK_SECRET set); a class server's secret stays on the instructor's machine."""
+        return self._webhook_secret is not None
+
+    @property
+    def webhook_secret(self) -> str:
+        """The secret webhooks are signed with. For signing by hand; never print it."""
+        if self._webhook_secret is None:
+            raise RuntimeError("This lab's webhook secret is not known here: set "
+                               "STRIPE_WEBHOOK_SECRET, or use a lab started on this machine.")
+        return self._webhook_secret
+
+    def stop(self) -> None:
+        """Stop a lab this notebook started (and delete its temporary folder)."""
+        if self._process is not None:
+            self._process.stop(timeout=10)
+        self._process = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None

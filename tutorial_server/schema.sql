@@ -1,0 +1,109 @@
+-- The lab's database: every table, in one file. Parents before children: the reset
+-- (db.clear_all) deletes in the reverse of this order.
+-- Amounts are integers in the currency's minor unit (paise, cents; yen have none).
+
+CREATE TABLE IF NOT EXISTS orders (
+    id                  TEXT PRIMARY KEY,
+    product_id          TEXT NOT NULL,
+    quantity            INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 100),
+    customer            TEXT NOT NULL,
+    subtotal            INTEGER NOT NULL,
+    discount            INTEGER NOT NULL,
+    amount              INTEGER NOT NULL CHECK (amount > 0),
+    amount_paid         INTEGER NOT NULL DEFAULT 0,
+    amount_refunded     INTEGER NOT NULL DEFAULT 0,
+    currency            TEXT NOT NULL,
+    receipt             TEXT NOT NULL,
+    status              TEXT NOT NULL
+                        CHECK (status IN ('created', 'attempted', 'paid', 'canceled',
+                                          'partially_refunded', 'refunded', 'disputed')),
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    payment_intent      TEXT UNIQUE,
+    last_payment_error  TEXT,
+    cancellation_reason TEXT,
+    created_at          INTEGER NOT NULL,
+    paid_at             INTEGER
+);
+CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    order_id    TEXT NOT NULL REFERENCES orders (id),
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id             TEXT PRIMARY KEY,
+    type           TEXT NOT NULL,
+    payment_intent TEXT,
+    order_id       TEXT,
+    outcome        TEXT NOT NULL,
+    received_at    INTEGER NOT NULL
+);
+
+-- Each failed payment the order has counted, so that the webhook and a sync (or reconcile)
+-- reporting the same failure count it once, whichever comes first (see fulfilment).
+CREATE TABLE IF NOT EXISTS counted_failures (
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    failure  TEXT NOT NULL,
+    PRIMARY KEY (order_id, failure)
+);
+
+CREATE TABLE IF NOT EXISTS inventory (
+    order_id    TEXT PRIMARY KEY REFERENCES orders (id),
+    customer    TEXT NOT NULL,
+    product_id  TEXT NOT NULL,
+    quantity    INTEGER NOT NULL,
+    acquired_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inventory_by_customer ON inventory (customer);
+
+-- Each Refund Stripe made for an order (re_...), as Stripe last described it.
+CREATE TABLE IF NOT EXISTS refunds (
+    id         TEXT PRIMARY KEY,
+    order_id   TEXT NOT NULL REFERENCES orders (id),
+    amount     INTEGER NOT NULL CHECK (amount > 0),
+    currency   TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds (order_id);
+
+-- Each refund request a client made (its Idempotency-Key): a retry gets the first answer.
+CREATE TABLE IF NOT EXISTS refund_requests (
+    key         TEXT PRIMARY KEY,
+    order_id    TEXT NOT NULL REFERENCES orders (id),
+    fingerprint TEXT NOT NULL,
+    amount      INTEGER NOT NULL,
+    refund_id   TEXT,
+    created_at  INTEGER NOT NULL
+);
+
+-- Each dispute Stripe reported (dp_...): which order, how much, why, and its state then.
+CREATE TABLE IF NOT EXISTS disputes (
+    id         TEXT PRIMARY KEY,
+    order_id   TEXT NOT NULL REFERENCES orders (id),
+    amount     INTEGER NOT NULL,
+    currency   TEXT NOT NULL,
+    reason     TEXT,
+    status     TEXT,
+    created_at INTEGER NOT NULL
+);
+
+-- Each order's messages (the lab's trace, tutorial_server/trace/): steps 1-6 as a sequence diagram.
+CREATE TABLE IF NOT EXISTS trace_messages (
+    id          INTEGER PRIMARY KEY,          -- the order messages were recorded in
+    order_id    TEXT NOT NULL,
+    at          REAL NOT NULL,                -- unix time, seconds
+    step        INTEGER NOT NULL CHECK (step BETWEEN 1 AND 6),
+    sender      TEXT NOT NULL,
+    receiver    TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    status      TEXT,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    duration_ms REAL,
+    count       INTEGER NOT NULL DEFAULT 1,   -- folded polls
+    detail      TEXT NOT NULL                 -- JSON: method, path, event, outcome, ...
+);
+CREATE INDEX IF NOT EXISTS trace_messages_by_order ON trace_messages (order_id, id);
