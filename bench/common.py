@@ -22,8 +22,8 @@ import stripe
 
 from tutorial_server.config import OFFLINE_SECRET_KEY
 from tutorial_server.gateway import API_VERSION
-from tutorial_server.lab_process import LabDidNotStart, LabProcess
-from tutorial_server.offline_backend import WEBHOOK_ENDPOINT_ID
+from tutorial_server.lab.process import LabDidNotStart, LabProcess
+from tutorial_server.lab.offline_stripe import WEBHOOK_ENDPOINT_ID
 
 ROOT = Path(__file__).resolve().parent.parent  # the project (the scripts run from anywhere)
 
@@ -47,35 +47,12 @@ class BenchLab:
         if not self.trace:
             env["TUTORIAL_TRACE"] = "off"
         self.log = self.folder / "lab.log"
-<<<<<<< HEAD
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db", str(self.db),
-             *self.args],
-            cwd=ROOT, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-        state_file = Path(f"{self.db}.lab.json")
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError("the lab did not start:\n" + self.log.read_text())
-            try:
-                state = json.loads(state_file.read_text())
-                if state.get("pid") == self.process.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the lab did not start within 60 s")
-            time.sleep(0.05)
-        self.url, self.backend_url = state["server_url"], state["backend_url"]
-=======
         self.process = LabProcess(self.db, env=env, log=self.log)
         try:
             self.process.start(timeout=60)
         except LabDidNotStart as e:
             raise RuntimeError(f"{e}:\n" + self.log.read_text()) from None
         self.url, self.backend_url = self.process.url, self.process.backend_url
->>>>>>> main
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,4 +1,4 @@
-"""Benchmark: what recording each order's trace (tutorial_server/trace.py) costs.
+"""Benchmark: what recording each order's trace (tutorial_server/trace/) costs.
 
     python bench/trace_cost.py [--requests 300] [--events 300]
 
@@ -92,7 +92,7 @@ def in_process(count: int) -> dict:
     import tempfile
     from pathlib import Path
 
-    from tutorial_server import create_app
+    from tutorial_server.lab.app import create_lab_app
     from tutorial_server.config import load_settings
     from webhooks import signed
 
@@ -105,7 +105,7 @@ def in_process(count: int) -> dict:
         settings = load_settings({"TUTORIAL_DB": str(folder / "bench.sqlite3"),
                                   "STRIPE_WEBHOOK_SECRET": secret})
         instant = InstantStripe()
-        app = create_app(settings, backend_url="http://127.0.0.1:9", http_client=instant)
+        app = create_lab_app(settings, backend_url="http://127.0.0.1:9", http_client=instant)
         apps[name] = (app.test_client(), instant, secret)
     os.environ.pop("TUTORIAL_TRACE", None)
 

@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tutorial_server.config import load_settings
-from tutorial_server.gateway import StripeGateway
+from tutorial_server.lab.process import gateway_for
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from common import BenchLab, heading, percentile, summary
 
@@ -45,13 +45,13 @@ def signed(event: dict, secret: str) -> tuple[bytes, dict]:
 
 def paid_orders(lab: BenchLab, count: int, run: str) -> list[dict]:
     """Orders whose PaymentIntents really succeeded on the offline Stripe (setup, not timed)."""
-    gateway = StripeGateway(load_settings({}), lab.backend_url)
+    gateway = gateway_for({"mode": "offline", "backend_url": lab.backend_url})
     session, intents = requests.Session(), []
     for i in range(count):
         order = session.post(f"{lab.url}/api/orders", timeout=30,
                              json={"productId": "prod_drip_bags", "quantity": 1,
                                    "customer": f"bench_{run}"}).json()["order"]
-        intents.append(gateway.pay_with_test_card(order["payment_intent"], "success"))
+        intents.append(pay_with_test_card(gateway, order["payment_intent"], "success"))
     return intents
 
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from tutorial_server.gateway import StripeGateway
-from tutorial_server.lab_process import LabDidNotStart, LabProcess, gateway_for, stop_process
-from tutorial_server.stripe_recorder import ENV_VAR as RECORD_STRIPE_REQUESTS
+from tutorial_server.lab.process import LabDidNotStart, LabProcess, gateway_for, stop_process
+from tutorial_server.lab.stripe_http import ENV_VAR as RECORD_STRIPE_REQUESTS
 
 from .lab_view import LabDatabaseView
 
@@ -146,7 +146,7 @@ def stripe_request_log(tmp_path_factory):
     STRIPE_REQUEST_LOG = None
     # After the last test (notebooks included): every request of the session must be one
     # real Stripe's current API version accepts.
-    from tutorial_server.stripe_recorder import read_recorded
+    from tutorial_server.lab.stripe_http import read_recorded
 
     from .stripe_params import unaccepted_requests
     report = unaccepted_requests(read_recorded(log))

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from tutorial_server.stripe_recorder import ENV_VAR as RECORD_STRIPE_REQUESTS
+from tutorial_server.lab.stripe_http import ENV_VAR as RECORD_STRIPE_REQUESTS
 
 from .conftest import ROOT
 

@@ -1,7 +1,7 @@
 """The tests' own Stripe-Signature: an oracle, independent of the package.
 
 Written from Stripe's documented scheme (as stripe-python's own tests sign their events), not
-from tutorial_server.webhook_delivery, so a mistake in the package's signing or verifying code
+from tutorial_server.lab.webhook_sender, so a mistake in the package's signing or verifying code
 cannot hide behind the same mistake here.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Would real Stripe accept this request? Each request the package sent (recorded by
-tutorial_server.stripe_recorder) is checked against stripe-python's typed params for the pinned
+tutorial_server.lab.stripe_http) is checked against stripe-python's typed params for the pinned
 API version. Used by tests/test_stripe_fidelity.py and, over the whole session, by conftest.py.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ import stripe.params
 import typing_extensions
 from stripe._request_options import RequestOptions
 
-from tutorial_server.gateway import API_VERSION, OFFLINE_ONLY_PARAMS
+from tutorial_server.course.differences import OFFLINE_ONLY_PARAMS
+from tutorial_server.gateway import API_VERSION
 
 # Every endpoint the package calls, and the stripe-python service method that calls it: the
 # method's `params` annotation names the TypedDict (stripe/params/) that says what real Stripe

@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tutorial_server.catalogue import PRODUCTS, get_product
-from tutorial_server.offline_backend import OfflineBackend
-from tutorial_server.security import MAX_JSON_DEPTH
-from tutorial_server.webhook_delivery import (deliver, deliver_event, payment_intent_event,
+from tutorial_server.lab.offline_stripe import OfflineBackend
+from tutorial_server.parsing import MAX_JSON_DEPTH
+from tutorial_server.lab.webhook_sender import (deliver, deliver_event, payment_intent_event,
                                               sign_payload)
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
 from .failure_lab import assert_error_shape, failure_lab  # noqa: F401 (a fixture)
@@ -44,10 +45,10 @@ def test_abandoned_checkout_cancels_the_order_and_its_payment_intent(failure_lab
     order = lab.order("prod_enamel_mug", 2, f"cus_cancel_{before_cancel}")["order"]
     pi = order["payment_intent"]
     if before_cancel == "declined":
-        lab.gateway().pay_with_test_card(pi, "declined")
+        pay_with_test_card(lab.gateway(), pi, "declined")
         lab.wait_for_status(order["id"], "attempted")
     elif before_cancel == "3ds-pending":
-        assert lab.gateway().pay_with_test_card(pi, "3ds")["status"] == "requires_action"
+        assert pay_with_test_card(lab.gateway(), pi, "3ds")["status"] == "requires_action"
 
     r = cancel(lab, order["id"])
     assert r.status_code == 200, r.text
@@ -64,7 +65,7 @@ def test_abandoned_checkout_cancels_the_order_and_its_payment_intent(failure_lab
 
     # The customer comes back and tries to pay: Stripe refuses; the order stays canceled.
     with pytest.raises(stripe.InvalidRequestError):
-        lab.gateway().pay_with_test_card(pi, "success")
+        pay_with_test_card(lab.gateway(), pi, "success")
     # Late or replayed events about its PaymentIntent do not resurrect it.
     intent = lab.gateway().retrieve_payment_intent(pi)
     for event_type in ("payment_intent.payment_failed", "payment_intent.succeeded"):
@@ -77,7 +78,7 @@ def test_abandoned_checkout_cancels_the_order_and_its_payment_intent(failure_lab
 def test_canceling_a_paid_order_is_refused_and_changes_nothing(failure_lab):
     lab = failure_lab
     order = lab.order("prod_drip_bags", 2, "cus_cancel_paid")["order"]
-    lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
     lab.wait_for_status(order["id"], "paid")
     before = lab.snapshot()
     r = cancel(lab, order["id"])
@@ -109,7 +110,7 @@ def test_cancel_races_with_payment(fresh_lab):
     gateway = lab.gateway()
 
     paid_first = lab.order("prod_pour_over_kit", 1, "cus_race")["order"]
-    gateway.pay_with_test_card(paid_first["payment_intent"], "success")
+    pay_with_test_card(gateway, paid_first["payment_intent"], "success")
     r = cancel(lab, paid_first["id"])
     assert r.status_code == 409 and assert_error_shape(r)["code"] == "order_already_paid"
     settled = lab.order_status(paid_first["id"])
@@ -132,7 +133,7 @@ def test_cancel_races_with_payment(fresh_lab):
         db.execute("UPDATE orders SET status = 'canceled', cancellation_reason = 'abandoned' "
                    "WHERE id = ?", (late["id"],))
     db.close()
-    intent = gateway.pay_with_test_card(late["payment_intent"], "success")
+    intent = pay_with_test_card(gateway, late["payment_intent"], "success")
     r = lab.post_event(payment_intent_event(intent))
     assert r.status_code == 200 and r.json()["outcome"] == "fulfilled_after_cancel"
     status = lab.order_status(late["id"])

@@ -17,6 +17,7 @@ from .axe import AXE_JS, record, run_axe
 from .conftest import wait_for
 from .test_checkout_browser import (DECLINED, SUCCESS, THREE_DS, expect_paid, fill_card,
                                     open_checkout, pay)
+from tutorial_server.notebook.customer import pay_with_test_card
 
 # rule id -> why it stays (none today; an entry here must say why it cannot be fixed).
 ALLOWED_MODERATE: dict[str, str] = {}
@@ -204,7 +205,7 @@ def test_each_dashboard_view_fits_a_720p_projector_at_18px(lab, customer, page):
     gateway = lab.gateway()
     for card in ("success", "declined") * 5:  # more rows than a table shows: the worst case
         order = lab.order("prod_drip_bags", 1, customer)["order"]
-        gateway.pay_with_test_card(order["payment_intent"], card)
+        pay_with_test_card(gateway, order["payment_intent"], card)
     page.goto(f"{lab.url}/dashboard#webhooks")
     expect(page.locator("#deliveries-more")).not_to_be_empty(timeout=15_000)
     for view in ("orders", "learners", "webhooks"):

@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
 from .conftest import browser_page, wait_for
+from tutorial_server.notebook.customer import pay_with_test_card
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -175,7 +176,7 @@ def test_success_page_says_so_when_the_webhook_never_comes(fresh_lab, customer, 
     from .test_lab import drop_webhooks
     lost = drop_webhooks(fresh_lab)  # Stripe accepts the payment; its webhook never arrives
     order = fresh_lab.order("prod_drip_bags", 1, customer)["order"]
-    fresh_lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(fresh_lab.gateway(), order["payment_intent"], "success")
     wait_for(lambda: lost(order["payment_intent"]), message="the webhook to be lost")
     page.goto(f"{fresh_lab.url}/checkout/{order['id']}/complete?wait=1")
     alert = page.get_by_role("alert")
@@ -205,7 +206,7 @@ def test_success_page_of_a_never_paid_order_sends_the_customer_to_pay(lab, custo
 def test_success_page_after_a_decline_counts_the_attempt_and_sends_back_to_pay(lab, customer,
                                                                              page):
     order = lab.order("prod_pour_over_kit", 1, customer)["order"]
-    lab.gateway().pay_with_test_card(order["payment_intent"], "declined")
+    pay_with_test_card(lab.gateway(), order["payment_intent"], "declined")
     lab.wait_for_status(order["id"], "attempted")
     page.goto(f"{lab.url}/checkout/{order['id']}/complete")
     expect(page.get_by_role("alert")).to_contain_text(

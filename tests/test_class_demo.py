@@ -13,9 +13,10 @@ import time
 
 import requests
 
-from tutorial_server import lab as lab_module
-from tutorial_server.dashboard import learner_progress
+from tutorial_server.lab import launcher as lab_module
+from tutorial_server.lab.dashboard import learner_progress
 from tutorial_server.db import connect, init_db
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
 
@@ -40,7 +41,7 @@ def test_the_learners_view_lists_a_learner_who_has_not_ordered_yet(tmp_path):
                    for row in learners.values())
 
         paid = lab.order("prod_drip_bags", 1, "grace")["order"]
-        lab.gateway().pay_with_test_card(paid["payment_intent"], "success")
+        pay_with_test_card(lab.gateway(), paid["payment_intent"], "success")
         lab.wait_for_status(paid["id"], "paid")
         lab.order("prod_drip_bags", 1, "linus")
         lab.order("prod_drip_bags", 1, "visitor")  # not on the roster: listed once they order
@@ -81,7 +82,7 @@ def test_learner_progress_keeps_the_furthest_step_and_when_it_was_reached(tmp_pa
 
 def test_reset_clears_the_webhook_deliveries_too(fresh_lab):
     order = fresh_lab.order("prod_drip_bags", 1, "reset_me")["order"]
-    fresh_lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(fresh_lab.gateway(), order["payment_intent"], "success")
     fresh_lab.wait_for_status(order["id"], "paid")
     wait_for(lambda: dashboard(fresh_lab)["totals"]["deliveries"] >= 1, message="a delivery")
     assert dashboard(fresh_lab)["deliveries"] != []
@@ -146,7 +147,7 @@ def test_fresh_start_is_empty_and_the_terminal_is_quiet(tmp_path):
 
 def test_a_class_lab_banner_names_the_hostname_and_the_ip_addresses(monkeypatch):
     # Computed only: nothing is sent to these addresses.
-    from tutorial_server import addresses
+    from tutorial_server.lab import addresses
     monkeypatch.setattr(addresses.socket, "gethostname", lambda: "teacher-laptop")
     monkeypatch.setattr(addresses, "machine_addresses", lambda: ["192.0.2.7"])
     assert addresses.class_addresses("0.0.0.0", 4242) == [
@@ -159,16 +160,17 @@ def test_the_banner_of_a_class_lab_prints_its_addresses_and_the_demo_command(tmp
     from collections import Counter
 
     from tutorial_server.config import load_settings
-    from tutorial_server import addresses
+    from tutorial_server.lab import addresses
     monkeypatch.setattr(addresses.socket, "gethostname", lambda: "teacher-laptop")
     monkeypatch.setattr(addresses, "machine_addresses", lambda: ["192.0.2.7"])
     settings = load_settings({"TUTORIAL_DB": str(tmp_path / "b.sqlite3")})
-    from tutorial_server import create_app, security
+    from tutorial_server import security
+    from tutorial_server.lab.app import create_lab_app
     lab = lab_module.Lab(settings, host="0.0.0.0", roster=("ada", "grace"))
     # What start() would have set; nothing is started or contacted.
     lab.server_url, lab.port, lab.backend = "http://127.0.0.1:4242", 4242, None
     lab.backend_url, lab.startup_check, lab.background = "http://127.0.0.1:8420", Counter(), None
-    lab.app = create_app(settings, backend_url=lab.backend_url)
+    lab.app = create_lab_app(settings, backend_url=lab.backend_url)
     lab.app.config.update(LISTEN_HOST=lab.host, SERVER_PORT=lab.port)
     security.configure_hosts(lab.app)
     banner = lab.banner()
@@ -180,7 +182,8 @@ def test_the_banner_of_a_class_lab_prints_its_addresses_and_the_demo_command(tmp
 
 
 def test_machine_addresses_are_never_loopback():
-    assert all(not a.startswith("127.") for a in lab_module.machine_addresses())
+    from tutorial_server.lab.addresses import machine_addresses
+    assert all(not a.startswith("127.") for a in machine_addresses())
 
 
 def test_unknown_page_is_an_html_404_and_unknown_api_url_json(lab):

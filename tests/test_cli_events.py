@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tutorial_server.catalogue import PRODUCTS, get_product
-from tutorial_server.offline_backend import OfflineBackend
-from tutorial_server.security import MAX_JSON_DEPTH
-from tutorial_server.webhook_delivery import (deliver, deliver_event, payment_intent_event,
+from tutorial_server.lab.offline_stripe import OfflineBackend
+from tutorial_server.parsing import MAX_JSON_DEPTH
+from tutorial_server.lab.webhook_sender import (deliver, deliver_event, payment_intent_event,
                                               sign_payload)
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
 from .failure_lab import assert_error_shape, failure_lab  # noqa: F401 (a fixture)
@@ -44,7 +45,7 @@ def cli(lab: RunningLab, *args: str) -> subprocess.CompletedProcess:
 
 def test_events_resend_of_a_delivered_event_is_a_duplicate(failure_lab):
     order = failure_lab.order("prod_enamel_mug", 1, "cus_cli_resend")["order"]
-    failure_lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(failure_lab.gateway(), order["payment_intent"], "success")
     failure_lab.wait_for_status(order["id"], "paid")
     [event] = failure_lab.query("SELECT * FROM webhook_events WHERE payment_intent = ?",
                     order["payment_intent"])
@@ -61,7 +62,7 @@ def test_events_resend_of_a_delivered_event_is_a_duplicate(failure_lab):
 
 def test_trigger_on_a_paid_order_changes_nothing(failure_lab):
     order = failure_lab.order("prod_pour_over_kit", 1, "cus_cli_trigger")["order"]
-    failure_lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(failure_lab.gateway(), order["payment_intent"], "success")
     paid = failure_lab.wait_for_status(order["id"], "paid")
     before = failure_lab.snapshot()
     for event_type, outcome in (("payment_intent.succeeded", "already_paid"),
@@ -93,7 +94,7 @@ def test_forged_deliveries_are_refused_and_the_honest_one_then_pays(fresh_lab):
     event, honestly signed, does. So each was refused for its forgery, not by accident."""
     order = fresh_lab.order("prod_enamel_mug", 3, "cus_cli_forged")["order"]
     drop_webhooks(fresh_lab)
-    fresh_lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(fresh_lab.gateway(), order["payment_intent"], "success")
 
     for forgery in (["--secret", new_webhook_secret()], ["--secret", "whsec_"],
                     ["--timestamp-offset", "-301"], ["--timestamp-offset", "-86400"],

@@ -16,15 +16,16 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tutorial_server import create_app
-from tutorial_server import lab as lab_module
+from tutorial_server.lab.app import create_lab_app
+from tutorial_server.lab import launcher as lab_module
 from tutorial_server import orders
 from tutorial_server.catalogue import get_product
 from tutorial_server.config import load_settings
-from tutorial_server.dashboard import payment_status, step_of, stripe_dashboard_url
+from tutorial_server.lab.dashboard import payment_status, step_of, stripe_dashboard_url
 from tutorial_server.db import connect, transaction
 from tutorial_server.notebook import backend_seen_from_here
 from tutorial_server.pricing import price_order
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .conftest import RunningLab, browser_page, new_webhook_secret, wait_for
 
@@ -94,7 +95,7 @@ def test_test_mode_json_and_page_carry_links_and_no_key(tmp_path):
                               "STRIPE_PUBLISHABLE_KEY": "pk_test_" + "P" * 24,
                               "STRIPE_WEBHOOK_SECRET": "whsec_" + "W" * 24,
                               "TUTORIAL_DB": str(tmp_path / "test-mode.sqlite3")})
-    app = create_app(settings)  # test mode; nothing here calls Stripe
+    app = create_lab_app(settings)  # test mode; nothing here calls Stripe
     db = connect(settings.db_path)
     with transaction(db):
         order_id = orders.insert_order(db, price_order(get_product("prod_enamel_mug"), 2), "ada")
@@ -119,8 +120,8 @@ def test_dashboard_after_a_paid_and_a_declined_order(dash_lab):
     paid = dash_lab.order("prod_coffee_beans", 1, "dash_paid")["order"]
     declined = dash_lab.order("prod_pour_over_kit", 1, "dash_declined")["order"]
     waiting = dash_lab.order("prod_drip_bags", 3, "dash_waiting")["order"]
-    gateway.pay_with_test_card(paid["payment_intent"], "success")
-    gateway.pay_with_test_card(declined["payment_intent"], "declined")
+    pay_with_test_card(gateway, paid["payment_intent"], "success")
+    pay_with_test_card(gateway, declined["payment_intent"], "declined")
     dash_lab.wait_for_status(paid["id"], "paid")
     dash_lab.wait_for_status(declined["id"], "attempted")
     wait_for(lambda: len(dashboard(dash_lab)["deliveries"]) == 2, message="both deliveries")
@@ -210,7 +211,7 @@ def test_a_shared_lab_resets_only_from_its_own_machine_or_with_the_token(tmp_pat
                               "STRIPE_PUBLISHABLE_KEY": "pk_test_" + "F" * 24,
                               "STRIPE_WEBHOOK_SECRET": "whsec_" + "G" * 24,
                               "TUTORIAL_DB": str(tmp_path / "shared.sqlite3")})
-    app = create_app(settings)
+    app = create_lab_app(settings)
     app.config.update(LISTEN_HOST="0.0.0.0", RESET_TOKEN="open-sesame")
     db = connect(settings.db_path)
     with transaction(db):
@@ -251,7 +252,7 @@ def test_serve_on_every_interface_warns_what_it_exposes(tmp_path, monkeypatch):
     real_make_server = lab_module.make_server
     monkeypatch.setattr(lab_module, "make_server",
                         lambda host, port, app, **kw: real_make_server("127.0.0.1", port, app, **kw))
-    monkeypatch.setattr(lab_module, "_check_port_free", lambda host, port: None)
+    monkeypatch.setattr(lab_module, "check_port_free", lambda host, port: None)
     settings = load_settings({"TUTORIAL_DB": str(tmp_path / "class.sqlite3"), "PORT": "0"})
     shared = lab_module.Lab(settings, host="0.0.0.0")
     try:
@@ -294,7 +295,7 @@ def page(browser):
 def test_dashboard_updates_itself_and_resets_after_confirmation(fresh_lab, page: Page):
     gateway = fresh_lab.gateway()
     declined = fresh_lab.order("prod_pour_over_kit", 1, "ada")["order"]
-    gateway.pay_with_test_card(declined["payment_intent"], "declined")
+    pay_with_test_card(gateway, declined["payment_intent"], "declined")
     fresh_lab.order("prod_drip_bags", 3, "grace")
     fresh_lab.wait_for_status(declined["id"], "attempted")
 
@@ -306,7 +307,7 @@ def test_dashboard_updates_itself_and_resets_after_confirmation(fresh_lab, page:
 
     # A learner pays; the projector shows it without anyone touching the page.
     paid = fresh_lab.order("prod_coffee_beans", 2, "linus")["order"]
-    gateway.pay_with_test_card(paid["payment_intent"], "success")
+    pay_with_test_card(gateway, paid["payment_intent"], "success")
     row = page.locator("#orders tbody tr", has_text="linus")
     expect(row).to_contain_text("paid", timeout=15_000)
     expect(row).to_contain_text("₹2,680.00")

@@ -9,8 +9,8 @@ import types
 import pytest
 import requests
 
-from tutorial_server.exercises import start_exercise
-from tutorial_server.solutions import SOLUTIONS
+from tutorial_server.course.exercises import start_exercise
+from tutorial_server.course.solutions import SOLUTIONS
 
 NO_SECRET_LAB = types.SimpleNamespace(can_sign_webhooks=False)
 CONTEXTS = {

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tutorial_server.catalogue import PRODUCTS, get_product
-from tutorial_server.offline_backend import OfflineBackend
-from tutorial_server.security import MAX_JSON_DEPTH
-from tutorial_server.webhook_delivery import (deliver, deliver_event, payment_intent_event,
+from tutorial_server.lab.offline_stripe import OfflineBackend
+from tutorial_server.parsing import MAX_JSON_DEPTH
+from tutorial_server.lab.webhook_sender import (deliver, deliver_event, payment_intent_event,
                                               sign_payload)
 
 from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for

@@ -22,9 +22,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tutorial_server.hub import Link, learner_customer, link, public_url, under_key
-from tutorial_server.jupyter_proxy import NAME
-from tutorial_server.offline_backend import free_port
+from tutorial_server.lab.hub import under_key
+from tutorial_server.notebook.display import Link, link
+from tutorial_server.notebook.hub import learner_customer, public_url
+from tutorial_server.lab.jupyter_proxy import NAME
+from tutorial_server.lab.offline_stripe import free_port
 
 from .conftest import ROOT, lab_env, wait_for
 
@@ -499,9 +501,10 @@ def test_a_class_on_a_real_jupyterhub(tmp_path, browser):
 
 
 def test_the_readmes_class_config_sets_limits_and_culling(tmp_path):
-    """The jupyterhub_config.py in the README's hub guide loads as JupyterHub loads it."""
+    """The jupyterhub_config.py in the hub guide (docs/jupyterhub.md) loads as JupyterHub
+    loads it."""
     from traitlets.config.loader import PyFileConfigLoader
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "jupyterhub.md").read_text()
     block = readme.split("# jupyterhub_config.py: a class", 1)[1].split("```", 1)[0]
     (tmp_path / "jupyterhub_config.py").write_text("# jupyterhub_config.py: a class" + block)
     c = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()

@@ -21,16 +21,16 @@ import pytest
 import requests
 from jupyter_server_proxy.config import ServerProcess
 
-from tutorial_server.jupyter_proxy import NAME, setup_merchant_server
+from tutorial_server.lab.jupyter_proxy import NAME, setup_merchant_server
 from tutorial_server.notebook import LabClient
-from tutorial_server.offline_backend import free_port
+from tutorial_server.lab.offline_stripe import free_port
 
 from .conftest import ROOT, lab_env, wait_for
 
 
 def test_pip_install_registers_the_server_with_jupyter_server_proxy():
     found = {ep.name: ep for ep in entry_points(group="jupyter_serverproxy_servers")}
-    assert found[NAME].value == "tutorial_server.jupyter_proxy:setup_merchant_server"
+    assert found[NAME].value == "tutorial_server.lab.jupyter_proxy:setup_merchant_server"
     assert found[NAME].load() is setup_merchant_server
 
 
@@ -180,15 +180,15 @@ def test_checkout_links_follow_the_proxy_prefix(tmp_path, monkeypatch):
     X-Forwarded-Prefix; outside a hub container the header is ignored."""
     from dataclasses import replace
 
-    from tutorial_server import create_app
+    from tutorial_server.lab.app import create_lab_app
     from tutorial_server.config import load_settings
 
     settings = replace(load_settings({}), db_path=tmp_path / "db.sqlite3")
     prefix = {"X-Forwarded-Prefix": "/user/ada/proxy/4242"}
-    plain = create_app(settings, backend_url="http://127.0.0.1:9").test_client()
+    plain = create_lab_app(settings, backend_url="http://127.0.0.1:9").test_client()
     assert 'href="/static/checkout.css"' in plain.get("/checkout/order_x", headers=prefix).text
     monkeypatch.setenv("TUTORIAL_BEHIND_PROXY", "1")
-    proxied = create_app(settings, backend_url="http://127.0.0.1:9").test_client()
+    proxied = create_lab_app(settings, backend_url="http://127.0.0.1:9").test_client()
     page = proxied.get("/checkout/order_x", headers=prefix).text
     assert 'href="/user/ada/proxy/4242/static/checkout.css"' in page
 

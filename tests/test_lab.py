@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from .conftest import ROOT, lab_env, wait_for
+from tutorial_server.notebook.customer import pay_with_test_card
 
 
 def port_closed(url: str) -> bool:
@@ -62,7 +63,7 @@ def drop_webhooks(running):
 
 def test_orders_and_inventory_survive_a_restart(fresh_lab, customer):
     paid = fresh_lab.order("prod_coffee_beans", 1, customer)["order"]
-    fresh_lab.gateway().pay_with_test_card(paid["payment_intent"], "success")
+    pay_with_test_card(fresh_lab.gateway(), paid["payment_intent"], "success")
     fresh_lab.wait_for_status(paid["id"], "paid")
     unpaid = fresh_lab.order("prod_enamel_mug", 2, customer)["order"]
 
@@ -79,7 +80,7 @@ def test_orders_and_inventory_survive_a_restart(fresh_lab, customer):
     assert "1 canceled: their PaymentIntent no longer exists" in fresh_lab.log()
     # New orders work as before.
     again = fresh_lab.order("prod_enamel_mug", 2, customer)["order"]
-    fresh_lab.gateway().pay_with_test_card(again["payment_intent"], "success")
+    pay_with_test_card(fresh_lab.gateway(), again["payment_intent"], "success")
     fresh_lab.wait_for_status(again["id"], "paid")
 
 
@@ -116,8 +117,8 @@ def test_a_second_lab_does_not_disturb_the_first(lab, fresh_lab, customer):
     assert lab.db_path != fresh_lab.db_path
     one = lab.order("prod_drip_bags", 1, customer)["order"]
     two = fresh_lab.order("prod_drip_bags", 1, customer)["order"]
-    lab.gateway().pay_with_test_card(one["payment_intent"], "success")
-    fresh_lab.gateway().pay_with_test_card(two["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), one["payment_intent"], "success")
+    pay_with_test_card(fresh_lab.gateway(), two["payment_intent"], "success")
     # Each offline Stripe delivers to its own server; each database holds only its own order.
     lab.wait_for_status(one["id"], "paid")
     fresh_lab.wait_for_status(two["id"], "paid")
@@ -141,8 +142,8 @@ def test_reconcile_settles_an_order_whose_webhook_was_lost(fresh_lab, customer):
     declined = fresh_lab.order("prod_pour_over_kit", 1, customer)["order"]
     waiting = fresh_lab.order("prod_pour_over_kit", 3, customer)["order"]
     gateway = fresh_lab.gateway()
-    assert gateway.pay_with_test_card(order["payment_intent"], "success")["status"] == "succeeded"
-    gateway.pay_with_test_card(declined["payment_intent"], "declined")
+    assert pay_with_test_card(gateway, order["payment_intent"], "success")["status"] == "succeeded"
+    pay_with_test_card(gateway, declined["payment_intent"], "declined")
     assert fresh_lab.order_status(order["id"])["status"] == "created"
 
     result = run_cli(fresh_lab, "reconcile")
@@ -180,7 +181,7 @@ def test_reset_empties_the_lab(fresh_lab, customer):
 
 def test_no_secret_in_logs_or_answers(lab, customer):
     order = lab.order("prod_drip_bags", 1, customer)
-    lab.gateway().pay_with_test_card(order["order"]["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), order["order"]["payment_intent"], "success")
     lab.wait_for_status(order["order"]["id"], "paid")
     backend_log = lab.db_path.with_name(lab.db_path.name + ".localstripe.log").read_text()
     for text in (lab.log(), backend_log, str(order)):

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tutorial_server.offline_backend import free_port
+from tutorial_server.lab.offline_stripe import free_port
 
 from .conftest import ROOT, wait_for
 from .notebook_runs import NOTEBOOK_DIR, NOTEBOOKS, kernel_env

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tutorial_server.solutions import SOLUTIONS, STUBS
+from tutorial_server.course.solutions import SOLUTIONS, STUBS
 
 from .conftest import ROOT
 

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tutorial_server.gateway import TEST_API_BASE_VARIABLE
+from tutorial_server.config import load_settings
+from tutorial_server.lab.process import gateway_for
+from tutorial_server.lab.stripe_http import TEST_API_BASE_VARIABLE
+from tutorial_server.notebook.customer import complete_3ds, pay_with_test_card
 
 from .conftest import ROOT, lab_env, new_webhook_secret, wait_for
 from .notebook_runs import NOTEBOOKS, kernel_env, printed, problems, run_notebooks
@@ -114,24 +117,20 @@ def examples():
 @pytest.mark.parametrize("completed", [True, False], ids=["completed", "not-completed"])
 def test_3ds_in_test_mode_says_where_to_complete_it_and_waits(examples, completed, capsys,
                                                               monkeypatch):
-    """complete_3ds_offline in test mode: no offline-only call; it prints Stripe's challenge
+    """complete_3ds in test mode: no offline-only call; it prints Stripe's challenge
     page (next_action.redirect_to_url) and waits, then returns what Stripe then says."""
-    from tutorial_server.config import load_settings
-    from tutorial_server.gateway import StripeGateway
-
     stripe = StripeApiMock(examples, new_webhook_secret(),
                            three_ds_delay=0.3 if completed else None).start()
     try:
         monkeypatch.setenv(TEST_API_BASE_VARIABLE, stripe.url)
-        gateway = StripeGateway(load_settings({
+        gateway = gateway_for({"mode": "test"}, load_settings({
             "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
             "STRIPE_WEBHOOK_SECRET": new_webhook_secret()}))
         order = {"id": "order_3ds", "amount": 1340, "currency": "usd",
                  "product_id": "prod_pour_over_kit", "quantity": 1, "customer": "guest"}
-        intent = gateway.pay_with_test_card(gateway.create_payment_intent(order)["id"], "3ds")
+        intent = pay_with_test_card(gateway, gateway.create_payment_intent(order)["id"], "3ds")
         assert intent["status"] == "requires_action"
-        intent = gateway.complete_3ds_offline(intent["id"], approve=True,
-                                              wait=5 if completed else 1)
+        intent = complete_3ds(gateway, intent["id"], approve=True, wait=5 if completed else 1)
         said = capsys.readouterr().out
         assert f"{stripe.url}/3ds/{intent['id']}" in said and "click Complete" in said
         assert intent["status"] == ("succeeded" if completed else "requires_action")
@@ -142,12 +141,9 @@ def test_3ds_in_test_mode_says_where_to_complete_it_and_waits(examples, complete
 
 
 def test_the_test_api_base_is_refused_unless_it_is_this_machine(monkeypatch):
-    from tutorial_server.config import load_settings
-    from tutorial_server.gateway import StripeGateway
-
     settings = load_settings({"STRIPE_SECRET_KEY": SECRET_KEY,
                               "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
                               "STRIPE_WEBHOOK_SECRET": new_webhook_secret()})
     monkeypatch.setenv(TEST_API_BASE_VARIABLE, "http://example.com:8080")
     with pytest.raises(ValueError, match="127.0.0.1"):
-        StripeGateway(settings)
+        gateway_for({"mode": "test"}, settings)

@@ -11,7 +11,7 @@ import json
 import pytest
 import requests
 
-from tutorial_server import create_app
+from tutorial_server.lab.app import create_lab_app
 from tutorial_server.config import load_settings
 
 from .card_form import THREE_DS
@@ -33,7 +33,7 @@ def app_in(mode: str, tmp_path):
                 "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 32}
     settings = load_settings(env)
     assert settings.mode == mode
-    return create_app(settings, backend_url="http://127.0.0.1:9" if mode == "offline"
+    return create_lab_app(settings, backend_url="http://127.0.0.1:9" if mode == "offline"
                       else None)
 
 

@@ -3,7 +3,8 @@ card on the offline Stripe, its own signed webhook delivery, the order paid, the
 import time
 
 from tutorial_server.catalogue import get_product
-from tutorial_server.webhook_delivery import payment_intent_event
+from tutorial_server.lab.webhook_sender import payment_intent_event
+from tutorial_server.notebook.customer import complete_3ds, pay_with_test_card
 
 
 def test_full_flow_paid_through_a_real_webhook_delivery(lab, customer):
@@ -17,7 +18,7 @@ def test_full_flow_paid_through_a_real_webhook_delivery(lab, customer):
 
     # Step 5: the customer pays with the success test card.
     started = time.monotonic()
-    intent = lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    intent = pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
     assert intent["status"] == "succeeded" and intent["amount_received"] == order["amount"]
 
     # Step 6: the offline Stripe delivers payment_intent.succeeded; the server fulfils.
@@ -33,7 +34,7 @@ def test_full_flow_paid_through_a_real_webhook_delivery(lab, customer):
 
 def test_declined_card_marks_the_order_attempted_and_fulfils_nothing(lab, customer):
     order = lab.order("prod_pour_over_kit", 1, customer)["order"]
-    declined = lab.gateway().pay_with_test_card(order["payment_intent"], "declined")
+    declined = pay_with_test_card(lab.gateway(), order["payment_intent"], "declined")
     assert declined["status"] == "requires_payment_method"
     assert declined["last_payment_error"]["code"] == "card_declined"
     attempted = lab.wait_for_status(order["id"], "attempted", timeout=5)
@@ -45,12 +46,12 @@ def test_declined_card_marks_the_order_attempted_and_fulfils_nothing(lab, custom
 def test_three_d_secure_failed_then_retried_with_another_card(lab, customer):
     order = lab.order("prod_enamel_mug", 1, customer)["order"]
     gateway = lab.gateway()
-    assert gateway.pay_with_test_card(order["payment_intent"], "3ds")["status"] == "requires_action"
-    failed = gateway.complete_3ds_offline(order["payment_intent"], approve=False)
+    assert pay_with_test_card(gateway, order["payment_intent"], "3ds")["status"] == "requires_action"
+    failed = complete_3ds(gateway, order["payment_intent"], approve=False)
     assert failed["status"] == "requires_payment_method"
     assert failed["last_payment_error"]["code"] == "payment_intent_authentication_failure"
     # The customer tries again with a card that needs no challenge.
-    gateway.pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(gateway, order["payment_intent"], "success")
     paid = lab.wait_for_status(order["id"], "paid", timeout=5)
     assert paid["amount_paid"] == 1200
 
@@ -58,9 +59,9 @@ def test_three_d_secure_failed_then_retried_with_another_card(lab, customer):
 def test_three_d_secure_approved_ends_paid(lab, customer):
     order = lab.order("prod_drip_bags", 3, customer)["order"]
     gateway = lab.gateway()
-    intent = gateway.pay_with_test_card(order["payment_intent"], "3ds")
+    intent = pay_with_test_card(gateway, order["payment_intent"], "3ds")
     assert intent["status"] == "requires_action"
-    gateway.complete_3ds_offline(order["payment_intent"], approve=True)
+    complete_3ds(gateway, order["payment_intent"], approve=True)
     paid = lab.wait_for_status(order["id"], "paid", timeout=5)
     assert paid["amount_paid"] == 3 * 500
 
@@ -82,8 +83,8 @@ def test_sync_tells_the_server_about_a_failed_3d_secure_challenge(lab, customer)
     # The offline Stripe sends no webhook when 3-D Secure fails; sync asks Stripe instead.
     order = lab.order("prod_enamel_mug", 1, customer)["order"]
     gateway = lab.gateway()
-    gateway.pay_with_test_card(order["payment_intent"], "3ds")
-    gateway.complete_3ds_offline(order["payment_intent"], approve=False)
+    pay_with_test_card(gateway, order["payment_intent"], "3ds")
+    complete_3ds(gateway, order["payment_intent"], approve=False)
     synced = lab.post(f"/api/orders/{order['id']}/sync").json()
     assert synced["payment_intent"]["status"] == "requires_payment_method"
     assert synced["order"]["status"] == "attempted" and synced["order"]["attempts"] == 1
@@ -99,8 +100,8 @@ def test_one_failed_3d_secure_challenge_counts_one_attempt_whoever_reports_it(la
     gateway = lab.gateway()
     for sync_first in (True, False):
         order = lab.order("prod_enamel_mug", 1, customer)["order"]
-        gateway.pay_with_test_card(order["payment_intent"], "3ds")
-        failed = gateway.complete_3ds_offline(order["payment_intent"], approve=False)
+        pay_with_test_card(gateway, order["payment_intent"], "3ds")
+        failed = complete_3ds(gateway, order["payment_intent"], approve=False)
         event = payment_intent_event(failed, "payment_intent.payment_failed")
         def sync():
             lab.post(f"/api/orders/{order['id']}/sync")
@@ -122,7 +123,7 @@ def test_one_failed_3d_secure_challenge_counts_one_attempt_whoever_reports_it(la
 def test_two_declined_cards_are_two_attempts(lab, customer):
     order = lab.order("prod_enamel_mug", 1, customer)["order"]
     gateway = lab.gateway()
-    declined = gateway.pay_with_test_card(order["payment_intent"], "declined")
+    declined = pay_with_test_card(gateway, order["payment_intent"], "declined")
     lab.wait_for_status(order["id"], "attempted", timeout=5)
     lab.post(f"/api/orders/{order['id']}/sync")  # the same decline, reported again
     assert lab.order_status(order["id"])["attempts"] == 1

@@ -13,9 +13,10 @@ import uuid
 
 import pytest
 
-from tutorial_server import webhook_delivery
-from tutorial_server.stripe_recorder import read_recorded
-from tutorial_server.webhook_delivery import payment_intent_event
+from tutorial_server.lab import webhook_sender as webhook_delivery
+from tutorial_server.lab.stripe_http import read_recorded
+from tutorial_server.lab.webhook_sender import payment_intent_event
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .conftest import wait_for
 from .test_lab import run_cli
@@ -27,7 +28,7 @@ def paid_order(lab, customer: str, product: str = "prod_enamel_mug", quantity: i
     recorded (it arrives about 1 s after the payment; it must not land inside a test's
     before/after comparison of the database)."""
     order = lab.order(product, quantity, customer)["order"]
-    lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
     wait_for(lambda: lab.query(
         "SELECT 1 FROM webhook_events WHERE payment_intent = ? AND outcome != 'processing'",
         order["payment_intent"]), timeout=10, message="the offline Stripe's webhook")
@@ -285,7 +286,7 @@ def test_an_order_below_stripes_minimum_is_refused_before_any_stripe_call(lab, c
 # --- running it for real: the Stripe.js paired with the pinned API version -------------------
 
 def test_test_mode_loads_the_stripe_js_release_paired_with_the_api_version():
-    from tutorial_server.checkout import REAL_STRIPE_JS
+    from tutorial_server.pages import REAL_STRIPE_JS
     from tutorial_server.gateway import API_VERSION
     assert API_VERSION.endswith(".endive")
     assert REAL_STRIPE_JS == "https://js.stripe.com/endive/stripe.js"

@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 
 from tutorial_server.catalogue import PRODUCTS, get_product
 from tutorial_server.pricing import MINIMUM_CHARGE
-from tutorial_server.offline_backend import OfflineBackend
-from tutorial_server.security import MAX_JSON_DEPTH
-from tutorial_server.webhook_delivery import (deliver, deliver_event, payment_intent_event,
+from tutorial_server.lab.offline_stripe import OfflineBackend
+from tutorial_server.parsing import MAX_JSON_DEPTH
+from tutorial_server.lab.webhook_sender import (deliver, deliver_event, payment_intent_event,
                                               sign_payload)
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
 from .failure_lab import assert_error_shape, failure_lab  # noqa: F401 (a fixture)
@@ -90,7 +91,7 @@ def test_serve_attaches_to_a_running_offline_stripe(attached_lab, offline_stripe
     assert attached_lab.backend_url == offline_stripe.url
     assert "already running: attached" in attached_lab.log()
     order = attached_lab.order("prod_drip_bags", 1, "cus_attached")["order"]
-    attached_lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(attached_lab.gateway(), order["payment_intent"], "success")
     attached_lab.wait_for_status(order["id"], "paid")  # the webhook was registered there
     attached_lab.stop()
     # The server stopped; the offline Stripe it attached to did not.
@@ -128,7 +129,7 @@ def test_server_killed_after_a_payment_whose_webhook_was_lost(attached_lab, offl
     lab = attached_lab
     # Orders that must come through the crash untouched: paid, waiting, abandoned.
     paid = lab.order("prod_coffee_beans", 1, "cus_crash_paid")["order"]
-    lab.gateway().pay_with_test_card(paid["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), paid["payment_intent"], "success")
     lab.wait_for_status(paid["id"], "paid")
     waiting = lab.order("prod_enamel_mug", 2, "cus_crash_waiting")["order"]
     abandoned = lab.order("prod_enamel_mug", 1, "cus_crash_abandoned")["order"]
@@ -136,7 +137,7 @@ def test_server_killed_after_a_payment_whose_webhook_was_lost(attached_lab, offl
 
     order = lab.order("prod_pour_over_kit", 2, "cus_crash")["order"]
     lost = drop_webhooks(lab)  # the success webhook will be lost, as if it hit the dead server
-    assert lab.gateway().pay_with_test_card(order["payment_intent"])["status"] == "succeeded"
+    assert pay_with_test_card(lab.gateway(), order["payment_intent"])["status"] == "succeeded"
     # Kill only once the delivery has really been lost: a restart faster than the stand-in's
     # one-second delay would otherwise receive it.
     wait_for(lambda: lost(order["payment_intent"]), timeout=10, message="the lost delivery")
@@ -168,7 +169,7 @@ def test_server_killed_after_a_payment_whose_webhook_was_lost(attached_lab, offl
 
     # The restarted server registered its webhook with the offline Stripe again.
     again = lab.order("prod_drip_bags", 1, "cus_crash")["order"]
-    lab.gateway().pay_with_test_card(again["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), again["payment_intent"], "success")
     lab.wait_for_status(again["id"], "paid")
 
 
@@ -208,7 +209,7 @@ def test_server_killed_in_the_middle_of_a_burst_of_orders(attached_lab):
     # Paid just before the burst: their webhooks arrive about 1 s later, in the middle of it.
     prepaid = [lab.order("prod_drip_bags", 1 + i, f"cus_burst_pre{i}")["order"] for i in range(4)]
     for o in prepaid:
-        lab.gateway().pay_with_test_card(o["payment_intent"], "success")
+        pay_with_test_card(lab.gateway(), o["payment_intent"], "success")
 
     sold_alone = [p for p in PRODUCTS if p.unit_amount >= MINIMUM_CHARGE[p.currency]]
     bodies = {f"burst-{i}": {"productId": sold_alone[i % len(sold_alone)].id, "quantity": 1 + i % 7,

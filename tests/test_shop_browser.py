@@ -19,7 +19,7 @@ import stripe
 from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
-from tutorial_server import create_app
+from tutorial_server.lab.app import create_lab_app
 from tutorial_server.config import load_settings
 
 from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
@@ -246,7 +246,7 @@ def test_the_shop_page_has_the_checkout_pages_policy_in_both_modes(tmp_path):
 
 def test_without_a_build_the_shop_says_how_to_make_one(tmp_path):
     settings = replace(load_settings({}), db_path=tmp_path / "db.sqlite3")
-    app = create_app(settings, backend_url="http://127.0.0.1:9",
+    app = create_lab_app(settings, backend_url="http://127.0.0.1:9",
                      test_config={"SHOP_DIST": str(tmp_path / "nothing")})
     response = app.test_client().get("/shop/")
     assert response.status_code == 503
@@ -259,7 +259,7 @@ def test_behind_jupyterhubs_proxy_the_shop_and_its_stripe_js_follow_the_prefix(
         tmp_path, monkeypatch):
     monkeypatch.setenv("TUTORIAL_BEHIND_PROXY", "1")
     settings = replace(load_settings({}), db_path=tmp_path / "db.sqlite3")
-    client = create_app(settings, backend_url="http://127.0.0.1:9").test_client()
+    client = create_lab_app(settings, backend_url="http://127.0.0.1:9").test_client()
     prefix = {"X-Forwarded-Prefix": "/user/ada/proxy/4242"}
     moved = client.get("/shop", headers=prefix)
     assert moved.status_code in (301, 308)
@@ -332,7 +332,7 @@ def test_mode_shop(tmp_path):
                               "STRIPE_SECRET_KEY": "sk_test_" + "x" * 24,
                               "STRIPE_PUBLISHABLE_KEY": "pk_test_" + "y" * 24,
                               "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 32})
-    app = create_app(settings, http_client=_CannedStripeApi())
+    app = create_lab_app(settings, http_client=_CannedStripeApi())
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

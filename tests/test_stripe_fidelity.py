@@ -4,7 +4,7 @@ API version stripe-python 16.1.0 pins) would refuse or answer differently.
 1. Static: mypy checks every Stripe call in the package and in the notebooks' code cells
    against stripe-python's own type hints (its typed request params).
 2. Runtime: every request the package sends during the test suite is recorded
-   (tutorial_server/stripe_recorder.py, switched on by tests/conftest.py) and each parameter is
+   (tutorial_server/lab/stripe_http.py, switched on by tests/conftest.py) and each parameter is
    checked against the SDK's typed params for its endpoint. Parameters the gateway adds on
    purpose for the offline stand-in are listed in ONE place: gateway.OFFLINE_ONLY_PARAMS.
 3. Response shapes: the PaymentIntent and Event fields the package reads exist in real Stripe's
@@ -37,10 +37,13 @@ import typing_extensions
 from stripe._request_options import RequestOptions
 
 from tutorial_server import gateway as gateway_module
-from tutorial_server import stripe_recorder
 from tutorial_server.config import Settings
-from tutorial_server.gateway import (API_VERSION, OFFLINE_DIFFERENCES, OFFLINE_ONLY_PARAMS,
-                                     OfflineGateway, StripeGateway, differences_markdown)
+from tutorial_server.course.differences import (OFFLINE_DIFFERENCES, OFFLINE_ONLY_PARAMS,
+                                                differences_markdown)
+from tutorial_server.gateway import API_VERSION, OfflineGateway, StripeGateway
+from tutorial_server.lab import stripe_http as stripe_recorder
+from tutorial_server.notebook import customer as customer_module
+from tutorial_server.notebook.customer import complete_3ds, pay_with_test_card
 from tutorial_server.webhooks import verify_event
 
 from .conftest import ROOT, RunningLab, new_webhook_secret, wait_for
@@ -149,7 +152,7 @@ def test_mypy_is_configured_for_the_package():
 def test_package_and_notebooks_type_check_against_stripe_hints():
     notebooks = sorted(NOTEBOOKS.glob("*.ipynb"))
     extracted = extract_notebooks(notebooks, MYPY_WORK / "notebook_cells")
-    modules = sorted(PACKAGE.glob("*.py"))
+    modules = sorted(PACKAGE.rglob("*.py"))  # the server and its wings
     assert len(modules) >= 10 and PACKAGE / "gateway.py" in modules  # never vacuous
     status, output, seconds = run_mypy(PACKAGE, *extracted)
     print(f"mypy over {len(modules)} package modules and {len(extracted)} notebooks: "
@@ -359,21 +362,21 @@ def offline_flow(tmp_path_factory, stripe_request_log):
 
         order = new_order()
         observe("created", gateway.retrieve_payment_intent(order["payment_intent"]))
-        observe("succeeded", gateway.pay_with_test_card(order["payment_intent"], "success"))
+        observe("succeeded", pay_with_test_card(gateway, order["payment_intent"], "success"))
         lab.wait_for_status(order["id"], "paid")
 
         order = new_order()
-        observe("declined", gateway.pay_with_test_card(order["payment_intent"], "declined"))
+        observe("declined", pay_with_test_card(gateway, order["payment_intent"], "declined"))
         lab.wait_for_status(order["id"], "attempted")
 
         order = new_order()
-        observe("requires_action", gateway.pay_with_test_card(order["payment_intent"], "3ds"))
-        observe("3ds_approved", gateway.complete_3ds_offline(order["payment_intent"], True))
+        observe("requires_action", pay_with_test_card(gateway, order["payment_intent"], "3ds"))
+        observe("3ds_approved", complete_3ds(gateway, order["payment_intent"], True))
         lab.wait_for_status(order["id"], "paid")
 
         order = new_order()
-        gateway.pay_with_test_card(order["payment_intent"], "3ds")
-        observe("3ds_failed", gateway.complete_3ds_offline(order["payment_intent"], False))
+        pay_with_test_card(gateway, order["payment_intent"], "3ds")
+        observe("3ds_failed", complete_3ds(gateway, order["payment_intent"], False))
 
         wait_for(lambda: len(_Capture.deliveries) >= 3, timeout=10,
                  message="the stand-in's webhook deliveries")
@@ -441,7 +444,7 @@ def test_test_mode_requests_are_typed_params_too(tmp_path):
              "product_id": "prod_pour_over_kit", "quantity": 1, "customer": "guest"}
     gateway.create_payment_intent(order)
     for scenario in ("success", "declined", "3ds"):
-        gateway.pay_with_test_card("pi_canned", scenario)
+        pay_with_test_card(gateway, "pi_canned", scenario)
     for name, args in [("payment_method_from_token", ("tok_visa",)),
                        ("confirm_payment_intent", ("pi_canned", "pm_card_visa", "http://x/done")),
                        ("create_retry_payment_intent", (order, 2)),
@@ -730,8 +733,9 @@ def test_every_difference_the_gateway_absorbs_in_code_is_listed():
                                                                                   "status"}
     assert {"latest_charge", "amount_received", "charges"} <= touched
     assert touched <= topics, f"normalize() handles {sorted(touched - topics)}, not listed"
-    # What else the gateway's code does differently per backend, and the row that says so.
-    code = inspect.getsource(gateway_module)
+    # What else the gateway's code (and the customer's side, which plays step 5 through it)
+    # does differently per backend, and the row that says so.
+    code = inspect.getsource(gateway_module) + inspect.getsource(customer_module)
     for marker, topic in [("offline_number", "Test cards (server side)"),
                           ("return_url", "Payment method types"),
                           ("payment_intents.update", "Confirm with a payment method"),
@@ -747,7 +751,7 @@ def test_every_difference_the_gateway_absorbs_in_code_is_listed():
 # === 5. The pinned API version ================================================================
 
 def test_api_version_is_the_one_the_sdk_pins():
-    # An SDK upgrade changes stripe.api_version: then update gateway.API_VERSION, the README and
-    # notebook 00 on purpose, and re-run these checks.
+    # An SDK upgrade changes stripe.api_version: then update gateway.API_VERSION, the learner's
+    # guide and notebook 00 on purpose, and re-run these checks.
     assert API_VERSION == stripe.api_version == "2026-10-28.endive"
-    assert f"**{API_VERSION}**" in (ROOT / "README.md").read_text()
+    assert f"**{API_VERSION}**" in (ROOT / "docs" / "learner.md").read_text()

@@ -6,7 +6,8 @@ import os
 import pytest
 
 from tutorial_server.config import load_settings
-from tutorial_server.gateway import StripeGateway
+from tutorial_server.lab.process import gateway_for
+from tutorial_server.notebook.customer import pay_with_test_card
 
 pytestmark = [
     pytest.mark.stripe_test_mode,
@@ -16,14 +17,14 @@ pytestmark = [
 
 
 def test_payment_intent_lifecycle_on_real_stripe():
-    gateway = StripeGateway(load_settings())
+    gateway = gateway_for({"mode": "test"}, load_settings())
     order = {"id": "order_testmode_check", "amount": 1340, "currency": "usd",
              "product_id": "prod_pour_over_kit", "quantity": 1, "customer": "guest"}
     intent = gateway.create_payment_intent(order)
     assert intent["status"] == "requires_payment_method"
     assert intent["metadata"]["order_id"] == order["id"]
-    paid = gateway.pay_with_test_card(intent["id"], "success")
+    paid = pay_with_test_card(gateway, intent["id"], "success")
     assert paid["status"] == "succeeded" and paid["amount_received"] == 1340
-    declined = gateway.pay_with_test_card(gateway.create_payment_intent(
+    declined = pay_with_test_card(gateway, gateway.create_payment_intent(
         {**order, "id": "order_testmode_declined"})["id"], "declined")
     assert declined["last_payment_error"]["code"] == "card_declined"

@@ -19,8 +19,9 @@ import pytest
 import requests
 
 from tutorial_server.config import load_settings
-from tutorial_server.gateway import StripeGateway
-from tutorial_server.stripe_recorder import ENV_VAR as RECORD_STRIPE_REQUESTS
+from tutorial_server.lab.process import gateway_for
+from tutorial_server.notebook.customer import pay_with_test_card
+from tutorial_server.lab.stripe_http import ENV_VAR as RECORD_STRIPE_REQUESTS
 
 from .conftest import ROOT, wait_for
 
@@ -101,7 +102,8 @@ def test_paid_through_a_forwarded_webhook(test_mode_lab):
     created = _order(test_mode_lab, "cus_testmode_paid")
     order = created["order"]
     assert created["client_secret"].startswith(order["payment_intent"] + "_secret_")
-    intent = StripeGateway(load_settings()).pay_with_test_card(order["payment_intent"], "success")
+    intent = pay_with_test_card(gateway_for({"mode": "test"}, load_settings()),
+                                order["payment_intent"], "success")
     assert intent["status"] == "succeeded" and intent["amount_received"] == order["amount"]
     paid = _wait_for_status(test_mode_lab, order["id"], "paid")
     assert paid["amount_paid"] == order["amount"]
@@ -109,8 +111,8 @@ def test_paid_through_a_forwarded_webhook(test_mode_lab):
 
 def test_declined_through_a_forwarded_webhook(test_mode_lab):
     order = _order(test_mode_lab, "cus_testmode_declined")["order"]
-    intent = StripeGateway(load_settings()).pay_with_test_card(order["payment_intent"],
-                                                               "declined")
+    intent = pay_with_test_card(gateway_for({"mode": "test"}, load_settings()),
+                                order["payment_intent"], "declined")
     assert intent["last_payment_error"]["code"] == "card_declined"
     attempted = _wait_for_status(test_mode_lab, order["id"], "attempted")
     assert attempted["attempts"] == 1 and attempted["amount_paid"] == 0

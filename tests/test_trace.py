@@ -7,8 +7,9 @@ import json
 
 import requests
 
-from tutorial_server import orders as order_store
-from tutorial_server.db import connect, init_db
+
+from tutorial_server.db import connect, init_db, transaction
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .conftest import wait_for
 from .signing import sign
@@ -52,7 +53,7 @@ def token(lab, number: str) -> str:
 def test_a_paid_order_shows_steps_1_to_6_in_order(lab, customer):
     created = lab.order("prod_drip_bags", 2, customer, headers={"Idempotency-Key": f"{customer}-1"})
     order = created["order"]
-    lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
     lab.wait_for_status(order["id"], "paid")
     body = trace_of(lab, order["id"])
     messages = body["data"]
@@ -118,7 +119,7 @@ def test_a_duplicate_webhook_shows_as_a_duplicate(lab, customer):
     created = lab.order("prod_drip_bags", 1, customer)
     order = created["order"]
     gateway = lab.gateway()
-    gateway.pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(gateway, order["payment_intent"], "success")
     lab.wait_for_status(order["id"], "paid")
     event = gateway.events_about(order["payment_intent"], "payment_intent.succeeded")[0]
     payload = json.dumps(event).encode()
@@ -142,7 +143,7 @@ def test_a_lost_webhook_then_reconcile_shows_the_reconcile(fresh_lab, customer):
     lost = drop_webhooks(fresh_lab)
     created = fresh_lab.order("prod_drip_bags", 1, customer)
     order = created["order"]
-    fresh_lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(fresh_lab.gateway(), order["payment_intent"], "success")
     wait_for(lambda: lost(order["payment_intent"]), timeout=10, message="the lost delivery")
     result = run_cli(fresh_lab, "reconcile")
     assert result.returncode == 0, result.stderr
@@ -173,27 +174,29 @@ def test_unknown_order_trace_is_404_in_the_error_shape(lab):
 
 
 def test_traces_are_bounded_and_go_with_the_orders(tmp_path):
-    from tutorial_server import trace
+    from tutorial_server.lab.reset import clear_lab
+    from tutorial_server.trace import writer
+    from tutorial_server.trace.diagram import MAX_MESSAGES_PER_ORDER, mermaid
+    from tutorial_server.trace.messages import message
     init_db(tmp_path / "t.sqlite3")
     db = connect(tmp_path / "t.sqlite3")
     db.execute("INSERT INTO orders (id, product_id, quantity, customer, subtotal, discount,"
                " amount, currency, receipt, status, created_at) VALUES ('order_x', 'p', 1, 'c',"
                " 100, 0, 100, 'usd', 'r', 'created', 0)")
-    many = [trace._message(6, "client", "server", "request", method="GET", path="/x")
-            for _ in range(trace.MAX_MESSAGES_PER_ORDER + 50)]
-    trace._store("order_x", many, db=db)
-    trace._store("order_unknown", many[:3], db=db)  # no such order: nothing kept
+    many = [message(6, "client", "server", "request", at=1000.0 + i, method="GET", path="/x")
+            for i in range(MAX_MESSAGES_PER_ORDER + 50)]
+    with transaction(db):
+        writer._write(db, "order_x", many)
+        writer._write(db, "order_unknown", many[:3])  # no such order: nothing kept
     count = db.execute("SELECT order_id, COUNT(*) FROM trace_messages GROUP BY order_id").fetchall()
-    assert [tuple(r) for r in count] == [("order_x", trace.MAX_MESSAGES_PER_ORDER)]
-    assert "only the first" in trace.mermaid(trace.read_trace(db, "order_x"))
-    db.execute("BEGIN")
-    order_store.clear_lab(db)  # the lab's reset
-    db.execute("COMMIT")
+    assert [tuple(r) for r in count] == [("order_x", MAX_MESSAGES_PER_ORDER)]
+    assert "only the first" in mermaid(writer.read_trace(db, "order_x"))
+    clear_lab(db)  # the lab's reset
     assert db.execute("SELECT COUNT(*) FROM trace_messages").fetchone()[0] == 0
 
 
 def test_secrets_are_masked_before_they_are_stored():
-    from tutorial_server.trace import clean
+    from tutorial_server.trace.messages import clean
     assert clean("pi_abc123_secret_XYZ") == "pi_abc123 (client secret hidden)"
     assert "sk_test_abc" not in clean("Idempotency-Key sk_test_abc") and \
         "whsec_1" not in clean("whsec_1")
@@ -206,7 +209,7 @@ def test_the_background_reconcile_shows_as_such(tmp_path, customer):
     try:
         lost = drop_webhooks(lab)
         order = lab.order("prod_drip_bags", 1, customer)["order"]
-        lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+        pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
         wait_for(lambda: lost(order["payment_intent"]), timeout=10, message="the lost delivery")
         lab.wait_for_status(order["id"], "paid", timeout=10)  # settled in the background
         settled = [m for m in trace_of(lab, order["id"])["data"] if m["kind"] == "reconcile"]

@@ -8,7 +8,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tutorial_server.shop import DIST
+from tutorial_server.lab.shop import DIST
 
 from .conftest import ROOT, browser_page
 from .signing import sign

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tutorial_server import create_app
+from tutorial_server.lab.app import create_lab_app
 from tutorial_server.config import load_settings
-from tutorial_server.security import MAX_JSON_DEPTH, HostPolicy, escape_for_log, json_depth
+from tutorial_server.parsing import MAX_JSON_DEPTH, json_depth
+from tutorial_server.security import HostPolicy, escape_for_log
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .signing import sign
 
@@ -42,7 +44,7 @@ def _url_map():
     """The app's routes, from an app made here (no server, no Stripe call)."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = replace(load_settings({}), db_path=Path(tmp) / "routes.sqlite3")
-        return create_app(settings, backend_url="http://127.0.0.1:9").url_map
+        return create_lab_app(settings, backend_url="http://127.0.0.1:9").url_map
 
 
 def assert_error_shape(response, code: str | None = None) -> dict:
@@ -368,7 +370,7 @@ def test_150_slow_connections_do_not_lock_out_a_normal_request(lab):
 
 
 def test_a_client_that_stops_sending_is_dropped_within_seconds(lab):
-    from tutorial_server.lab import SILENCE_TIMEOUT
+    from tutorial_server.lab.http_server import SILENCE_TIMEOUT
     port = int(lab.url.rsplit(":", 1)[1])
     started = time.monotonic()
     silent = socket.create_connection(("127.0.0.1", port))
@@ -386,7 +388,7 @@ def test_a_client_that_trickles_its_request_is_dropped_at_the_deadline():
     deadline. A server of the lab's kind with a 2 s deadline (the lab's is REQUEST_DEADLINE)."""
     import threading
 
-    from tutorial_server.lab import _HTTPServer
+    from tutorial_server.lab.http_server import HTTPServer as _HTTPServer
 
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -458,7 +460,7 @@ def test_a_hijacked_webhook_registration_is_detected_and_healed(quick_lab):
         print(f"\nregistration hijacked ({hijack}): healed after {time.monotonic() - started:.1f} s")
         # Healed: a payment made now is fulfilled by its webhook, as before the attack.
         order = lab.order("prod_drip_bags", 1, "cus_trust_watchdog")["order"]
-        lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+        pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
         lab.wait_for_status(order["id"], "paid")
         events = lab.query("SELECT outcome FROM webhook_events WHERE payment_intent = ?",
                            order["payment_intent"])
@@ -478,7 +480,7 @@ def test_an_order_whose_webhook_was_lost_is_settled_by_the_background_reconcile(
     lost = drop_webhooks(lab)
     order = lab.order("prod_pour_over_kit", 1, "cus_trust_background")["order"]
     waiting = lab.order("prod_enamel_mug", 1, "cus_trust_background")["order"]
-    lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
     paid_at = time.monotonic()
     wait_for(lambda: lost(order["payment_intent"]), 10, message="the delivery to be lost")
     settled = lab.wait_for_status(order["id"], "paid", timeout=20)
@@ -500,7 +502,7 @@ def test_the_stand_ins_files_are_readable_by_their_owner_only(lab):
     import os
     import stat
 
-    from tutorial_server.offline_backend import STORE_FILE
+    from tutorial_server.lab.offline_stripe import STORE_FILE
     lab.order("prod_drip_bags", 1, "cus_trust_files")  # the stand-in saves its store
     mode = stat.S_IMODE(os.stat(STORE_FILE).st_mode)
     assert mode & 0o077 == 0, oct(mode)

@@ -16,7 +16,8 @@ import threading
 
 import pytest
 
-from tutorial_server.webhook_delivery import payment_intent_event
+from tutorial_server.lab.webhook_sender import payment_intent_event
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from .webhook_cases import (database_unchanged, events_for, inventory_rows, test_event_id,
                             wait_for_real_delivery)
@@ -66,7 +67,7 @@ BODY_CASES = {
 def test_redelivered_and_new_events_for_a_paid_order_change_nothing(lab, customer):
     order = lab.order("prod_pour_over_kit", 2, customer)["order"]
     pi = order["payment_intent"]
-    lab.gateway().pay_with_test_card(pi, "success")
+    pay_with_test_card(lab.gateway(), pi, "success")
     paid = lab.wait_for_status(order["id"], "paid")
     real = wait_for_real_delivery(lab, pi)
     assert real["outcome"] == "fulfilled"
@@ -95,7 +96,7 @@ def inventory_rows_api(lab, customer: str) -> list[dict]:
 def test_duplicate_deliveries_of_one_event_fulfil_once(lab, customer):
     order = lab.order("prod_enamel_mug", 3, customer)["order"]
     pi = order["payment_intent"]
-    intent = lab.gateway().pay_with_test_card(pi, "success")
+    intent = pay_with_test_card(lab.gateway(), pi, "success")
     assert intent["status"] == "succeeded"
     # The test's own event, before the offline Stripe's (about 1 s later) arrives.
     event = payment_intent_event(intent, event_id=test_event_id())
@@ -118,7 +119,7 @@ def test_duplicate_deliveries_of_one_event_fulfil_once(lab, customer):
 def test_concurrent_deliveries_fulfil_once(lab, customer, same_event_id):
     order = lab.order("prod_drip_bags", 4, customer)["order"]
     pi = order["payment_intent"]
-    intent = lab.gateway().pay_with_test_card(pi, "success")
+    intent = pay_with_test_card(lab.gateway(), pi, "success")
     event = payment_intent_event(intent, event_id=test_event_id())
     barrier = threading.Barrier(10)
     answers: list = [None] * 10
@@ -146,7 +147,7 @@ def test_concurrent_deliveries_fulfil_once(lab, customer, same_event_id):
 def test_forged_amount_for_a_succeeded_payment_is_not_what_fulfils(lab, customer):
     order = lab.order("prod_pour_over_kit", 1, customer)["order"]
     pi = order["payment_intent"]
-    intent = lab.gateway().pay_with_test_card(pi, "success")
+    intent = pay_with_test_card(lab.gateway(), pi, "success")
     event = payment_intent_event({**intent, "amount": 1}, event_id=test_event_id())
     r = lab.post_event(event)
     assert r.status_code == 200, r.text
@@ -163,7 +164,7 @@ def test_payment_of_a_changed_amount_does_not_fulfil(lab, customer):
     gateway = lab.gateway()
     # Someone with the client's help changes what the PaymentIntent charges, then pays.
     gateway.client.v1.payment_intents.update(pi, params={"amount": 100})
-    paid = gateway.pay_with_test_card(pi, "success")
+    paid = pay_with_test_card(gateway, pi, "success")
     # (The offline Stripe stores an updated amount as the string "100".)
     assert (paid["status"], int(paid["amount"])) == ("succeeded", 100)
     real = wait_for_real_delivery(lab, pi)
@@ -180,7 +181,7 @@ def test_payment_on_another_payment_intent_naming_the_order_does_not_fulfil(lab,
     other = gateway.client.v1.payment_intents.create(params={
         "amount": order["amount"], "currency": order["currency"],
         "metadata": {"order_id": order["id"]}})
-    gateway.pay_with_test_card(other.id, "success")
+    pay_with_test_card(gateway, other.id, "success")
     assert wait_for_real_delivery(lab, other.id)["outcome"] == "unknown_order"
     assert lab.order_status(order["id"])["status"] == "created"
     assert inventory_rows(lab, order["id"]) == []
@@ -189,7 +190,7 @@ def test_payment_on_another_payment_intent_naming_the_order_does_not_fulfil(lab,
 def test_payment_failed_after_paid_does_not_unpay_the_order(lab, customer):
     order = lab.order("prod_pour_over_kit", 1, customer)["order"]
     pi = order["payment_intent"]
-    lab.gateway().pay_with_test_card(pi, "success")
+    pay_with_test_card(lab.gateway(), pi, "success")
     paid = lab.wait_for_status(order["id"], "paid")
     wait_for_real_delivery(lab, pi)
     intent = lab.gateway().retrieve_payment_intent(pi)

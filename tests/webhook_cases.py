@@ -8,7 +8,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 
-from tutorial_server.webhook_delivery import payment_intent_event
+from tutorial_server.lab.webhook_sender import payment_intent_event
 
 from .conftest import new_webhook_secret, wait_for
 from .signing import sign

@@ -4,7 +4,7 @@
     .venv/bin/python tools/exercise_copies.py learner OUT_DIR KEY_NOTEBOOKS...
 
 The committed notebooks are the learner's copy: the cell tagged `answer` holds only the stub
-from tutorial_server/solutions.py. `key` fills each answer cell with its solution between
+from tutorial_server/course/solutions.py. `key` fills each answer cell with its solution between
 `### BEGIN SOLUTION` and `### END SOLUTION` (outputs cleared: run the key to see them).
 `learner` does the reverse: it replaces every marked block by the stub, so an instructor who
 edits a key can hand out a copy without the answers.
@@ -20,7 +20,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tutorial_server.solutions import SOLUTIONS, STUBS  # noqa: E402
+from tutorial_server.course.solutions import SOLUTIONS, STUBS  # noqa: E402
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 _BLOCK = re.compile(rf"^{BEGIN}\n.*?^{END}\n?", re.M | re.S)

@@ -1,5 +1,5 @@
 """Write notebooks/offline_differences.md, the full table of what the offline stand-in does
-differently from real Stripe, from offline_differences.OFFLINE_DIFFERENCES (tests check it is current).
+differently from real Stripe, from course/differences.py's OFFLINE_DIFFERENCES (tests check it is current).
 
     .venv/bin/python tools/offline_differences.py
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tutorial_server.offline_differences import differences_markdown  # noqa: E402
+from tutorial_server.course.differences import differences_markdown  # noqa: E402
 
 PAGE = ROOT / "notebooks" / "offline_differences.md"
 
@@ -21,7 +21,7 @@ def page() -> str:
 
 Offline, [localstripe](https://pypi.org/project/localstripe/) plays Stripe. It runs every step
 of the lab, but it is not Stripe. This is every difference the lab knows of, with what the lab
-does about each. It is written from `OFFLINE_DIFFERENCES` in `tutorial_server/offline_differences.py`,
+does about each. It is written from `OFFLINE_DIFFERENCES` in `tutorial_server/course/differences.py`,
 each row naming the code that absorbs the difference (`tools/offline_differences.py`; in a notebook,
 `show_differences()` shows the same table). Terms such as `latest_charge` or a card token are
 explained in notebooks 03 and 05: come back here once you have met them.

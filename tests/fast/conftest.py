@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tutorial_server import create_app
+from tutorial_server.lab.app import create_lab_app
 from tutorial_server.config import load_settings
 from tutorial_server.gateway import StripeGateway
-from tutorial_server.lab_process import gateway_for
-from tutorial_server.offline_backend import OfflineBackend
+from tutorial_server.lab.process import gateway_for
+from tutorial_server.lab.offline_stripe import OfflineBackend
 
 from ..lab_view import LabDatabaseView
 
@@ -55,7 +55,7 @@ def settings(tmp_path):
 
 @pytest.fixture
 def app(settings, stand_in):
-    app = create_app(settings, backend_url=stand_in)
+    app = create_lab_app(settings, backend_url=stand_in)
     app.config.update(TESTING=True)
     yield app
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tutorial_server.webhook_delivery import payment_intent_event
+from tutorial_server.lab.webhook_sender import payment_intent_event
+from tutorial_server.notebook.customer import pay_with_test_card
 
 SECRET_LOOKING = re.compile(r"\b(?:sk|rk|whsec)_|_secret_")
 
@@ -19,9 +20,9 @@ def test_dashboard_json_follows_a_paid_a_declined_and_an_unpaid_order(lab, custo
     declined = lab.order("prod_drip_bags", 1, customer)["order"]
     lab.order("prod_pour_over_kit", 1, customer)
     gateway = lab.gateway()
-    intent = gateway.pay_with_test_card(paid["payment_intent"], "success")
+    intent = pay_with_test_card(gateway, paid["payment_intent"], "success")
     assert lab.post_event(payment_intent_event(intent)).json()["outcome"] == "fulfilled"
-    failed = gateway.pay_with_test_card(declined["payment_intent"], "declined")
+    failed = pay_with_test_card(gateway, declined["payment_intent"], "declined")
     lab.post_event(payment_intent_event(failed, "payment_intent.payment_failed"))
 
     r = lab.get("/api/dashboard")

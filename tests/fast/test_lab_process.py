@@ -1,4 +1,4 @@
-"""tutorial_server.lab_process, the one way a lab process is started, found and stopped, on its
+"""tutorial_server.lab.process, the one way a lab process is started, found and stopped, on its
 own edges (a whole lab started through it is in every test that uses the `lab` fixtures)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import pytest
 import stripe
 
-from tutorial_server.lab_process import (LabDidNotStart, LabProcess, gateway_for,
+from tutorial_server.lab.process import (LabDidNotStart, LabProcess, gateway_for,
                                          read_lab_state, state_file_for, stop_process)
 
 

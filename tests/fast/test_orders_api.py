@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tutorial_server.catalogue import PRODUCTS, get_product
+from tutorial_server.notebook.customer import pay_with_test_card
 
 ORDER_FIELDS = {"id", "object", "amount", "amount_paid", "amount_due", "currency", "receipt",
                 "status", "attempts", "created_at", "product", "quantity", "customer",
@@ -312,7 +313,7 @@ def test_inventory_starts_empty_and_lists_what_was_paid_for(lab, customer):
 
     order = lab.order("prod_enamel_mug", 2, customer)["order"]
     lab.order("prod_pour_over_kit", 1, customer)  # never paid: never in the inventory
-    lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
     # No webhook reaches the in-process app: the sync asks Stripe, as reconcile would.
     assert lab.post(f"/api/orders/{order['id']}/sync").json()["order"]["status"] == "paid"
     items = lab.get(f"/api/customers/{customer}/inventory").json()["data"]

@@ -15,10 +15,11 @@ import pytest
 
 from tutorial_server.config import load_settings
 from tutorial_server.errors import ApiError
-from tutorial_server.gateway import StripeGateway
-from tutorial_server.offline_backend import CHECK_METADATA_KEY, WebhookWatchdog
-from tutorial_server.webhook_delivery import payment_intent_event
+from tutorial_server.gateway import make_gateway
+from tutorial_server.lab.offline_stripe import CHECK_METADATA_KEY, WebhookWatchdog
+from tutorial_server.lab.webhook_sender import payment_intent_event
 from tutorial_server.webhooks import TOLERANCE_SECONDS, verify_event
+from tutorial_server.notebook.customer import pay_with_test_card
 
 from ..signing import sign
 
@@ -87,10 +88,10 @@ def closed_port_url() -> str:
 def test_a_webhook_while_stripe_is_unreachable_is_a_503_then_a_redelivery_fulfils(
         app, lab, customer):
     order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    paid = lab.gateway().pay_with_test_card(order["payment_intent"], "success")
+    paid = pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
     event = payment_intent_event(paid)
     reachable = app.extensions["gateway"]
-    app.extensions["gateway"] = StripeGateway(load_settings({}), closed_port_url())
+    app.extensions["gateway"] = make_gateway(load_settings({}), closed_port_url())
     before = lab.snapshot()
     r = lab.post_event(event)
     assert r.status_code == 503, r.text
@@ -107,8 +108,8 @@ def test_a_webhook_while_stripe_is_unreachable_is_a_503_then_a_redelivery_fulfil
 
 def test_a_sync_while_stripe_is_unreachable_is_a_503_and_changes_nothing(app, lab, customer):
     order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    lab.gateway().pay_with_test_card(order["payment_intent"], "success")
-    app.extensions["gateway"] = StripeGateway(load_settings({}), closed_port_url())
+    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
+    app.extensions["gateway"] = make_gateway(load_settings({}), closed_port_url())
     before = lab.snapshot()
     r = lab.post(f"/api/orders/{order['id']}/sync")
     assert r.status_code == 503 and r.json()["error"]["type"] == "api_connection_error"
@@ -119,7 +120,7 @@ def test_a_sync_while_stripe_is_unreachable_is_a_503_and_changes_nothing(app, la
 
 def test_a_sync_while_3ds_is_pending_records_no_attempt(lab, customer):
     order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    pending = lab.gateway().pay_with_test_card(order["payment_intent"], "3ds")
+    pending = pay_with_test_card(lab.gateway(), order["payment_intent"], "3ds")
     assert pending["status"] == "requires_action"
     for _ in range(2):  # however often the customer's page asks
         synced = lab.post(f"/api/orders/{order['id']}/sync").json()
@@ -170,7 +171,7 @@ def test_a_payment_intent_id_stripe_could_not_have_made_is_refused(lab, intent_i
 
 def test_a_payment_failed_event_counts_one_attempt(lab, customer):
     order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    failed = lab.gateway().pay_with_test_card(order["payment_intent"], "declined")
+    failed = pay_with_test_card(lab.gateway(), order["payment_intent"], "declined")
     event = payment_intent_event(failed, "payment_intent.payment_failed")
     assert lab.post_event(event).json()["outcome"] == "attempt_recorded"
     again = payment_intent_event(failed, "payment_intent.payment_failed")

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tutorial_server.webhook_delivery import payment_intent_event
+from tutorial_server.lab.webhook_sender import payment_intent_event
 
 from ..signing import sign
 from ..webhook_cases import (SIGNATURE_CASES, assert_rejected, database_unchanged, events_for,

@@ -13,8 +13,8 @@ from __future__ import annotations
 OFFLINE_ONLY_PARAMS: dict[tuple[str, str], frozenset[str]] = {
     # localstripe's private route that plays the customer's 3-D Secure challenge. Real Stripe
     # has no such endpoint: the customer authenticates in the browser through Stripe.js.
-    # Called only by complete_3ds_offline(), and only offline (in test mode it prints where the
-    # customer completes the challenge instead).
+    # Called only by the customer's side (notebook/customer.py, complete_3ds), and only offline
+    # (in test mode it prints where the customer completes the challenge instead).
     ("POST", "/v1/payment_intents/{id}/_authenticate"): frozenset({"client_secret", "success"}),
 }
 
@@ -69,7 +69,7 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "offline": "pm_card_visa and pm_card_chargeCustomerFail work; pm_card_authenticationRequired "
                 "is unknown, so 3-D Secure needs a PaymentMethod made from the raw number "
                 "4000002760003184.",
-     "lab": "Gateway maps each test scenario to what the backend accepts (gateway.TEST_CARDS)."},
+     "lab": "Each test scenario maps to what the backend accepts (checkout.TEST_CARDS)."},
     {"topic": "Confirm with a payment method",
      "real": "`confirm` takes payment_method (and return_url) in one call.",
      "offline": "confirm with payment_method answers 500 Not implemented.",
@@ -78,9 +78,9 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "real": "The customer completes it in the browser (Stripe.js); there is no API call for it.",
      "offline": "POST /v1/payment_intents/{id}/_authenticate with client_secret and "
                 "success=true or false completes it.",
-     "lab": "complete_3ds_offline() calls it, offline only. These are the only Stripe API "
+     "lab": "complete_3ds() calls it, offline only. These are the only Stripe API "
             "parameters the lab sends that real Stripe does not know "
-            "(gateway.OFFLINE_ONLY_PARAMS); the lab's set-up calls to the stand-in's own "
+            "(differences.OFFLINE_ONLY_PARAMS); the lab's set-up calls to the stand-in's own "
             "/_config routes (webhook registration, reset) are not Stripe's API at all."},
     {"topic": "Retry after a decline",
      "real": "The same PaymentIntent takes another payment method and confirm.",

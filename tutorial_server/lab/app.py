@@ -11,6 +11,7 @@ learner need around it, none of which a shop of your own would have:
 """
 from __future__ import annotations
 
+import stripe
 from flask import Flask, current_app, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -26,9 +27,13 @@ from .stripe_http import lab_http_client
 
 
 def create_lab_app(settings: Settings, *, backend_url: str | None = None,
-                   test_config: dict | None = None) -> Flask:
+                   test_config: dict | None = None,
+                   http_client: stripe.HTTPClient | None = None) -> Flask:
+    """The lab's app. `http_client`: what Stripe requests are sent with underneath the lab's
+    own wrappers (default: the gateway's own; the tests pass a canned Stripe)."""
     app = create_app(settings, backend_url=backend_url, test_config=test_config,
-                     http_client=lab_http_client(settings, wrap=tracing_client))
+                     http_client=lab_http_client(settings, wrap=tracing_client,
+                                                 inner=http_client))
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(reset.bp)
     app.register_blueprint(shop.bp)  # the React client (client/), built by `make client`

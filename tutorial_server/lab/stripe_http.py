@@ -40,10 +40,10 @@ REAL_API_BASE = "https://api.stripe.com"
 
 def lab_http_client(settings: Settings,
                     wrap: Callable[[stripe.HTTPClient], stripe.HTTPClient] | None = None,
-                    ) -> stripe.HTTPClient:
-    """The gateway's default client for these settings, sent to the test API base when one is
-    set, wrapped by `wrap` (the trace), and recorded when the tests ask for it."""
-    client = default_http_client(settings)
+                    inner: stripe.HTTPClient | None = None) -> stripe.HTTPClient:
+    """`inner` (default: the gateway's own client for these settings), sent to the test API
+    base when one is set, wrapped by `wrap` (the trace), and recorded when the tests ask."""
+    client = inner or default_http_client(settings)
     base = test_api_base(settings)
     if base:
         client = ToTestApiBase(base, client)
