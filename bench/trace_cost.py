@@ -13,7 +13,8 @@ which is the recording's cost:
 - a fresh signed webhook (fulfils an order): the delivery, the payment it reports, the
   PaymentIntent re-read: three messages;
 - a duplicate delivery: one message.
-The issue's budget: at most 0.3 ms on POST /api/orders and on a webhook.
+The budget: at most 0.1 ms on POST /api/orders (the request only hands its facts to the
+trace's writer thread, trace/recorder.py).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from common import BenchLab, heading, percentile, summary
 from orders import order_request
 from webhooks import deliver, event_for, paid_orders
 
-BUDGET_MS = 0.3
+BUDGET_MS = 0.1
 
 
 def paired(on: list[float], off: list[float]) -> str:
