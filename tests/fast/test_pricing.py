@@ -39,7 +39,7 @@ def test_discount_rounds_half_up_to_a_whole_minor_unit():
 
 @pytest.mark.parametrize("quantity", [0, -1, 101])
 def test_price_order_refuses_quantities_outside_1_to_100(quantity):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="quantity must be between 1 and 100"):
         price_order(PRODUCTS[0], quantity)
 
 
@@ -73,3 +73,12 @@ def test_stripes_amount_limits_are_checked_before_stripe_is_asked():
     with pytest.raises(AmountOutOfRange, match="below Stripe's minimum charge of ₹0.50"):
         price_order(sachet, 1)
     assert price_order(sachet, 2).amount == 60
+
+
+def test_the_limits_apply_to_the_discounted_total():
+    """Stripe charges the amount after the discount: 100 x $10,000.00 is $1,000,000.00 (over
+    the 8-digit limit) before the 10% discount and $900,000.00 after it, which Stripe takes."""
+    from tutorial_server.catalogue import Product
+    priced = price_order(Product("p_big", "big", "", 1_000_000, "usd"), 100)
+    assert (priced.subtotal, priced.discount, priced.amount) == (100_000_000, 10_000_000,
+                                                                 90_000_000)
