@@ -8,14 +8,23 @@ PaymentIntent.create with the same parameters on the same offline Stripe, interl
 by request (alternating which goes first) so both see the same backend state: the offline
 Stripe gets slower as it stores more objects, because it re-saves its whole store on each write.
 Then requests per second with 10 concurrent clients, for both, to show which one is the limit.
+
+With --with-sample, a server shaped like Stripe's own Flask sample (bench/sample_server.py:
+one route, PaymentIntent.create, the client secret back) joins the interleaving on the same
+offline Stripe, and the report gives the overhead ratio: this server's overhead over the direct
+create divided by the sample's (the sample = 1.0; below 1.0 this server adds less).
 """
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -45,6 +54,67 @@ def direct_create(client, run: str, i: int) -> float:
                              "quantity": str(QUANTITY), "customer": "bench"}},
         options={"idempotency_key": f"{run}-direct-{i}"})
     return (time.perf_counter() - started) * 1000
+
+
+def sample_request(session: requests.Session, url: str) -> float:
+    started = time.perf_counter()
+    response = session.post(f"{url}/create-payment-intent", timeout=30)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"the sample answered {response.status_code}: {response.text}")
+    return elapsed * 1000
+
+
+def start_sample(backend_url: str) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("sample_server.py")),
+                                str(port), backend_url], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.post(f"{url}/create-payment-intent", timeout=2)
+            return process, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the sample server did not start")
+
+
+def with_sample(lab, args, run: str) -> dict:
+    """This server, the sample and the direct create, interleaved (rotating which goes first)."""
+    process, sample_url = start_sample(lab.backend_url)
+    try:
+        ours_session, sample_session = requests.Session(), requests.Session()
+        client = lab.stripe_client()
+        sends = [lambda i: order_request(ours_session, lab.url, run + "s", i),
+                 lambda i: sample_request(sample_session, sample_url),
+                 lambda i: direct_create(client, run + "s", i)]
+        for i in range(args.warmup):
+            for send in sends:
+                send(i)
+        times: list[list[float]] = [[], [], []]
+        for i in range(args.requests):
+            for k in range(3):
+                which = (i + k) % 3
+                times[which].append(sends[which](i))
+        ours, sample, direct = times
+        ours_over = statistics.median([o - d for o, d in zip(ours, direct)])
+        sample_over = statistics.median([s - d for s, d in zip(sample, direct)])
+        print(f"POST /api/orders           {summary(ours)}")
+        print(f"the sample's POST          {summary(sample)}")
+        print(f"PaymentIntent.create (SDK) {summary(direct)}")
+        print(f"overhead over the direct create (medians of paired differences): this server "
+              f"{ours_over:.2f} ms, the sample {sample_over:.2f} ms; overhead ratio "
+              f"{ours_over / sample_over:.2f} (the sample = 1.00)")
+        return {"overhead_ms": ours_over, "sample_overhead_ms": sample_over,
+                "overhead_ratio": ours_over / sample_over}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def throughput(worker, total: int, clients: int = 10) -> tuple[float, list[float]]:
@@ -77,6 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--no-trace", action="store_true",
                         help="the server records no order traces (TUTORIAL_TRACE=off)")
+    parser.add_argument("--with-sample", action="store_true",
+                        help="also compare with a server shaped like Stripe's Flask sample")
     args = parser.parse_args(argv)
     heading("1. POST /api/orders vs a direct PaymentIntent.create (offline Stripe)")
     run = uuid.uuid4().hex[:8]
@@ -112,6 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
             own = lab.stripe_client()
             return lambda i: direct_create(own, run + "c", i)
 
+        compared = with_sample(lab, args, run) if args.with_sample else {}
         server_rps, server_lat = throughput(server_worker, args.concurrent_requests)
         direct_rps, direct_lat = throughput(direct_worker, args.concurrent_requests)
         print(f"10 concurrent clients: POST /api/orders {server_rps:6.1f} req/s "
@@ -123,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
                  f"the server is the limit: {server_rps / direct_rps:.0%} of the stand-in's rate")
         print(f"  {limit}. Clients, server and stand-in share this machine's CPUs.")
     return {"server_median_ms": med_s, "direct_median_ms": med_d, "server_rps": server_rps,
-            "direct_rps": direct_rps}
+            "direct_rps": direct_rps, **compared}
 
 
 if __name__ == "__main__":
