@@ -140,8 +140,8 @@ def test_dashboard_through_a_real_jupyter_server_proxy(tmp_path, monkeypatch):
         assert page.status_code == 200, page.text[:500]
         assert "instructor dashboard" in page.text
         # The page's relative links resolve under the proxy's prefix.
-        assert 'src="static/dashboard.js"' in page.text
-        assert requests.get(f"{base}/{NAME}/static/dashboard.js", headers=auth,
+        assert 'src="dashboard/static/dashboard.js"' in page.text
+        assert requests.get(f"{base}/{NAME}/dashboard/static/dashboard.js", headers=auth,
                             timeout=10).status_code == 200
         data = requests.get(f"{base}/{NAME}/api/dashboard", headers=auth, timeout=10).json()
         assert data["mode"] == "offline"

@@ -1,7 +1,7 @@
 """The instructor's dashboard: the offline stand-in for the Stripe Dashboard, and the screen the
 class watches on the projector while everyone pays.
 
-GET  /dashboard        the page; static/dashboard.js refreshes it from the JSON below every 1.5 s
+GET  /dashboard        the page; lab/static/dashboard.js refreshes it from the JSON below every 1.5 s
 GET  /api/dashboard    orders, payments, webhook deliveries, and how many orders sit at each step
 POST /dashboard/reset  clear the lab (reset.py; the page asks for a confirmation first)
 GET  /dashboard/vendor/mermaid.min.js   the library the page draws order traces with
@@ -36,7 +36,10 @@ from .reset import RESET_CONFIRMATION, csrf_token, reset_rules
 from .shop import dist_folder
 
 log = logging.getLogger(__name__)
-bp = Blueprint("dashboard", __name__)
+# The page, its script and stylesheet live beside this module (lab/templates, lab/static):
+# the merchant server's own folders hold only the checkout pages.
+bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/dashboard/static")
 
 POLL_MILLISECONDS = 1500
 LIST_LIMIT = 50  # newest rows per list; the step counts and totals cover every order
