@@ -17,7 +17,7 @@ from tutorial_server import lab as lab_module
 from tutorial_server.dashboard import learner_progress
 from tutorial_server.db import connect, init_db
 
-from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
+from .running_lab import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
 
 
 def dashboard(lab) -> dict:

@@ -26,7 +26,7 @@ from tutorial_server.hub import Link, learner_customer, link, public_url, under_
 from tutorial_server.jupyter_proxy import NAME
 from tutorial_server.offline_backend import free_port
 
-from .conftest import ROOT, lab_env, wait_for
+from .running_lab import ROOT, lab_env, wait_for
 
 STATE = Path(".stripe-lab") / "tutorial.sqlite3.lab.json"  # inside a learner's home
 

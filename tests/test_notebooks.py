@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 
 from tutorial_server.solutions import SOLUTIONS, STUBS
 
-from .conftest import ROOT
+from .running_lab import ROOT
 
 # tools/exercise_copies.py: the learner's copy and the instructor's key.
 _spec = importlib.util.spec_from_file_location("exercise_copies", ROOT / "tools" / "exercise_copies.py")

@@ -421,7 +421,7 @@ def test_a_client_that_trickles_its_request_is_dropped_at_the_deadline():
 @pytest.fixture
 def quick_lab(tmp_path):
     """A lab whose background reconcile and webhook watchdog run every second."""
-    from .conftest import RunningLab, new_webhook_secret
+    from .running_lab import RunningLab, new_webhook_secret
     running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
                          env={"TUTORIAL_RECONCILE_SECONDS": "1"})
     yield running.start()
@@ -439,8 +439,7 @@ def _hijack(lab, url: str, secret: str) -> None:
 
 
 def test_a_hijacked_webhook_registration_is_detected_and_healed(quick_lab):
-    from .conftest import new_webhook_secret, wait_for
-    from .test_lab import drop_webhooks
+    from .running_lab import drop_webhooks, new_webhook_secret, wait_for
     lab = quick_lab
     assert "checks the webhook registration" in lab.log()
     healed = lambda: lab.get("/api/dashboard").json()["background"]["webhook_watchdog"]["healed"]
@@ -472,8 +471,7 @@ def test_a_hijacked_webhook_registration_is_detected_and_healed(quick_lab):
 
 
 def test_an_order_whose_webhook_was_lost_is_settled_by_the_background_reconcile(quick_lab):
-    from .conftest import wait_for
-    from .test_lab import drop_webhooks
+    from .running_lab import drop_webhooks, wait_for
     lab = quick_lab
     lost = drop_webhooks(lab)
     order = lab.order("prod_pour_over_kit", 1, "cus_trust_background")["order"]
