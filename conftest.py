@@ -9,6 +9,7 @@ tests/nbval_sanitize.cfg.
 To run the notebooks against a lab you started yourself (real Stripe test mode, say), set
 TUTORIAL_SERVER_URL: they then attach to it instead (see README, "Tests")."""
 import os
+import signal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -23,6 +24,16 @@ LONGEST_FIRST = ["tests/test_hub.py", "tests/test_lab_in_browser.py", "tests/tes
                  "tests/test_learner_paths.py", "tests/test_pages_browser.py",
                  "tests/test_accessibility_browser.py", "tests/test_class_demo.py",
                  "tests/test_server_killed.py"]
+
+
+def pytest_configure(config):
+    # Every process the tests start (labs, kernels, JupyterLab) must take Ctrl-C as it does in a
+    # learner's terminal. A pytest started in the background by a non-interactive shell (a CI
+    # script, `nohup make test &`) ignores SIGINT, and an ignored signal stays ignored in every
+    # child: a lab would then never stop on SIGINT (tests/test_lab.py). Python's own handling
+    # here (each xdist worker runs this too) is reset to the default in each child.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items):

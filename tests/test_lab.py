@@ -61,6 +61,16 @@ def test_idempotency_keys_hold_across_a_restart(fresh_lab, customer):
     assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 1
 
 
+def _stat(pid: int) -> tuple[str, int, str] | None:
+    """(state, parent pid, start time) of a process, from /proc; None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), fields[19]
+
+
 def stand_in_of(running) -> tuple[int, str]:
     """The lab's offline Stripe process (its child serving the backend port): (pid, start
     time), the start time telling it apart from a later process given the same pid."""
@@ -77,16 +87,6 @@ def stand_in_of(running) -> tuple[int, str]:
                 and port.encode() in argv:
             return int(proc.name), stat[2]
     pytest.fail(f"no localstripe process of the lab's serves port {port}")
-
-
-def _stat(pid: int) -> tuple[str, int, str] | None:
-    """(state, parent pid, start time) of a process, from /proc; None once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return fields[0], int(fields[1]), fields[19]
 
 
 def exited(process: tuple[int, str]) -> bool:
