@@ -1,9 +1,11 @@
 """The card form as a person fills it in, the same on the checkout page and in the React shop
-(offline, both mount the mock Stripe.js's card element with these labels)."""
+(offline, both mount the mock Stripe.js's card element with these labels), and the card token
+the mock Stripe.js makes of it, for tests that confirm without a browser."""
 from __future__ import annotations
 
 import re
 
+import requests
 from playwright.sync_api import Page
 
 # Test cards: success, a decline, 3-D Secure required (pm_card_authenticationRequired).
@@ -19,3 +21,18 @@ def fill_card(page: Page, number: str) -> None:
 
 def pay(page: Page) -> None:
     page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+
+
+# The rest of the form the mock Stripe.js posts for a card token (the number aside).
+TOKEN_FIELDS = {"card[exp_month]": "12", "card[exp_year]": "2034", "card[cvc]": "123",
+                "key": "pk_test_offline_lab", "payment_user_agent": "localstripe"}
+
+
+def card_token(lab, number: str) -> str:
+    """What the checkout page's mock Stripe.js does: a card token, through the lab's own
+    /offline-stripe relay, from the page's origin."""
+    r = requests.post(f"{lab.url}/offline-stripe/v1/tokens",
+                      data={**TOKEN_FIELDS, "card[number]": number},
+                      headers={"Origin": lab.url}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from .conftest import RunningLab, new_webhook_secret
+from .running_lab import RunningLab, new_webhook_secret
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 
 from tutorial_server.lab.stripe_http import ENV_VAR as RECORD_STRIPE_REQUESTS
 
-from .conftest import ROOT
+from .running_lab import ROOT
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))

@@ -14,9 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .axe import AXE_JS, record, run_axe
-from .conftest import wait_for
-from .test_checkout_browser import (DECLINED, SUCCESS, THREE_DS, expect_paid, fill_card,
-                                    open_checkout, pay)
+from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
+from .checkout_page import expect_paid, open_checkout
 from tutorial_server.notebook.customer import pay_with_test_card
 
 # rule id -> why it stays (none today; an entry here must say why it cannot be fixed).
@@ -223,7 +222,7 @@ def test_each_dashboard_view_fits_a_720p_projector_at_18px(lab, customer, page):
 
 
 def test_a_class_of_sixty_fits_the_learners_view_and_who_has_not_started_shows(tmp_path, page):
-    from .conftest import RunningLab, new_webhook_secret
+    from .running_lab import RunningLab, new_webhook_secret
     roster = tmp_path / "class.txt"
     roster.write_text("\n".join(f"learner_{n:02d}" for n in range(60)) + "\n")
     lab = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",

@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
+from .browsers import browser_page, screenshot
 from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
-from .conftest import browser_page, wait_for
+from .checkout_page import expect_paid, open_checkout
+from .running_lab import drop_webhooks, wait_for
 from tutorial_server.notebook.customer import pay_with_test_card
-
-ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-
-WAIT_FOR_WEBHOOK_MS = 10_000
 
 
 @pytest.fixture
@@ -29,24 +25,6 @@ def page(browser):
     """A fresh page; it records CSP violations and uncaught script errors for the test to check."""
     with browser_page(browser, 900, 1100, lambda text: "Content Security Policy" in text) as page:
         yield page
-
-
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def open_checkout(lab, page: Page, order_id: str) -> None:
-    page.goto(f"{lab.url}/checkout/{order_id}")
-    expect(page.get_by_label("Card number")).to_be_visible()  # Stripe.js loaded and mounted
-
-
-def expect_paid(lab, page: Page, order_id: str) -> None:
-    expect(page).to_have_url(re.compile(rf"/checkout/{order_id}/complete$"))
-    expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Payment confirmed: your order is paid", timeout=WAIT_FOR_WEBHOOK_MS)
-    expect(page.locator("#order-status")).to_have_text("paid")
-    assert lab.order_status(order_id)["status"] == "paid"
 
 
 def test_success_card_ends_paid_and_the_inventory_holds_the_product(lab, customer, page):
@@ -173,7 +151,6 @@ def test_a_card_not_filled_in_names_the_fields_and_charges_nothing(lab, customer
 
 
 def test_success_page_says_so_when_the_webhook_never_comes(fresh_lab, customer, page):
-    from .test_lab import drop_webhooks
     lost = drop_webhooks(fresh_lab)  # Stripe accepts the payment; its webhook never arrives
     order = fresh_lab.order("prod_drip_bags", 1, customer)["order"]
     pay_with_test_card(fresh_lab.gateway(), order["payment_intent"], "success")

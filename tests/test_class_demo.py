@@ -18,7 +18,7 @@ from tutorial_server.lab.dashboard import learner_progress
 from tutorial_server.db import connect, init_db
 from tutorial_server.notebook.customer import pay_with_test_card
 
-from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
+from .running_lab import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
 
 
 def dashboard(lab) -> dict:

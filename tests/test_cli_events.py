@@ -2,36 +2,15 @@
 webhook_delivery helpers they use.
 """
 import hmac
-import json
-import re
 import secrets
-import signal
-import socket
-import sqlite3
 import subprocess
 import sys
-import threading
-import time
-from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 
-import pytest
-import requests
-import stripe
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from tutorial_server.catalogue import PRODUCTS, get_product
-from tutorial_server.lab.offline_stripe import OfflineBackend
-from tutorial_server.parsing import MAX_JSON_DEPTH
-from tutorial_server.lab.webhook_sender import (deliver, deliver_event, payment_intent_event,
-                                              sign_payload)
+from tutorial_server.lab.webhook_sender import deliver, deliver_event, sign_payload
 from tutorial_server.notebook.customer import pay_with_test_card
 
-from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
-from .failure_lab import assert_error_shape, failure_lab  # noqa: F401 (a fixture)
-from .test_lab import drop_webhooks, run_cli
+from .failure_lab import failure_lab  # noqa: F401 (a fixture)
+from .running_lab import ROOT, RunningLab, drop_webhooks, lab_env, new_webhook_secret, run_cli
 
 
 # --- (c) the CLI's `events resend` and `trigger` -------------------------------------------------

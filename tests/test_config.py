@@ -6,7 +6,7 @@ import pytest
 
 from tutorial_server.config import ConfigError, load_settings
 
-from .conftest import ROOT, lab_env
+from .running_lab import ROOT, lab_env
 
 FAKE = "0123456789abcdefghij"  # shorter than any real key: nothing here looks like a secret
 TEST_MODE = {"STRIPE_SECRET_KEY": f"sk_test_{FAKE}", "STRIPE_PUBLISHABLE_KEY": f"pk_test_{FAKE}",

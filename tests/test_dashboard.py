@@ -27,7 +27,8 @@ from tutorial_server.notebook import backend_seen_from_here
 from tutorial_server.pricing import price_order
 from tutorial_server.notebook.customer import pay_with_test_card
 
-from .conftest import RunningLab, browser_page, new_webhook_secret, wait_for
+from .browsers import browser_page
+from .running_lab import RunningLab, new_webhook_secret, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"

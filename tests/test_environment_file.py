@@ -8,7 +8,7 @@ import tomllib
 import yaml
 from rattler import MatchSpec, Version, VersionSpec
 
-from .conftest import ROOT
+from .running_lab import ROOT
 
 
 def _pins(requirements):

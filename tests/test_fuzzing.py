@@ -2,36 +2,22 @@
 a 5xx, every refusal in the JSON error shape, and a refused request changes nothing in the
 database. Run with `-s` to see the figures.
 """
-import hmac
 import json
 import re
 import secrets
-import signal
-import socket
-import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 
-import pytest
 import requests
-import stripe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tutorial_server.catalogue import PRODUCTS, get_product
-from tutorial_server.lab.offline_stripe import OfflineBackend
+from tutorial_server.catalogue import PRODUCTS
 from tutorial_server.parsing import MAX_JSON_DEPTH
-from tutorial_server.lab.webhook_sender import (deliver, deliver_event, payment_intent_event,
-                                              sign_payload)
+from tutorial_server.lab.webhook_sender import sign_payload
 
-from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
 from .failure_lab import assert_error_shape, failure_lab  # noqa: F401 (a fixture)
-from .test_lab import drop_webhooks, run_cli
+from .running_lab import new_webhook_secret
 
 
 # --- (a) fuzzing ------------------------------------------------------------------------------

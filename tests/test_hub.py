@@ -28,7 +28,7 @@ from tutorial_server.notebook.hub import learner_customer, public_url
 from tutorial_server.lab.jupyter_proxy import NAME
 from tutorial_server.lab.offline_stripe import free_port
 
-from .conftest import ROOT, lab_env, wait_for
+from .running_lab import ROOT, lab_env, wait_for
 
 STATE = Path(".stripe-lab") / "tutorial.sqlite3.lab.json"  # inside a learner's home
 

@@ -25,7 +25,7 @@ from tutorial_server.lab.jupyter_proxy import NAME, setup_merchant_server
 from tutorial_server.notebook import LabClient
 from tutorial_server.lab.offline_stripe import free_port
 
-from .conftest import ROOT, lab_env, wait_for
+from .running_lab import ROOT, lab_env, wait_for
 
 
 def test_pip_install_registers_the_server_with_jupyter_server_proxy():

@@ -1,19 +1,18 @@
 """The lab as a learner runs it: processes, restarts, a second lab, reconcile, no leaks."""
+import json
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import http.server
-import json
-import threading
-import urllib.parse
-import urllib.request
+from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, lab_env, wait_for
+from tutorial_server.lab.process import state_file_for
 from tutorial_server.notebook.customer import pay_with_test_card
+
+from .running_lab import ROOT, drop_webhooks, lab_env, run_cli, wait_for
 
 
 def port_closed(url: str) -> bool:
@@ -21,44 +20,6 @@ def port_closed(url: str) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, int(port))) != 0
-
-
-def run_cli(running, *args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "tutorial_server", *args, "--db",
-                           str(running.db_path)], cwd=ROOT, capture_output=True, text=True,
-                          env=lab_env(running.db_path, running.webhook_secret), timeout=timeout)
-
-
-class _Refuse(http.server.BaseHTTPRequestHandler):
-    """Answers every delivery 503, like a server that is down, and notes what it refused."""
-
-    def do_POST(self):  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            self.server.refused.append(json.loads(body)["data"]["object"]["id"])
-        except (ValueError, KeyError, TypeError):
-            self.server.refused.append(None)
-        self.send_response(503)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def drop_webhooks(running):
-    """Point the offline Stripe's webhook at a receiver that refuses every delivery: the
-    deliveries are lost (the stand-in never retries), as when the merchant server is down.
-    Returns a function telling whether the delivery about a PaymentIntent has been lost yet,
-    so a test can wait for the loss instead of racing it."""
-    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
-    sink.refused = []
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    running.__dict__.setdefault("_sinks", []).append(sink)  # lives as long as the lab object
-    data = urllib.parse.urlencode({"url": f"http://127.0.0.1:{sink.server_port}/webhook",
-                                   "secret": running.webhook_secret}).encode()
-    urllib.request.urlopen(urllib.request.Request(
-        f"{running.backend_url}/_config/webhooks/tutorial-lab", data=data, method="POST"))
-    return lambda payment_intent: payment_intent in sink.refused
 
 
 def test_orders_and_inventory_survive_a_restart(fresh_lab, customer):
@@ -101,15 +62,58 @@ def test_idempotency_keys_hold_across_a_restart(fresh_lab, customer):
     assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 1
 
 
+def _stat(pid: int) -> tuple[str, int, str] | None:
+    """(state, parent pid, start time) of a process, from /proc; None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), fields[19]
+
+
+def stand_in_of(running) -> tuple[int, str]:
+    """The lab's offline Stripe process (its child serving the backend port): (pid, start
+    time), the start time telling it apart from a later process given the same pid."""
+    port = running.backend_url.rsplit(":", 1)[1]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        stat = _stat(int(proc.name))
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if stat and stat[1] == running.process.pid and b"localstripe" in argv \
+                and port.encode() in argv:
+            return int(proc.name), stat[2]
+    pytest.fail(f"no localstripe process of the lab's serves port {port}")
+
+
+def exited(process: tuple[int, str]) -> bool:
+    """The process has exited: gone, a zombie nobody reaped yet, or its pid now another's."""
+    stat = _stat(process[0])
+    return stat is None or stat[0] == "Z" or stat[2] != process[1]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_stopping_or_killing_the_lab_leaves_no_offline_stripe_behind(fresh_lab, sig):
-    backend = fresh_lab.backend_url
+    backend, server = fresh_lab.backend_url, fresh_lab.url
+    stand_in = stand_in_of(fresh_lab)
     assert not port_closed(backend)
-    fresh_lab.stop(sig)
-    wait_for(lambda: port_closed(backend), timeout=10, message="localstripe to stop")
-    wait_for(lambda: port_closed(fresh_lab.state["server_url"]), timeout=5)
-    if sig != signal.SIGKILL:
-        assert not fresh_lab.db_path.with_name(fresh_lab.db_path.name + ".lab.json").exists()
+    # Returns once the lab's process has exited: what it does on its way out is done.
+    code = fresh_lab.stop(sig)
+    if sig == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+        # No clean-up: the kernel tells the stand-in its parent died (PR_SET_PDEATHSIG), and
+        # it exits on its own, a little later.
+        wait_for(lambda: exited(stand_in), timeout=10, message="localstripe to exit")
+    else:
+        assert code == 0, f"the lab did not stop on {signal.Signals(sig).name} by itself"
+        # A clean stop: the lab stopped its stand-in and removed its state file, then exited.
+        assert exited(stand_in), "the lab exited before its offline Stripe"
+        assert not state_file_for(fresh_lab.db_path).exists()
+    assert port_closed(backend) and port_closed(server)
 
 
 def test_a_second_lab_does_not_disturb_the_first(lab, fresh_lab, customer):

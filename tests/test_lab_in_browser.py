@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,10 +24,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tutorial_server.lab.process import LabDidNotStart, LabProcess
 from tutorial_server.lab.offline_stripe import free_port
 
-from .conftest import ROOT, wait_for
 from .notebook_runs import NOTEBOOK_DIR, NOTEBOOKS, kernel_env
+from .running_lab import ROOT, wait_for
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -81,15 +80,18 @@ def make_lab(tmp_path_factory):
                      JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_DATA_DIR=str(tmp / "data"))
     before = _digest()
     started = time.monotonic()
-    log = open(tmp / "lab.log", "wb")
     # The Makefile's `lab` target: $(BIN)/python -m tutorial_server lab
-    process = subprocess.Popen([sys.executable, "-m", "tutorial_server", "lab", "--no-browser"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+    lab = LabProcess(db, argv=[sys.executable, "-m", "tutorial_server", "lab", "--no-browser"],
+                     env=env, log=tmp / "lab.log")
+    try:
+        lab.start(timeout=60)  # the lab's state file: its server is up; JupyterLab comes next
+    except LabDidNotStart as e:
+        pytest.fail(f"`python -m tutorial_server lab`: {e}:\n"
+                    + (tmp / "lab.log").read_text(errors="replace")[-3000:])
     base = f"http://127.0.0.1:{jupyter_port}"
 
     def jupyter_answers():
-        if process.poll() is not None:
+        if not lab.running:
             pytest.fail("`python -m tutorial_server lab` exited:\n"
                         + (tmp / "lab.log").read_text(errors="replace")[-3000:])
         try:
@@ -100,16 +102,10 @@ def make_lab(tmp_path_factory):
 
     try:
         wait_for(jupyter_answers, 90, interval=0.2, message="the lab's JupyterLab")
-        state = json.loads(Path(f"{db}.lab.json").read_text())
         print(f"\n`make lab` up (lab + JupyterLab) in {time.monotonic() - started:.1f} s")
-        yield {"base": base, "token": token, "state": state, "log": tmp / "lab.log"}
+        yield {"base": base, "token": token, "state": lab.state, "log": tmp / "lab.log"}
     finally:
-        process.send_signal(signal.SIGTERM)  # what Ctrl-C does: the lab stops JupyterLab too
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        lab.stop(signal.SIGTERM, timeout=30)  # what Ctrl-C does: the lab stops JupyterLab too
     assert _digest() == before, "running the notebooks in JupyterLab changed files in notebooks/"
 
 

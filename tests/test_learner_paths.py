@@ -20,9 +20,9 @@ import pytest
 import requests
 from jupyter_client.manager import KernelManager
 
-from .conftest import wait_for
 from .notebook_runs import (NOTEBOOK_DIR, NOTEBOOKS, kernel_env, printed, problems,
-                           run_notebook, run_notebooks)
+                            run_notebook, run_notebooks)
+from .running_lab import wait_for
 
 ANNOUNCEMENT = re.compile(r"^No lab was running, so this notebook started a private one "
                           r"\(offline\); it stops and deletes its files when this kernel ends\. "

@@ -12,10 +12,7 @@ stand-in's /_config routes, its 3-D Secure `_authenticate` route) may reach "Str
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,10 +21,10 @@ from tutorial_server.lab.process import gateway_for
 from tutorial_server.lab.stripe_http import TEST_API_BASE_VARIABLE
 from tutorial_server.notebook.customer import complete_3ds, pay_with_test_card
 
-from .conftest import ROOT, lab_env, new_webhook_secret, wait_for
 from .notebook_runs import NOTEBOOKS, kernel_env, printed, problems, run_notebooks
+from .running_lab import RunningLab, new_webhook_secret
 from .stripe_api_mock import StripeApiMock
-from .test_stripe_fidelity import FIXTURES_NAME, find_reference_dir
+from .stripe_reference import FIXTURES_NAME, find_reference_dir
 
 # Made-up test-mode keys, assembled so no key-shaped text sits in the source. The mock accepts any.
 SECRET_KEY = "sk_" + "test_" + "mock0000000000000000000000"
@@ -46,33 +43,17 @@ def test_mode(tmp_path_factory):
     # either): the notebooks must move on after a short wait.
     stripe = StripeApiMock(examples, secret, three_ds_delay=None).start()
     tmp = tmp_path_factory.mktemp("test-mode")
-    db = tmp / "lab.sqlite3"
     keys = {"STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
             "STRIPE_WEBHOOK_SECRET": secret, TEST_API_BASE_VARIABLE: stripe.url}
-    with open(tmp / "lab.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db", str(db)],
-            cwd=ROOT, env=lab_env(db, secret, keys), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-    state_file = Path(f"{db}.lab.json")
-
-    def started():
-        if process.poll() is not None:
-            pytest.fail(f"the test-mode lab exited:\n{(tmp / 'lab.log').read_text()}")
-        try:
-            return json.loads(state_file.read_text())
-        except (OSError, ValueError):
-            return None
-
+    lab = RunningLab(tmp / "lab.sqlite3", secret, tmp / "lab.log", env=keys)
     try:
-        state = wait_for(started, 30, message="the test-mode lab to start")
-        assert state["mode"] == "test" and state["backend_url"] is None
-        stripe.forward_to = state["server_url"] + "/webhook"  # `stripe listen --forward-to`
+        lab.start()
+        assert lab.state["mode"] == "test" and lab.state["backend_url"] is None
+        stripe.forward_to = lab.url + "/webhook"  # `stripe listen --forward-to`
         # The kernels find the lab as under `make lab` (its database), with the keys set.
-        yield stripe, kernel_env(TUTORIAL_DB=str(db), TUTORIAL_3DS_WAIT="0.5", **keys)
+        yield stripe, kernel_env(TUTORIAL_DB=str(lab.db_path), TUTORIAL_3DS_WAIT="0.5", **keys)
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        lab.stop()
         stripe.stop()
 
 

@@ -11,11 +11,9 @@ import json
 import pytest
 import requests
 
-from tutorial_server.lab.app import create_lab_app
-from tutorial_server.config import load_settings
-
+from .app_modes import app_in
 from .card_form import THREE_DS
-from .conftest import wait_for
+from .running_lab import wait_for
 
 OFFLINE_ONLY = [("POST", "/checkout/order_x/confirm"),
                 ("GET", "/offline-stripe/js.stripe.com/v3/"),
@@ -23,18 +21,6 @@ OFFLINE_ONLY = [("POST", "/checkout/order_x/confirm"),
                 ("POST", "/offline-stripe/v1/payment_intents/pi_x/_authenticate")]
 CARD = {"card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2034",
         "card[cvc]": "123", "key": "pk_test_offline_lab", "payment_user_agent": "localstripe"}
-
-
-def app_in(mode: str, tmp_path):
-    env = {"TUTORIAL_DB": str(tmp_path / f"{mode}.sqlite3")}
-    if mode == "test":
-        env |= {"STRIPE_SECRET_KEY": "sk_test_" + "x" * 24,
-                "STRIPE_PUBLISHABLE_KEY": "pk_test_" + "x" * 24,
-                "STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 32}
-    settings = load_settings(env)
-    assert settings.mode == mode
-    return create_lab_app(settings, backend_url="http://127.0.0.1:9" if mode == "offline"
-                      else None)
 
 
 def test_offline_only_routes_do_not_exist_in_test_mode(tmp_path):

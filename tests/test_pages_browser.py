@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import CHROMIUM_ARGS, RunningLab, browser_page, new_webhook_secret
-from .test_checkout_browser import SCREENSHOTS, THREE_DS, fill_card, pay, screenshot
+from .browsers import CHROMIUM_ARGS, SCREENSHOTS, browser_page, screenshot
+from .card_form import THREE_DS, fill_card, pay
+from .running_lab import RunningLab, new_webhook_secret
 
 CLASS_HOST = "classroom.test"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .running_lab import ROOT
 
 COLLECTION = Path("postman/stripe-payments-lab.postman_collection.json")
 ENVIRONMENT = Path("postman/local-lab.postman_environment.json")

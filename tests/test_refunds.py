@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import secrets
 import uuid
 
 import pytest
 
 from tutorial_server.lab import webhook_sender as webhook_delivery
+from tutorial_server.lab.stripe_http import ENV_VAR as RECORD_STRIPE_REQUESTS
 from tutorial_server.lab.stripe_http import read_recorded
 from tutorial_server.lab.webhook_sender import payment_intent_event
 from tutorial_server.notebook.customer import pay_with_test_card
 
-from .conftest import wait_for
-from .test_lab import run_cli
-from .test_stripe_fidelity import FIXTURES_NAME, find_reference_dir
+from .running_lab import run_cli, wait_for
+from .stripe_reference import FIXTURES_NAME, find_reference_dir
 
 
 def paid_order(lab, customer: str, product: str = "prod_enamel_mug", quantity: int = 1) -> dict:
@@ -263,8 +264,7 @@ def test_a_dispute_of_a_charge_stripe_does_not_know_flags_nothing(lab, customer,
 def payment_intents_created() -> int:
     """PaymentIntent creations every process of the session sent to Stripe so far (the lab
     records each request it sends; see stripe_recorder)."""
-    from . import conftest
-    return sum(1 for r in read_recorded(conftest.STRIPE_REQUEST_LOG)
+    return sum(1 for r in read_recorded(os.environ[RECORD_STRIPE_REQUESTS])
                if r["method"] == "POST" and r["path"] == "/v1/payment_intents")
 
 

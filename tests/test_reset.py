@@ -14,7 +14,7 @@ from tutorial_server.db import connect, init_db
 from tutorial_server.lab.webhook_sender import deliver_event, payment_intent_event
 from tutorial_server.notebook.customer import pay_with_test_card
 
-from .conftest import ROOT, lab_env, wait_for
+from .running_lab import ROOT, lab_env, wait_for
 
 
 def stand_in_payment_intents(lab) -> list[str]:

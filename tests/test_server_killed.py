@@ -1,38 +1,24 @@
 """The merchant server killed with SIGKILL (after a payment whose webhook is lost, and in the
 middle of a burst of orders) while its offline Stripe keeps running (`serve --backend-url`).
 """
-import hmac
-import json
-import re
-import secrets
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-import stripe
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from tutorial_server.catalogue import PRODUCTS, get_product
 from tutorial_server.pricing import MINIMUM_CHARGE
 from tutorial_server.lab.offline_stripe import OfflineBackend
-from tutorial_server.parsing import MAX_JSON_DEPTH
-from tutorial_server.lab.webhook_sender import (deliver, deliver_event, payment_intent_event,
-                                              sign_payload)
 from tutorial_server.notebook.customer import pay_with_test_card
 
-from .conftest import ROOT, RunningLab, lab_env, new_webhook_secret, wait_for
-from .failure_lab import assert_error_shape, failure_lab  # noqa: F401 (a fixture)
-from .test_lab import drop_webhooks, run_cli
+from .running_lab import (ROOT, RunningLab, drop_webhooks, lab_env, new_webhook_secret, run_cli,
+                          wait_for)
 
 
 # --- (b) the merchant server killed with SIGKILL ------------------------------------------------
@@ -46,41 +32,13 @@ def offline_stripe(tmp_path):
     backend.stop()
 
 
-@dataclass
-class AttachedLab(RunningLab):
-    """`serve --backend-url`: a merchant server attached to an offline Stripe already running.
-    Unlike RunningLab.start, a restart leaves the state file of a killed server where it is."""
-
-    backend: str = ""
-
-    def start(self, timeout: float = 30.0) -> "AttachedLab":
-        state_file = Path(f"{self.db_path}.lab.json")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db",
-             str(self.db_path), "--backend-url", self.backend],
-            cwd=ROOT, env=lab_env(self.db_path, self.webhook_secret),
-            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-        def ready():
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                state = json.loads(state_file.read_text())
-            except (OSError, ValueError):
-                return None
-            return state if state.get("pid") == self.process.pid else None
-
-        self.state = wait_for(ready, timeout, message="the server's state file")
-        return self
-
-
 @pytest.fixture
 def attached_lab(tmp_path, offline_stripe):
-    running = AttachedLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
-                          backend=offline_stripe.url)
+    """`serve --backend-url`: a merchant server attached to an offline Stripe already running."""
+    running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
+                         args=["--backend-url", offline_stripe.url])
     yield running.start()
-    if running.process is not None:
-        running.stop(signal.SIGKILL)
+    running.stop(signal.SIGKILL)
 
 
 def rows_by_id(rows: list) -> dict:
@@ -234,9 +192,7 @@ def test_server_killed_in_the_middle_of_a_burst_of_orders(attached_lab):
     for t in threads:
         t.start()
     wait_for(lambda: len(answered) >= 12, timeout=20, message="a dozen orders")
-    lab.process.send_signal(signal.SIGKILL)
-    lab.process.wait(timeout=10)
-    lab.process = None
+    lab.stop(signal.SIGKILL)  # returns once the process is gone
     for t in threads:
         t.join(timeout=30)
     assert answered and cut, (len(answered), len(cut))  # the kill did land mid-burst

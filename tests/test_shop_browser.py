@@ -22,9 +22,9 @@ from werkzeug.serving import make_server
 from tutorial_server.lab.app import create_lab_app
 from tutorial_server.config import load_settings
 
+from .app_modes import app_in
+from .browsers import browser_page
 from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
-from .conftest import browser_page
-from .test_offline_routes import app_in
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "client" / "dist"

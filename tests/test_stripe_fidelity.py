@@ -46,7 +46,8 @@ from tutorial_server.notebook import customer as customer_module
 from tutorial_server.notebook.customer import complete_3ds, pay_with_test_card
 from tutorial_server.webhooks import verify_event
 
-from .conftest import ROOT, RunningLab, new_webhook_secret, wait_for
+from .running_lab import ROOT, RunningLab, new_webhook_secret, wait_for
+from .stripe_reference import FIXTURES_NAME, find_reference_dir
 
 PACKAGE = ROOT / "tutorial_server"
 NOTEBOOKS = ROOT / "notebooks"
@@ -54,7 +55,6 @@ NOTEBOOKS = ROOT / "notebooks"
 # mypy caches a module's messages together with its file's path, so a path that changed from
 # run to run would make a rerun report messages under the previous run's path.
 MYPY_WORK = ROOT / "test-artifacts" / "mypy"
-FIXTURES_NAME = "stripe-openapi-fixtures3.json"
 
 
 # === 1. Static check: mypy against stripe-python's type hints ===============================
@@ -467,16 +467,6 @@ def test_test_mode_requests_are_typed_params_too(tmp_path):
 
 
 # === 3. Response shapes: what the package reads, against real Stripe's examples ==============
-
-def find_reference_dir() -> Path | None:
-    """shared/reference beside the repo (here: ../shared/reference; in CI the clone lives
-    elsewhere with a copy of shared/ beside it): searched upward from the repo."""
-    for folder in [ROOT, *ROOT.parents]:
-        candidate = folder / "shared" / "reference"
-        if (candidate / FIXTURES_NAME).is_file():
-            return candidate
-    return None
-
 
 @pytest.fixture(scope="module")
 def real_stripe_examples() -> dict:

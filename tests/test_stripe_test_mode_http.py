@@ -8,22 +8,19 @@ section has the one command that runs them together with the notebooks.
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests
 
 from tutorial_server.config import load_settings
-from tutorial_server.lab.process import gateway_for
-from tutorial_server.notebook.customer import pay_with_test_card
+from tutorial_server.lab.process import LabDidNotStart, LabProcess, gateway_for
 from tutorial_server.lab.stripe_http import ENV_VAR as RECORD_STRIPE_REQUESTS
+from tutorial_server.notebook.customer import pay_with_test_card
 
-from .conftest import ROOT, wait_for
+from .running_lab import wait_for
 
 PORT = 4242  # where `stripe listen --forward-to localhost:4242/webhook` sends the events
 
@@ -50,29 +47,19 @@ def test_mode_lab(tmp_path_factory, stripe_request_log):
                         f"forwards webhooks to {PORT}, so the test-mode lab must listen on it)")
     tmp = tmp_path_factory.mktemp("test-mode-lab")
     db = tmp / "lab.sqlite3"
+    # This environment's own keys (not lab_env's empty ones), on the port the CLI forwards to.
     env = dict(os.environ, TUTORIAL_DB=str(db), PYTHONUNBUFFERED="1",
                **{RECORD_STRIPE_REQUESTS: str(stripe_request_log)})
-    with open(tmp / "lab.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tutorial_server", "serve", "--port", str(PORT), "--db",
-             str(db)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-    state_file = Path(f"{db}.lab.json")
-
-    def started():
-        if process.poll() is not None:
-            pytest.fail(f"the test-mode lab exited:\n{(tmp / 'lab.log').read_text()}")
-        try:
-            return json.loads(state_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    state = wait_for(started, 30, message="the test-mode lab to start")
+    lab = LabProcess(db, argv=[sys.executable, "-m", "tutorial_server", "serve", "--port",
+                               str(PORT), "--db", str(db)], env=env, log=tmp / "lab.log")
     try:
-        yield state["server_url"]
+        lab.start(timeout=30)
+    except LabDidNotStart as e:
+        pytest.fail(f"the test-mode lab did not start ({e}):\n{(tmp / 'lab.log').read_text()}")
+    try:
+        yield lab.url
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        lab.stop()
 
 
 def _order(url: str, customer: str) -> dict:

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import json
 
-import requests
-
-
 from tutorial_server.db import connect, init_db, transaction
 from tutorial_server.notebook.customer import pay_with_test_card
 
-from .conftest import wait_for
+from .card_form import DECLINED, SUCCESS, card_token
+from .running_lab import drop_webhooks, run_cli, wait_for
 from .signing import sign
-from .test_lab import drop_webhooks, run_cli
 
-CARD = {"card[exp_month]": "12", "card[exp_year]": "2034", "card[cvc]": "123",
-        "key": "pk_test_offline_lab", "payment_user_agent": "localstripe"}
 # Every trace a test reads, with the client secrets its orders had: scanned at the end of each test.
 SECRET_MARKERS = ("sk_", "whsec_", "rk_", "_secret_")
 
@@ -41,13 +36,6 @@ def first_steps(messages: list[dict]) -> list[int]:
         if m["step"] not in seen:
             seen.append(m["step"])
     return seen
-
-
-def token(lab, number: str) -> str:
-    r = requests.post(f"{lab.url}/offline-stripe/v1/tokens", data={**CARD, "card[number]": number},
-                      headers={"Origin": lab.url}, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()["id"]
 
 
 def test_a_paid_order_shows_steps_1_to_6_in_order(lab, customer):
@@ -91,11 +79,11 @@ def test_declined_then_paid_shows_both_attempts(lab, customer):
     created = lab.order("prod_enamel_mug", 1, customer)
     order = created["order"]
     declined = lab.post(f"/checkout/{order['id']}/confirm",
-                        json={"token": token(lab, "4000000000000341")}).json()
+                        json={"token": card_token(lab, DECLINED)}).json()
     assert declined["payment_intent"]["status"] == "requires_payment_method"
     lab.wait_for_status(order["id"], "attempted")
     paid = lab.post(f"/checkout/{order['id']}/confirm",
-                    json={"token": token(lab, "4242424242424242")}).json()
+                    json={"token": card_token(lab, SUCCESS)}).json()
     assert paid["payment_intent"]["status"] == "succeeded"
     lab.wait_for_status(order["id"], "paid")
     body = trace_of(lab, order["id"])
@@ -203,7 +191,7 @@ def test_secrets_are_masked_before_they_are_stored():
 
 
 def test_the_background_reconcile_shows_as_such(tmp_path, customer):
-    from .conftest import RunningLab, new_webhook_secret
+    from .running_lab import RunningLab, new_webhook_secret
     lab = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
                      args=["--reconcile-every", "0.5"]).start()
     try:

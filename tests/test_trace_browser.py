@@ -10,9 +10,10 @@ from playwright.sync_api import expect
 
 from tutorial_server.lab.shop import DIST
 
-from .conftest import ROOT, browser_page
+from .browsers import browser_page
+from .card_form import DECLINED, SUCCESS, card_token
+from .running_lab import ROOT
 from .signing import sign
-from .test_trace import token
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
@@ -29,9 +30,9 @@ def busy_order(lab, customer) -> str:
     key = f"{customer}-trace"
     order = lab.order("prod_enamel_mug", 2, customer, headers={"Idempotency-Key": key})["order"]
     lab.order("prod_enamel_mug", 2, customer, headers={"Idempotency-Key": key})
-    lab.post(f"/checkout/{order['id']}/confirm", json={"token": token(lab, "4000000000000341")})
+    lab.post(f"/checkout/{order['id']}/confirm", json={"token": card_token(lab, DECLINED)})
     lab.wait_for_status(order["id"], "attempted")
-    lab.post(f"/checkout/{order['id']}/confirm", json={"token": token(lab, "4242424242424242")})
+    lab.post(f"/checkout/{order['id']}/confirm", json={"token": card_token(lab, SUCCESS)})
     paid = lab.wait_for_status(order["id"], "paid")
     event = lab.gateway().events_about(paid["payment_intent"], "payment_intent.succeeded")[0]
     payload = json.dumps(event).encode()
@@ -81,7 +82,7 @@ def test_without_the_library_the_dashboard_shows_the_text(lab, customer, browser
 
 def test_the_success_page_links_to_what_just_happened(lab, customer, browser):
     order = lab.order("prod_drip_bags", 1, customer)["order"]
-    lab.post(f"/checkout/{order['id']}/confirm", json={"token": token(lab, "4242424242424242")})
+    lab.post(f"/checkout/{order['id']}/confirm", json={"token": card_token(lab, SUCCESS)})
     lab.wait_for_status(order["id"], "paid")
     with browser_page(browser, 1280, 720) as page:
         page.goto(f"{lab.url}/checkout/{order['id']}/complete")

@@ -24,6 +24,7 @@ from tutorial_server.parsing import MAX_JSON_DEPTH, json_depth
 from tutorial_server.security import HostPolicy, escape_for_log
 from tutorial_server.notebook.customer import pay_with_test_card
 
+from .running_lab import RunningLab, drop_webhooks, new_webhook_secret, wait_for
 from .signing import sign
 
 FOREIGN = "evil.example"
@@ -315,7 +316,9 @@ def test_no_log_line_can_be_forged(lab):
     event = {"id": f"evt_x\n{marker}", "type": f"customer.created\r\n{marker}",
              "object": "event", "data": {"object": {}}}
     assert lab.post_event(event).status_code == 200
-    time.sleep(0.3)
+    # The server logs the event while it handles it, after every request above: wait for that
+    # line (a log written later than the answer would otherwise go unread), not for a while.
+    wait_for(lambda: escape_for_log(event["id"]) in lab.log(), message="the event's log line")
     log = lab.log()
     assert marker in log  # the requests were logged...
     for line in log.splitlines():  # ...and each of them on its own line, escaped
@@ -423,7 +426,6 @@ def test_a_client_that_trickles_its_request_is_dropped_at_the_deadline():
 @pytest.fixture
 def quick_lab(tmp_path):
     """A lab whose background reconcile and webhook watchdog run every second."""
-    from .conftest import RunningLab, new_webhook_secret
     running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
                          env={"TUTORIAL_RECONCILE_SECONDS": "1"})
     yield running.start()
@@ -441,8 +443,6 @@ def _hijack(lab, url: str, secret: str) -> None:
 
 
 def test_a_hijacked_webhook_registration_is_detected_and_healed(quick_lab):
-    from .conftest import new_webhook_secret, wait_for
-    from .test_lab import drop_webhooks
     lab = quick_lab
     assert "checks the webhook registration" in lab.log()
     healed = lambda: lab.get("/api/dashboard").json()["background"]["webhook_watchdog"]["healed"]
@@ -474,8 +474,6 @@ def test_a_hijacked_webhook_registration_is_detected_and_healed(quick_lab):
 
 
 def test_an_order_whose_webhook_was_lost_is_settled_by_the_background_reconcile(quick_lab):
-    from .conftest import wait_for
-    from .test_lab import drop_webhooks
     lab = quick_lab
     lost = drop_webhooks(lab)
     order = lab.order("prod_pour_over_kit", 1, "cus_trust_background")["order"]

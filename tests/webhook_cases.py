@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from tutorial_server.lab.webhook_sender import payment_intent_event
 
-from .conftest import new_webhook_secret, wait_for
+from .running_lab import new_webhook_secret, wait_for
 from .signing import sign
 
 # Events the tests make up carry this prefix; the offline Stripe's own events do not.

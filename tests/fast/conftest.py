@@ -82,7 +82,8 @@ class Answer:
 
 class InProcessLab(LabDatabaseView):
     """The same conveniences as tests/conftest.py's RunningLab (get, post, order, post_event,
-    query, snapshot, gateway), on the in-process app: tests written against `lab` run here."""
+    query, snapshot, gateway), on the in-process app: a test written against the `lab` fixture
+    (a lab process) runs here against `fast_lab` with the same lines."""
 
     def __init__(self, app, settings) -> None:
         self.app, self.client = app, app.test_client()
@@ -121,7 +122,9 @@ class InProcessLab(LabDatabaseView):
 
 
 @pytest.fixture
-def lab(app, settings) -> InProcessLab:
+def fast_lab(app, settings) -> InProcessLab:
+    """The in-process app with a lab's conveniences. Named apart from tests/conftest.py's `lab`
+    (a lab process): one fixture name, one meaning."""
     return InProcessLab(app, settings)
 
 

@@ -11,21 +11,21 @@ from tutorial_server.notebook.customer import pay_with_test_card
 SECRET_LOOKING = re.compile(r"\b(?:sk|rk|whsec)_|_secret_")
 
 
-def test_dashboard_json_follows_a_paid_a_declined_and_an_unpaid_order(lab, customer):
-    empty = lab.get("/api/dashboard").json()
+def test_dashboard_json_follows_a_paid_a_declined_and_an_unpaid_order(fast_lab, customer):
+    empty = fast_lab.get("/api/dashboard").json()
     assert empty["object"] == "dashboard" and empty["mode"] == "offline"
     assert empty["totals"]["orders"] == 0 and empty["orders"] == []
 
-    paid = lab.order("prod_enamel_mug", 2, customer)["order"]
-    declined = lab.order("prod_drip_bags", 1, customer)["order"]
-    lab.order("prod_pour_over_kit", 1, customer)
-    gateway = lab.gateway()
+    paid = fast_lab.order("prod_enamel_mug", 2, customer)["order"]
+    declined = fast_lab.order("prod_drip_bags", 1, customer)["order"]
+    fast_lab.order("prod_pour_over_kit", 1, customer)
+    gateway = fast_lab.gateway()
     intent = pay_with_test_card(gateway, paid["payment_intent"], "success")
-    assert lab.post_event(payment_intent_event(intent)).json()["outcome"] == "fulfilled"
+    assert fast_lab.post_event(payment_intent_event(intent)).json()["outcome"] == "fulfilled"
     failed = pay_with_test_card(gateway, declined["payment_intent"], "declined")
-    lab.post_event(payment_intent_event(failed, "payment_intent.payment_failed"))
+    fast_lab.post_event(payment_intent_event(failed, "payment_intent.payment_failed"))
 
-    r = lab.get("/api/dashboard")
+    r = fast_lab.get("/api/dashboard")
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-cache"
     data = r.json()
     assert data["totals"]["orders"] == 3 and data["totals"]["paid"] == 1
@@ -40,5 +40,5 @@ def test_dashboard_json_follows_a_paid_a_declined_and_an_unpaid_order(lab, custo
     assert {e["outcome"] for e in data["events"]} == {"fulfilled", "attempt_recorded"}
     assert not SECRET_LOOKING.search(r.text), "the dashboard must show no secret"
     # Unchanged data: the ETag lets a polling page skip the body.
-    again = lab.get("/api/dashboard", headers={"If-None-Match": r.headers["ETag"]})
+    again = fast_lab.get("/api/dashboard", headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304

@@ -33,10 +33,10 @@ def new_key() -> str:
 
 
 @contextmanager
-def database_unchanged(lab):
-    before = lab.snapshot()
+def database_unchanged(fast_lab):
+    before = fast_lab.snapshot()
     yield
-    assert lab.snapshot() == before, "a rejected request changed the database"
+    assert fast_lab.snapshot() == before, "a rejected request changed the database"
 
 
 def assert_error(r, status: int, param: str | None, type: str = "invalid_request_error"):
@@ -51,8 +51,8 @@ def assert_error(r, status: int, param: str | None, type: str = "invalid_request
     return error
 
 
-def orders_of(lab, customer: str) -> list[sqlite3.Row]:
-    db = sqlite3.connect(lab.db_path)
+def orders_of(fast_lab, customer: str) -> list[sqlite3.Row]:
+    db = sqlite3.connect(fast_lab.db_path)
     db.row_factory = sqlite3.Row
     try:
         return db.execute("SELECT * FROM orders WHERE customer = ?", (customer,)).fetchall()
@@ -62,19 +62,19 @@ def orders_of(lab, customer: str) -> list[sqlite3.Row]:
 
 # --- GET /api/config, GET /api/products ----------------------------------------------------
 
-def test_config_gives_the_browser_what_it_needs(lab):
-    r = lab.get("/api/config")
+def test_config_gives_the_browser_what_it_needs(fast_lab):
+    r = fast_lab.get("/api/config")
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "application/json"
     config = r.json()
     assert config["mode"] == "offline"
     assert re.fullmatch(r"pk_test_\w+", config["publishable_key"])
-    assert config["backend_url"] == lab.backend_url
+    assert config["backend_url"] == fast_lab.backend_url
     assert config["stripe_js_url"] == "/offline-stripe/js.stripe.com/v3/"  # through the server
 
 
-def test_products_are_priced_in_integer_minor_units(lab):
-    r = lab.get("/api/products")
+def test_products_are_priced_in_integer_minor_units(fast_lab):
+    r = fast_lab.get("/api/products")
     assert r.status_code == 200
     products = r.json()["data"]
     assert len(products) >= 4
@@ -87,35 +87,35 @@ def test_products_are_priced_in_integer_minor_units(lab):
         (p.id, p.unit_amount, p.currency) for p in PRODUCTS]
 
 
-def test_no_response_carries_a_secret_key_or_webhook_secret(lab, customer):
-    created = lab.order("prod_enamel_mug", 1, customer)
+def test_no_response_carries_a_secret_key_or_webhook_secret(fast_lab, customer):
+    created = fast_lab.order("prod_enamel_mug", 1, customer)
     order_id = created["order"]["id"]
     responses = [
-        lab.get("/api/config"),
-        lab.get("/api/products"),
-        lab.post("/api/orders", json={"productId": "prod_enamel_mug", "quantity": 1,
+        fast_lab.get("/api/config"),
+        fast_lab.get("/api/products"),
+        fast_lab.post("/api/orders", json={"productId": "prod_enamel_mug", "quantity": 1,
                                       "customer": customer}),
-        lab.get(f"/api/orders/{order_id}"),
-        lab.get(f"/api/customers/{customer}/inventory"),
-        lab.post("/api/orders", json={"productId": "nope", "quantity": 1}),
-        lab.post("/api/orders", data="{", headers={"Content-Type": "application/json"}),
-        lab.get("/no/such/url"),
-        lab.post("/webhook", data=b"{}"),
+        fast_lab.get(f"/api/orders/{order_id}"),
+        fast_lab.get(f"/api/customers/{customer}/inventory"),
+        fast_lab.post("/api/orders", json={"productId": "nope", "quantity": 1}),
+        fast_lab.post("/api/orders", data="{", headers={"Content-Type": "application/json"}),
+        fast_lab.get("/no/such/url"),
+        fast_lab.post("/webhook", data=b"{}"),
     ]
     assert responses[2].status_code == 201
     for r in responses:
         texts = [r.text] + [f"{k}: {v}" for k, v in r.headers.items()]
         for text in texts:
             assert not SECRET_LOOKING.search(text), (r.url, text)
-            assert lab.webhook_secret not in text, r.url
-            assert lab.webhook_secret.removeprefix("whsec_") not in text, r.url
+            assert fast_lab.webhook_secret not in text, r.url
+            assert fast_lab.webhook_secret.removeprefix("whsec_") not in text, r.url
 
 
 # --- POST /api/orders: success -------------------------------------------------------------
 
-def test_create_order_returns_the_order_and_the_client_secret(lab, customer):
+def test_create_order_returns_the_order_and_the_client_secret(fast_lab, customer):
     started = int(time.time())
-    r = lab.post("/api/orders", json={"productId": "prod_coffee_beans", "quantity": 2,
+    r = fast_lab.post("/api/orders", json={"productId": "prod_coffee_beans", "quantity": 2,
                                       "customer": customer})
     assert r.status_code == 201, r.text
     assert r.headers["Content-Type"] == "application/json"
@@ -134,12 +134,12 @@ def test_create_order_returns_the_order_and_the_client_secret(lab, customer):
     assert started <= order["created_at"] <= time.time() + 1
     assert order["payment_intent"].startswith("pi_")
     assert body["client_secret"].startswith(order["payment_intent"] + "_secret_")
-    assert [row["id"] for row in orders_of(lab, customer)] == [order["id"]]
+    assert [row["id"] for row in orders_of(fast_lab, customer)] == [order["id"]]
 
 
-def test_json_with_a_charset_is_still_json(lab, customer):
+def test_json_with_a_charset_is_still_json(fast_lab, customer):
     body = json.dumps({"productId": "prod_enamel_mug", "quantity": 1, "customer": customer})
-    r = lab.post("/api/orders", data=body.encode(),
+    r = fast_lab.post("/api/orders", data=body.encode(),
                  headers={"Content-Type": "application/json; charset=utf-8"})
     assert r.status_code == 201, r.text
 
@@ -152,8 +152,9 @@ def test_json_with_a_charset_is_still_json(lab, customer):
     ("prod_drip_bags", 11),        # zero-decimal yen
     ("prod_coffee_beans", 100),    # the largest order allowed
 ])
-def test_server_prices_the_order_with_the_volume_discount(lab, customer, product_id, quantity):
-    order = lab.order(product_id, quantity, customer)["order"]
+def test_server_prices_the_order_with_the_volume_discount(fast_lab, customer, product_id,
+                                                          quantity):
+    order = fast_lab.order(product_id, quantity, customer)["order"]
     product = get_product(product_id)
     subtotal = product.unit_amount * quantity
     expected = subtotal - subtotal // 10 if quantity >= 10 else subtotal
@@ -162,54 +163,55 @@ def test_server_prices_the_order_with_the_volume_discount(lab, customer, product
     assert order["amount"] == expected and order["currency"] == product.currency
     assert order["amount_due"] == expected
     # The PaymentIntent collects exactly what the server priced.
-    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    intent = fast_lab.gateway().retrieve_payment_intent(order["payment_intent"])
     assert (intent["amount"], intent["currency"]) == (expected, product.currency)
 
 
 # --- Idempotency-Key -------------------------------------------------------------------------
 
-def test_same_idempotency_key_and_body_replays_the_same_order(lab, customer):
+def test_same_idempotency_key_and_body_replays_the_same_order(fast_lab, customer):
     key = new_key()
     body = {"productId": "prod_pour_over_kit", "quantity": 3, "customer": customer}
-    first = lab.post("/api/orders", json=body, headers={"Idempotency-Key": key})
+    first = fast_lab.post("/api/orders", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == 201, first.text
     assert "Idempotent-Replayed" not in first.headers
-    with database_unchanged(lab):
-        again = lab.post("/api/orders", json=body, headers={"Idempotency-Key": key})
+    with database_unchanged(fast_lab):
+        again = fast_lab.post("/api/orders", json=body, headers={"Idempotency-Key": key})
     assert again.status_code == 201, again.text
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["order"]["id"] == first.json()["order"]["id"]
     assert again.json()["client_secret"] == first.json()["client_secret"]
-    assert len(orders_of(lab, customer)) == 1
+    assert len(orders_of(fast_lab, customer)) == 1
 
 
-def test_concurrent_retries_with_one_idempotency_key_create_one_order(lab, customer):
+def test_concurrent_retries_with_one_idempotency_key_create_one_order(fast_lab, customer):
     key = new_key()
     body = {"productId": "prod_drip_bags", "quantity": 2, "customer": customer}
     with ThreadPoolExecutor(5) as pool:
         answers = list(pool.map(
-            lambda _: lab.post("/api/orders", json=body, headers={"Idempotency-Key": key}),
+            lambda _: fast_lab.post("/api/orders", json=body, headers={"Idempotency-Key": key}),
             range(5)))
     assert [r.status_code for r in answers] == [201] * 5, [r.text for r in answers]
     assert len({r.json()["order"]["id"] for r in answers}) == 1
     assert len({r.json()["client_secret"] for r in answers}) == 1
-    assert len(orders_of(lab, customer)) == 1
+    assert len(orders_of(fast_lab, customer)) == 1
 
 
-def test_idempotency_key_reused_with_another_body_is_a_conflict(lab, customer):
+def test_idempotency_key_reused_with_another_body_is_a_conflict(fast_lab, customer):
     key = new_key()
     body = {"productId": "prod_pour_over_kit", "quantity": 3, "customer": customer}
-    assert lab.post("/api/orders", json=body, headers={"Idempotency-Key": key}).status_code == 201
-    with database_unchanged(lab):
-        r = lab.post("/api/orders", json={**body, "quantity": 4},
+    first = fast_lab.post("/api/orders", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201
+    with database_unchanged(fast_lab):
+        r = fast_lab.post("/api/orders", json={**body, "quantity": 4},
                      headers={"Idempotency-Key": key})
     assert_error(r, 409, "Idempotency-Key", type="idempotency_error")
-    assert len(orders_of(lab, customer)) == 1
+    assert len(orders_of(fast_lab, customer)) == 1
 
 
-def test_idempotency_key_of_255_characters_is_accepted(lab, customer):
+def test_idempotency_key_of_255_characters_is_accepted(fast_lab, customer):
     key = (new_key() + "x" * 255)[:255]
-    r = lab.post("/api/orders", json={"productId": "prod_enamel_mug", "quantity": 1,
+    r = fast_lab.post("/api/orders", json={"productId": "prod_enamel_mug", "quantity": 1,
                                       "customer": customer}, headers={"Idempotency-Key": key})
     assert r.status_code == 201, r.text
 
@@ -218,11 +220,11 @@ def test_idempotency_key_of_255_characters_is_accepted(lab, customer):
     pytest.param("k" * 256, id="256-chars"),
     pytest.param("", id="empty"),
 ])
-def test_bad_idempotency_key_is_rejected(lab, customer, key):
+def test_bad_idempotency_key_is_rejected(fast_lab, customer, key):
     if key:
         key = (new_key() + key)[:256]
-    with database_unchanged(lab):
-        r = lab.post("/api/orders", json={"productId": "prod_enamel_mug", "quantity": 1,
+    with database_unchanged(fast_lab):
+        r = fast_lab.post("/api/orders", json={"productId": "prod_enamel_mug", "quantity": 1,
                                           "customer": customer},
                      headers={"Idempotency-Key": key})
     assert_error(r, 400, "Idempotency-Key")
@@ -277,62 +279,62 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize("kwargs, status, param",
                          [pytest.param(*case[1:], id=case[0]) for case in BAD_REQUESTS])
-def test_bad_order_request_is_a_json_4xx_and_changes_nothing(lab, kwargs, status, param):
-    with database_unchanged(lab):
-        r = lab.post("/api/orders", **kwargs)
+def test_bad_order_request_is_a_json_4xx_and_changes_nothing(fast_lab, kwargs, status, param):
+    with database_unchanged(fast_lab):
+        r = fast_lab.post("/api/orders", **kwargs)
     assert_error(r, status, param)
 
 
-def test_price_field_error_says_the_server_does_the_pricing(lab, customer):
-    with database_unchanged(lab):
-        r = lab.post("/api/orders", json={**VALID, "customer": customer, "amount": 1})
+def test_price_field_error_says_the_server_does_the_pricing(fast_lab, customer):
+    with database_unchanged(fast_lab):
+        r = fast_lab.post("/api/orders", json={**VALID, "customer": customer, "amount": 1})
     error = assert_error(r, 400, "amount")
     assert "amount" in error["message"] and "price" in error["message"].lower()
 
 
 # --- GET /api/orders/{id}, GET /api/customers/{id}/inventory ----------------------------------
 
-def test_get_order_returns_the_order(lab, customer):
-    created = lab.order("prod_pour_over_kit", 2, customer)["order"]
-    r = lab.get(f"/api/orders/{created['id']}")
+def test_get_order_returns_the_order(fast_lab, customer):
+    created = fast_lab.order("prod_pour_over_kit", 2, customer)["order"]
+    r = fast_lab.get(f"/api/orders/{created['id']}")
     assert r.status_code == 200
     assert r.json() == {"order": created}
 
 
 @pytest.mark.parametrize("order_id", ["order_doesnotexist00", "x" * 300, "%27%3B--"])
-def test_unknown_order_is_a_json_404(lab, order_id):
-    with database_unchanged(lab):
-        r = lab.get(f"/api/orders/{order_id}")
+def test_unknown_order_is_a_json_404(fast_lab, order_id):
+    with database_unchanged(fast_lab):
+        r = fast_lab.get(f"/api/orders/{order_id}")
     assert_error(r, 404, "id")
 
 
-def test_inventory_starts_empty_and_lists_what_was_paid_for(lab, customer):
-    r = lab.get(f"/api/customers/{customer}/inventory")
+def test_inventory_starts_empty_and_lists_what_was_paid_for(fast_lab, customer):
+    r = fast_lab.get(f"/api/customers/{customer}/inventory")
     assert r.status_code == 200
     assert r.json()["data"] == []
 
-    order = lab.order("prod_enamel_mug", 2, customer)["order"]
-    lab.order("prod_pour_over_kit", 1, customer)  # never paid: never in the inventory
-    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
+    order = fast_lab.order("prod_enamel_mug", 2, customer)["order"]
+    fast_lab.order("prod_pour_over_kit", 1, customer)  # never paid: never in the inventory
+    pay_with_test_card(fast_lab.gateway(), order["payment_intent"], "success")
     # No webhook reaches the in-process app: the sync asks Stripe, as reconcile would.
-    assert lab.post(f"/api/orders/{order['id']}/sync").json()["order"]["status"] == "paid"
-    items = lab.get(f"/api/customers/{customer}/inventory").json()["data"]
+    assert fast_lab.post(f"/api/orders/{order['id']}/sync").json()["order"]["status"] == "paid"
+    items = fast_lab.get(f"/api/customers/{customer}/inventory").json()["data"]
     assert [(i["product"], i["quantity"], i["order"]) for i in items] == [
         ("prod_enamel_mug", 2, order["id"])]
 
 
-def test_inventory_of_a_malformed_customer_id_is_rejected(lab):
-    with database_unchanged(lab):
-        r = lab.get("/api/customers/not%20valid!/inventory")
+def test_inventory_of_a_malformed_customer_id_is_rejected(fast_lab):
+    with database_unchanged(fast_lab):
+        r = fast_lab.get("/api/customers/not%20valid!/inventory")
     assert_error(r, 400, "customer")
 
 
 # --- Unknown URLs and wrong methods ------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/api/nope", "/api/orders/", "/nope", "/api/products/extra"])
-def test_unknown_url_is_a_json_404(lab, path):
-    with database_unchanged(lab):
-        r = lab.get(path)
+def test_unknown_url_is_a_json_404(fast_lab, path):
+    with database_unchanged(fast_lab):
+        r = fast_lab.get(path)
     assert_error(r, 404, None)
 
 
@@ -340,8 +342,8 @@ def test_unknown_url_is_a_json_404(lab, path):
     ("GET", "/api/orders"), ("DELETE", "/api/orders"), ("PUT", "/api/products"),
     ("POST", "/api/config"), ("GET", "/webhook"), ("DELETE", "/api/orders/order_x"),
 ])
-def test_wrong_method_is_a_json_405(lab, method, path):
-    with database_unchanged(lab):
-        r = lab.request(method, path)
+def test_wrong_method_is_a_json_405(fast_lab, method, path):
+    with database_unchanged(fast_lab):
+        r = fast_lab.request(method, path)
     assert_error(r, 405, None)
     assert "Allow" in r.headers

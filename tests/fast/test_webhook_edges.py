@@ -86,61 +86,61 @@ def closed_port_url() -> str:
 
 
 def test_a_webhook_while_stripe_is_unreachable_is_a_503_then_a_redelivery_fulfils(
-        app, lab, customer):
-    order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    paid = pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
+        app, fast_lab, customer):
+    order = fast_lab.order("prod_enamel_mug", 1, customer)["order"]
+    paid = pay_with_test_card(fast_lab.gateway(), order["payment_intent"], "success")
     event = payment_intent_event(paid)
     reachable = app.extensions["gateway"]
     app.extensions["gateway"] = make_gateway(load_settings({}), closed_port_url())
-    before = lab.snapshot()
-    r = lab.post_event(event)
+    before = fast_lab.snapshot()
+    r = fast_lab.post_event(event)
     assert r.status_code == 503, r.text
     assert r.json()["error"]["type"] == "api_connection_error"
-    assert lab.snapshot() == before, "an unconfirmed event must record nothing"
-    assert lab.order_status(order["id"])["status"] == "created"
+    assert fast_lab.snapshot() == before, "an unconfirmed event must record nothing"
+    assert fast_lab.order_status(order["id"])["status"] == "created"
 
     app.extensions["gateway"] = reachable  # Stripe is back; Stripe delivers the event again
-    r = lab.post_event(event)
+    r = fast_lab.post_event(event)
     assert r.status_code == 200 and r.json()["outcome"] == "fulfilled", r.text
-    assert lab.order_status(order["id"])["status"] == "paid"
-    assert lab.post_event(event).json()["outcome"] == "duplicate"
+    assert fast_lab.order_status(order["id"])["status"] == "paid"
+    assert fast_lab.post_event(event).json()["outcome"] == "duplicate"
 
 
-def test_a_sync_while_stripe_is_unreachable_is_a_503_and_changes_nothing(app, lab, customer):
-    order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
+def test_a_sync_while_stripe_is_unreachable_is_a_503_and_changes_nothing(app, fast_lab, customer):
+    order = fast_lab.order("prod_enamel_mug", 1, customer)["order"]
+    pay_with_test_card(fast_lab.gateway(), order["payment_intent"], "success")
     app.extensions["gateway"] = make_gateway(load_settings({}), closed_port_url())
-    before = lab.snapshot()
-    r = lab.post(f"/api/orders/{order['id']}/sync")
+    before = fast_lab.snapshot()
+    r = fast_lab.post(f"/api/orders/{order['id']}/sync")
     assert r.status_code == 503 and r.json()["error"]["type"] == "api_connection_error"
-    assert lab.snapshot() == before
+    assert fast_lab.snapshot() == before
 
 
 # --- 3-D Secure pending ----------------------------------------------------------------------
 
-def test_a_sync_while_3ds_is_pending_records_no_attempt(lab, customer):
-    order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    pending = pay_with_test_card(lab.gateway(), order["payment_intent"], "3ds")
+def test_a_sync_while_3ds_is_pending_records_no_attempt(fast_lab, customer):
+    order = fast_lab.order("prod_enamel_mug", 1, customer)["order"]
+    pending = pay_with_test_card(fast_lab.gateway(), order["payment_intent"], "3ds")
     assert pending["status"] == "requires_action"
     for _ in range(2):  # however often the customer's page asks
-        synced = lab.post(f"/api/orders/{order['id']}/sync").json()
+        synced = fast_lab.post(f"/api/orders/{order['id']}/sync").json()
         assert synced["payment_intent"]["status"] == "requires_action"
         assert synced["order"]["status"] in ("created", "attempted")
         assert synced["order"]["attempts"] == 0 and synced["order"]["amount_paid"] == 0
-    assert lab.query("SELECT * FROM counted_failures WHERE order_id = ?", order["id"]) == []
-    assert lab.query("SELECT * FROM inventory WHERE order_id = ?", order["id"]) == []
+    assert fast_lab.query("SELECT * FROM counted_failures WHERE order_id = ?", order["id"]) == []
+    assert fast_lab.query("SELECT * FROM inventory WHERE order_id = ?", order["id"]) == []
 
 
 # --- what the receiver records ---------------------------------------------------------------
 
-def test_each_delivery_is_recorded_for_the_dashboard(app, lab):
+def test_each_delivery_is_recorded_for_the_dashboard(app, fast_lab):
     deliveries = app.extensions["webhook_deliveries"]
-    r = lab.post_event(payment_intent_event({"id": "pi_x"}, "customer.created",
+    r = fast_lab.post_event(payment_intent_event({"id": "pi_x"}, "customer.created",
                                             event_id="evt_test_ignored"))
     assert r.json()["outcome"] == "ignored_type"
-    assert lab.query("SELECT outcome FROM webhook_events WHERE id = 'evt_test_ignored'")[0][0] \
-        == "ignored_type"
-    r = lab.post_event(payment_intent_event({"id": "pi_x"}), secret="whsec_wrong")
+    assert fast_lab.query("SELECT outcome FROM webhook_events WHERE id = 'evt_test_ignored'"
+                          )[0][0] == "ignored_type"
+    r = fast_lab.post_event(payment_intent_event({"id": "pi_x"}), secret="whsec_wrong")
     assert r.status_code == 400
     first, second = list(deliveries)[-2:]
     assert (first["event"], first["type"], first["outcome"]) == (
@@ -154,65 +154,66 @@ def test_each_delivery_is_recorded_for_the_dashboard(app, lab):
     {"id": "evt_test_no_type", "object": "event", "data": {}},
     {"id": 7, "type": "payment_intent.succeeded"},
 ])
-def test_a_signed_event_without_an_id_or_type_is_refused(lab, event):
-    before = lab.snapshot()
-    r = lab.post_event(event)
+def test_a_signed_event_without_an_id_or_type_is_refused(fast_lab, event):
+    before = fast_lab.snapshot()
+    r = fast_lab.post_event(event)
     assert r.status_code == 400 and "no id or type" in r.json()["error"]["message"]
-    assert lab.snapshot() == before
+    assert fast_lab.snapshot() == before
 
 
 @pytest.mark.parametrize("intent_id", ["pi_", "xx_123", "pi_" + "a" * 256, "pi_a-b", 7])
-def test_a_payment_intent_id_stripe_could_not_have_made_is_refused(lab, intent_id):
-    before = lab.snapshot()
-    r = lab.post_event(payment_intent_event({"id": intent_id, "object": "payment_intent"}))
+def test_a_payment_intent_id_stripe_could_not_have_made_is_refused(fast_lab, intent_id):
+    before = fast_lab.snapshot()
+    r = fast_lab.post_event(payment_intent_event({"id": intent_id, "object": "payment_intent"}))
     assert r.status_code == 400, r.text
-    assert lab.snapshot() == before
+    assert fast_lab.snapshot() == before
 
 
-def test_a_payment_failed_event_counts_one_attempt(lab, customer):
-    order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    failed = pay_with_test_card(lab.gateway(), order["payment_intent"], "declined")
+def test_a_payment_failed_event_counts_one_attempt(fast_lab, customer):
+    order = fast_lab.order("prod_enamel_mug", 1, customer)["order"]
+    failed = pay_with_test_card(fast_lab.gateway(), order["payment_intent"], "declined")
     event = payment_intent_event(failed, "payment_intent.payment_failed")
-    assert lab.post_event(event).json()["outcome"] == "attempt_recorded"
+    assert fast_lab.post_event(event).json()["outcome"] == "attempt_recorded"
     again = payment_intent_event(failed, "payment_intent.payment_failed")
-    assert lab.post_event(again).json()["outcome"] == "attempt_already_recorded"
-    assert lab.order_status(order["id"])["attempts"] == 1
+    assert fast_lab.post_event(again).json()["outcome"] == "attempt_already_recorded"
+    assert fast_lab.order_status(order["id"])["attempts"] == 1
 
 
-def test_the_labs_own_delivery_check_is_answered_and_not_recorded(app, lab, caplog):
+def test_the_labs_own_delivery_check_is_answered_and_not_recorded(app, fast_lab, caplog):
     # What a lab process installs (offline_backend.WebhookWatchdog): its check events are
     # answered 200 and leave nothing behind; any other event goes on to be handled.
-    watchdog = WebhookWatchdog(lab.backend_url, "http://localhost/webhook", lab.webhook_secret)
+    watchdog = WebhookWatchdog(fast_lab.backend_url, "http://localhost/webhook",
+                               fast_lab.webhook_secret)
     app.extensions["webhook_watchdog"] = watchdog
     check = {"id": "evt_test_check", "object": "event", "type": "customer.updated",
              "data": {"object": {"id": "cus_check", "metadata": {CHECK_METADATA_KEY: "n1"}}}}
-    before = lab.snapshot()
+    before = fast_lab.snapshot()
     with caplog.at_level(logging.DEBUG, logger="tutorial_server.requests"):
-        r = lab.post_event(check)
+        r = fast_lab.post_event(check)
     assert (r.status_code, r.json()) == (200, {"received": True, "outcome": "lab_check"})
-    assert lab.snapshot() == before
+    assert fast_lab.snapshot() == before
     # It comes every round of the background reconcile: logged only with --verbose.
     [logged] = [rec for rec in caplog.records if rec.name == "tutorial_server.requests"]
     assert logged.levelno == logging.DEBUG and "POST /webhook 200" in logged.getMessage()
     other = payment_intent_event({"id": "pi_x"}, "customer.created", event_id="evt_test_other")
-    assert lab.post_event(other).json()["outcome"] == "ignored_type"
+    assert fast_lab.post_event(other).json()["outcome"] == "ignored_type"
 
 
-def test_a_payment_failed_event_counts_even_when_stripe_shows_no_error(lab, customer):
+def test_a_payment_failed_event_counts_even_when_stripe_shows_no_error(fast_lab, customer):
     # The customer's PaymentIntent at Stripe shows no error (never confirmed here), but the
     # event is a payment_failed one: one attempt, named by the event.
-    order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    order = fast_lab.order("prod_enamel_mug", 1, customer)["order"]
+    intent = fast_lab.gateway().retrieve_payment_intent(order["payment_intent"])
     assert intent["status"] == "requires_payment_method" and not intent["last_payment_error"]
-    r = lab.post_event(payment_intent_event(intent, "payment_intent.payment_failed"))
+    r = fast_lab.post_event(payment_intent_event(intent, "payment_intent.payment_failed"))
     assert r.json()["outcome"] == "attempt_recorded"
-    assert lab.post_event(payment_intent_event(intent)).json()["outcome"] == "no_change"
-    assert lab.order_status(order["id"])["attempts"] == 1
+    assert fast_lab.post_event(payment_intent_event(intent)).json()["outcome"] == "no_change"
+    assert fast_lab.order_status(order["id"])["attempts"] == 1
 
 
 @pytest.mark.parametrize("kind", ["setup_intent", "charge", "refund"])
-def test_an_event_about_another_kind_of_object_is_refused(lab, kind):
-    before = lab.snapshot()
-    r = lab.post_event(payment_intent_event({"id": "pi_" + "a" * 24, "object": kind}))
+def test_an_event_about_another_kind_of_object_is_refused(fast_lab, kind):
+    before = fast_lab.snapshot()
+    r = fast_lab.post_event(payment_intent_event({"id": "pi_" + "a" * 24, "object": kind}))
     assert r.status_code == 400 and "not a PaymentIntent" in r.json()["error"]["message"]
-    assert lab.snapshot() == before
+    assert fast_lab.snapshot() == before

@@ -24,26 +24,26 @@ from ..webhook_cases import (SIGNATURE_CASES, assert_rejected, database_unchange
 
 
 @pytest.mark.parametrize("make_header", SIGNATURE_CASES.values(), ids=SIGNATURE_CASES.keys())
-def test_event_without_a_valid_fresh_signature_is_rejected(lab, make_header):
+def test_event_without_a_valid_fresh_signature_is_rejected(fast_lab, make_header):
     payload = json.dumps(succeeded_event_for_unknown_intent()).encode()
-    header = make_header(lab, payload)
-    with database_unchanged(lab):
-        r = post_raw(lab, payload, header)
+    header = make_header(fast_lab, payload)
+    with database_unchanged(fast_lab):
+        r = post_raw(fast_lab, payload, header)
     assert_rejected(r, "Stripe-Signature")
 
 
-def test_body_changed_after_signing_is_rejected(lab, customer):
+def test_body_changed_after_signing_is_rejected(fast_lab, customer):
     # A real PaymentIntent of a real order: the forged body would pay it if it got through.
-    order = lab.order("prod_enamel_mug", 1, customer)["order"]
-    intent = lab.gateway().retrieve_payment_intent(order["payment_intent"])
+    order = fast_lab.order("prod_enamel_mug", 1, customer)["order"]
+    intent = fast_lab.gateway().retrieve_payment_intent(order["payment_intent"])
     payload = json.dumps(payment_intent_event(intent, event_id=test_event_id())).encode()
-    header = sign(payload, lab.webhook_secret)
+    header = sign(payload, fast_lab.webhook_secret)
     forged = payload.replace(b'"requires_payment_method"', b'"succeeded"')
     assert forged != payload
-    with database_unchanged(lab):
-        r = post_raw(lab, forged, header)
+    with database_unchanged(fast_lab):
+        r = post_raw(fast_lab, forged, header)
     assert_rejected(r, "Stripe-Signature")
-    assert lab.order_status(order["id"])["status"] == "created"
+    assert fast_lab.order_status(order["id"])["status"] == "created"
 
 
 # --- Rejections: signed, but not a usable event --------------------------------------------------
@@ -86,58 +86,58 @@ BODY_CASES = {
 
 
 @pytest.mark.parametrize("make_body", BODY_CASES.values(), ids=BODY_CASES.keys())
-def test_signed_body_that_is_not_a_payment_intent_event_is_rejected(lab, make_body):
+def test_signed_body_that_is_not_a_payment_intent_event_is_rejected(fast_lab, make_body):
     payload = make_body()
-    with database_unchanged(lab):
-        r = post_raw(lab, payload, sign(payload, lab.webhook_secret))
+    with database_unchanged(fast_lab):
+        r = post_raw(fast_lab, payload, sign(payload, fast_lab.webhook_secret))
     assert_rejected(r, None)
 
 
 # --- Acceptance ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("age", [0, 240, -240], ids=["now", "4min-old", "4min-ahead"])
-def test_event_type_the_server_ignores_is_acknowledged(lab, age):
+def test_event_type_the_server_ignores_is_acknowledged(fast_lab, age):
     event = {"id": test_event_id(), "object": "event", "type": "customer.created",
              "created": int(time.time()),
              "data": {"object": {"id": "cus_" + secrets.token_hex(6), "object": "customer"}}}
-    orders_before = lab.snapshot()["orders"]
-    r = lab.post_event(event, timestamp=int(time.time()) - age)
+    orders_before = fast_lab.snapshot()["orders"]
+    r = fast_lab.post_event(event, timestamp=int(time.time()) - age)
     assert r.status_code == 200, r.text
     assert r.json()["received"] is True
-    assert lab.snapshot()["orders"] == orders_before
+    assert fast_lab.snapshot()["orders"] == orders_before
     # Recorded, so a redelivery of it is recognised too.
-    assert [e["outcome"] for e in lab.query("SELECT * FROM webhook_events WHERE id = ?",
+    assert [e["outcome"] for e in fast_lab.query("SELECT * FROM webhook_events WHERE id = ?",
                                         event["id"])] == ["ignored_type"]
 
 
-def test_event_for_a_payment_intent_stripe_does_not_know_fulfils_nothing(lab):
-    before = lab.snapshot()
-    r = lab.post_event(succeeded_event_for_unknown_intent())
+def test_event_for_a_payment_intent_stripe_does_not_know_fulfils_nothing(fast_lab):
+    before = fast_lab.snapshot()
+    r = fast_lab.post_event(succeeded_event_for_unknown_intent())
     assert r.status_code == 200, r.text
     assert r.json()["received"] is True
-    after = lab.snapshot()
+    after = fast_lab.snapshot()
     assert (after["orders"], after["inventory"]) == (before["orders"], before["inventory"])
 
 
-def inventory_rows_api(lab, customer: str) -> list[dict]:
-    r = lab.get(f"/api/customers/{customer}/inventory")
+def inventory_rows_api(fast_lab, customer: str) -> list[dict]:
+    r = fast_lab.get(f"/api/customers/{customer}/inventory")
     assert r.status_code == 200
     return r.json()["data"]
 
 
-def test_forged_amount_for_an_unpaid_order_does_not_fulfil(lab, customer):
-    order = lab.order("prod_coffee_beans", 1, customer)["order"]
+def test_forged_amount_for_an_unpaid_order_does_not_fulfil(fast_lab, customer):
+    order = fast_lab.order("prod_coffee_beans", 1, customer)["order"]
     pi = order["payment_intent"]
-    intent = lab.gateway().retrieve_payment_intent(pi)
+    intent = fast_lab.gateway().retrieve_payment_intent(pi)
     forged = {**intent, "status": "succeeded", "amount": 100, "amount_received": 100}
     event = payment_intent_event(forged, event_id=test_event_id())
-    r = lab.post_event(event)
+    r = fast_lab.post_event(event)
     assert r.status_code == 200 and r.json()["received"] is True
     # The server re-read the PaymentIntent: nothing has been paid.
-    status = lab.order_status(order["id"])
+    status = fast_lab.order_status(order["id"])
     assert (status["status"], status["amount_paid"], status["attempts"]) == ("created", 0, 0)
-    assert inventory_rows(lab, order["id"]) == []
-    [recorded] = events_for(lab, pi)
+    assert inventory_rows(fast_lab, order["id"]) == []
+    [recorded] = events_for(fast_lab, pi)
     assert recorded["outcome"] in ("no_change", "amount_mismatch")
 
 
