@@ -1,6 +1,7 @@
-"""The lab's app (the merchant server and the lab's routes) in this process, offline or in test mode, talking to no Stripe at
-all: for what a route answers before any Stripe call (the offline-only routes, the React shop's
-files). The offline one points at port 9, where nothing listens."""
+"""The lab's app (the merchant server and the lab's routes) in this process, offline or in test
+mode, talking to no Stripe at all: for what a route answers before any Stripe call (the
+offline-only routes, the React shop's files). The offline one points at port 9, where nothing
+listens."""
 from __future__ import annotations
 
 from tutorial_server.config import load_settings
