@@ -38,8 +38,9 @@ serve: $(VENV)/.lab-installed
 	$(BIN)/python -m tutorial_server serve
 
 # Tests run in TEST_WORKERS processes (pytest-xdist), whole files each. Most tests wait on labs,
-# kernels and browsers, so 3 on 2 cores beat 2 (measured); TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 3
+# kernels and browsers: on 2 cores 4 workers took about 3.5 minutes, 2 or 3 about 4.5 (one
+# process: 10); TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 4
 test: $(VENV)/.test-installed node_modules/.installed chromium client client-check
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 

@@ -7,7 +7,9 @@ variables set here, even empty, are not overridden by it). nbval's output masks 
 tests/nbval_sanitize.cfg.
 
 To run the notebooks against a lab you started yourself (real Stripe test mode, say), set
-TUTORIAL_SERVER_URL: they then attach to it instead (see README, "Tests")."""
+TUTORIAL_SERVER_URL: they then attach to it instead (see README, "Tests").
+
+Also for the whole run: the order files are handed out in, and SIGINT for what the tests start."""
 import os
 import signal
 from pathlib import Path

@@ -36,7 +36,8 @@ def stripe_request_log(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> RunningLab:
-    """One lab shared by the session's tests; each test uses its own customer id."""
+    """One lab shared by the session's tests (under pytest-xdist, by one worker's); each test
+    uses its own customer id."""
     tmp = tmp_path_factory.mktemp("lab")
     running = RunningLab(tmp / "lab.sqlite3", new_webhook_secret(), tmp / "lab.log").start()
     yield running
