@@ -46,8 +46,12 @@ def lab(tmp_path_factory) -> RunningLab:
 
 @pytest.fixture
 def fresh_lab(tmp_path) -> RunningLab:
-    """A lab of the test's own, for tests that stop, kill or restart it."""
-    running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log")
+    """A lab of the test's own, for tests that stop, kill or restart it, or lose its webhooks.
+    No background reconcile (and so no webhook watchdog): a test that loses a webhook on
+    purpose decides itself what settles the order, however long a busy machine makes it take
+    (the safety nets have tests of their own, with labs that ask for them)."""
+    running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
+                         args=["--reconcile-every", "0"])
     yield running.start()
     if running.process is not None:
         running.stop()

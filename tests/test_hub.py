@@ -97,8 +97,11 @@ def test_the_learners_folder_holds_only_notebooks():
 
 def _installation_files() -> set[str]:
     """Every file in the installation (this checkout), but for caches and test outputs."""
+    # Also JupyterLab's checkpoints in notebooks/: `make lab`'s path writes them there, and
+    # tests/test_lab_in_browser.py drives that path while this file runs on another worker.
+    # The hub's learners open their notebooks in their own homes.
     skip = {".git", ".venv", "node_modules", "test-artifacts", "__pycache__", ".pytest_cache",
-            ".mypy_cache", ".hypothesis", "stripe_payments_lab.egg-info"}
+            ".mypy_cache", ".hypothesis", "stripe_payments_lab.egg-info", ".ipynb_checkpoints"}
     found = set()
     for folder, dirs, files in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in skip]
