@@ -27,7 +27,6 @@ ENVIRONMENT = Path("postman/local-lab.postman_environment.json")
 NEWMAN = Path("node_modules/.bin/newman")
 JUNIT_REPORT = Path("test-artifacts/newman-junit.xml")
 SCHEMA_V2_1 = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
-NEWMAN_BUDGET_SECONDS = 30
 # The flow's order, as Step 1's request sends it (the article's step-1 example).
 ARTICLE_PRODUCT, ARTICLE_QUANTITY = "80980928378932", 10
 # A real key or signing secret is long and random; the placeholders in postman/ are not.
@@ -157,11 +156,6 @@ def test_every_request_ran_with_all_its_assertions(newman_run):
     assert len(requests) >= 25 and sum(ran.values()) >= 100
     print(f"newman: {len(requests)} requests, {sum(ran.values())} assertions, "
           f"{newman_run.seconds:.1f}s")
-
-
-def test_newman_run_is_quick(newman_run):
-    assert newman_run.suites, "newman ran nothing"
-    assert newman_run.seconds < NEWMAN_BUDGET_SECONDS
 
 
 def test_the_report_does_not_contain_the_webhook_secret(newman_run, lab):
