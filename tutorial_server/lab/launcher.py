@@ -101,7 +101,6 @@ class Lab:
         slot.app = self.app
         self.startup_check = reconcile(self.app)
         self._start_background(backend_url)
-        self._write_state(backend_url)
 
     def _clear(self, backend_url: str | None) -> None:
         """`--fresh`: last class's orders would otherwise show up again (and the start-up
@@ -126,6 +125,12 @@ class Lab:
             self.app.extensions["webhook_watchdog"] = watchdog
         self.background = BackgroundReconcile(self.app, interval, also=watchdog).start()
         self.app.extensions["background_reconcile"] = self.background
+
+    def announce(self, footer: str = "") -> None:
+        """Print the banner, then write the state file: whoever waits for the file (notebooks,
+        the CLI, the tests) finds the lab serving and its banner already printed."""
+        print(self.banner() + footer, flush=True)
+        self._write_state(self.backend_url)
 
     def _write_state(self, backend_url: str | None) -> None:
         state = {"pid": os.getpid(), "mode": self.settings.mode, "server_url": self.server_url,
@@ -230,7 +235,7 @@ def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | No
               reconcile_every=reconcile_every, roster=roster, fresh=fresh)
     try:
         lab.start()
-        print(lab.banner() + "\nPress Ctrl-C to stop.", flush=True)
+        lab.announce("\nPress Ctrl-C to stop.")
         lab.serve_forever()
         print("\nStopping the lab.", flush=True)
     except KeyboardInterrupt:
@@ -247,7 +252,7 @@ def run_lab(settings: Settings, open_browser: bool = True) -> None:
     try:
         lab.start()
         lab.serve_in_thread()
-        print(lab.banner(), flush=True)
+        lab.announce()
         argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={PROJECT_ROOT / 'notebooks'}"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             argv.append("--allow-root")
