@@ -1,7 +1,7 @@
-"""What both kinds of test lab offer behind the HTTP API: signed webhook posts and direct reads
-of the lab's database (tests/conftest.py's RunningLab, a lab process; tests/fast/conftest.py's
-InProcessLab, the app in the test's process). A class needs `post`, `db_path` and
-`webhook_secret`."""
+"""What both kinds of test lab offer behind the HTTP API: placing an order, signed webhook posts
+and direct reads of the lab's database (tests/running_lab.py's RunningLab, a lab process;
+tests/fast/conftest.py's InProcessLab, the app in the test's process). A class needs `get`,
+`post`, `db_path` and `webhook_secret`."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,19 @@ from . import signing
 
 
 class LabDatabaseView:
+    def order(self, product: str = "prod_drip_bags", quantity: int = 1,
+              customer: str | None = None, **kw) -> dict:
+        """Step 1 through the lab's HTTP API (the subclass's `post`): the 201 answer's JSON."""
+        body = {"productId": product, "quantity": quantity}
+        if customer:
+            body["customer"] = customer
+        r = self.post("/api/orders", json=body, **kw)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def order_status(self, order_id: str) -> dict:
+        return self.get(f"/api/orders/{order_id}").json()["order"]
+
     def post_event(self, event: dict, secret: str | None = None, timestamp: int | None = None,
                    header: str | None = None):
         payload = json.dumps(event).encode()

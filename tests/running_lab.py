@@ -119,18 +119,6 @@ class RunningLab(LabDatabaseView):
     def post(self, path: str, **kw) -> requests.Response:
         return requests.post(self.url + path, timeout=10, **kw)
 
-    def order(self, product: str = "prod_drip_bags", quantity: int = 1,
-              customer: str | None = None, **kw) -> dict:
-        body = {"productId": product, "quantity": quantity}
-        if customer:
-            body["customer"] = customer
-        r = self.post("/api/orders", json=body, **kw)
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    def order_status(self, order_id: str) -> dict:
-        return self.get(f"/api/orders/{order_id}").json()["order"]
-
     def wait_for_status(self, order_id: str, status: str, timeout: float = 10.0) -> dict:
         return wait_for(lambda: (o := self.order_status(order_id))["status"] == status and o,
                         timeout, message=f"order {order_id} to become {status}")

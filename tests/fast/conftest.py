@@ -104,18 +104,6 @@ class InProcessLab(LabDatabaseView):
         kw.pop("timeout", None)
         return Answer(self.client.open(path, method=method, **kw))
 
-    def order(self, product: str = "prod_drip_bags", quantity: int = 1,
-              customer: str | None = None, **kw) -> dict:
-        body = {"productId": product, "quantity": quantity}
-        if customer:
-            body["customer"] = customer
-        r = self.post("/api/orders", json=body, **kw)
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    def order_status(self, order_id: str) -> dict:
-        return self.get(f"/api/orders/{order_id}").json()["order"]
-
     def gateway(self) -> StripeGateway:
         """The customer's side of step 5, against the shared stand-in."""
         return gateway_for({"mode": "offline", "backend_url": self.backend_url})
