@@ -32,10 +32,10 @@ lab: $(VENV)/.lab-installed
 	@if command -v npm >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory client || echo "The React shop (/shop/) did not build (Node.js 20.19+ needed); the lab starts without it."; \
 	else echo "The React shop at /shop/ needs Node.js 20.19+ and npm: install them, then run make client."; fi
-	$(BIN)/python -m tutorial_server lab
+	$(BIN)/python -m tutorial_server.lab lab
 
 serve: $(VENV)/.lab-installed
-	$(BIN)/python -m tutorial_server serve
+	$(BIN)/python -m tutorial_server.lab serve
 
 # Tests run in TEST_WORKERS processes (pytest-xdist), whole files each. Most tests wait on labs,
 # kernels and browsers: on 2 cores 4 workers took about 3.5 minutes, 2 or 3 about 4.5 (one

@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: a lab of their own, statistics, and the report format.
 
-Every benchmark starts its own lab (`python -m tutorial_server serve --port 0`) on 127.0.0.1
+Every benchmark starts its own lab (`python -m tutorial_server.lab serve --port 0`) on 127.0.0.1
 with a temporary database and its own offline Stripe, so the numbers never depend on a lab
 someone else is using, and all traffic stays on this machine.
 """

@@ -1,4 +1,4 @@
-"""A real lab for tests: `python -m tutorial_server serve` as its own process (started, found and
+"""A real lab for tests: `python -m tutorial_server.lab serve` as its own process (started, found and
 stopped through tutorial_server.lab.process.LabProcess, like every lab), with its own localstripe
 process, on free ports, with a temporary SQLite file. Tests talk HTTP.
 
@@ -131,8 +131,8 @@ class RunningLab(LabDatabaseView):
 # --- from outside the lab ------------------------------------------------------------------------
 
 def run_cli(running, *args, timeout=60):
-    """`python -m tutorial_server ARGS --db <the lab's database>`, as a learner types it."""
-    return subprocess.run([sys.executable, "-m", "tutorial_server", *args, "--db",
+    """`python -m tutorial_server.lab ARGS --db <the lab's database>`, as a learner types it."""
+    return subprocess.run([sys.executable, "-m", "tutorial_server.lab", *args, "--db",
                            str(running.db_path)], cwd=ROOT, capture_output=True, text=True,
                           env=lab_env(running.db_path, running.webhook_secret), timeout=timeout)
 

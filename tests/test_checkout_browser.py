@@ -159,7 +159,7 @@ def test_success_page_says_so_when_the_webhook_never_comes(fresh_lab, customer, 
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("No confirmation after 1 s")
     expect(alert).to_contain_text("Please do not pay again")
-    expect(alert).to_contain_text("python -m tutorial_server reconcile")
+    expect(alert).to_contain_text("python -m tutorial_server.lab reconcile")
     expect(page.get_by_role("heading", level=1)).to_have_text("Payment not confirmed yet")
     screenshot(page, "webhook-timeout")
     assert page.problems == []

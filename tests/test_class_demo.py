@@ -99,7 +99,7 @@ def test_reset_clears_the_webhook_deliveries_too(fresh_lab):
 def test_demo_command_prints_a_checkout_link_that_opens(fresh_lab):
     started = time.monotonic()
     demo = subprocess.run(
-        [sys.executable, "-m", "tutorial_server", "demo", "--db", str(fresh_lab.db_path)],
+        [sys.executable, "-m", "tutorial_server.lab", "demo", "--db", str(fresh_lab.db_path)],
         cwd=ROOT, env=lab_env(fresh_lab.db_path, None), capture_output=True, text=True,
         timeout=60)
     print(f"demo command: {time.monotonic() - started:.2f} s")  # a number, not an assert
@@ -131,7 +131,7 @@ def test_fresh_start_is_empty_and_the_terminal_is_quiet(tmp_path):
         assert "GET /api/dashboard" not in log and "GET /api/orders/" not in log
         assert "Request to Stripe" not in log  # stripe-python's INFO lines
         assert "POST /webhook" not in log  # the lab's own webhook checks
-        assert "Demo order       python -m tutorial_server demo" in log  # the banner
+        assert "Demo order       python -m tutorial_server.lab demo" in log  # the banner
         lab.stop()
         lab.args = ["--fresh", "--verbose"]
         lab.start()
@@ -175,7 +175,7 @@ def test_the_banner_of_a_class_lab_prints_its_addresses_and_the_demo_command(tmp
     security.configure_hosts(lab.app)
     banner = lab.banner()
     assert "Class addresses  http://teacher-laptop:4242  http://192.0.2.7:4242" in banner
-    assert f"python -m tutorial_server demo --db {settings.db_path}" in banner
+    assert f"python -m tutorial_server.lab demo --db {settings.db_path}" in banner
     assert "Class roster     2 learners" in banner
     lab.host = "127.0.0.1"
     assert "Class addresses" not in lab.banner()

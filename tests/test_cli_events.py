@@ -56,7 +56,7 @@ def test_trigger_on_a_paid_order_changes_nothing(failure_lab):
 
 
 def test_cli_without_a_running_lab_or_with_an_unknown_event(failure_lab, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tutorial_server", "events", "resend",
+    result = subprocess.run([sys.executable, "-m", "tutorial_server.lab", "events", "resend",
                              "evt_123", "--db", str(tmp_path / "none.sqlite3")], cwd=ROOT,
                             env=lab_env(tmp_path / "none.sqlite3", None), capture_output=True,
                             text=True, timeout=60)

@@ -61,7 +61,7 @@ def test_a_publishable_key_in_the_secret_key_variable_is_refused():
 ])
 def test_serve_refuses_to_start_and_says_why(tmp_path, env, named):
     result = subprocess.run(
-        [sys.executable, "-m", "tutorial_server", "serve", "--port", "0"], cwd=ROOT,
+        [sys.executable, "-m", "tutorial_server.lab", "serve", "--port", "0"], cwd=ROOT,
         env=lab_env(tmp_path / "db.sqlite3", None, env), capture_output=True, text=True,
         timeout=60)
     assert result.returncode != 0

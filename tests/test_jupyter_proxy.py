@@ -38,7 +38,7 @@ def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard():
     config = setup_merchant_server()
     # A socket in a private folder, not a port every learner's /proxy/<port>/ could reach.
     assert config["unix_socket"] is True
-    assert config["command"][1:] == ["-m", "tutorial_server", "serve",
+    assert config["command"][1:] == ["-m", "tutorial_server.lab", "serve",
                                      "--unix-socket", "{unix_socket}"]
     assert Path(config["command"][0]).name.startswith("python")
     assert config["absolute_url"] is False  # the server sees /dashboard, not the hub's prefix

@@ -132,7 +132,7 @@ def test_a_second_lab_does_not_disturb_the_first(lab, fresh_lab, customer):
 
 def test_a_busy_port_is_a_clear_error(lab, tmp_path):
     port = lab.url.rsplit(":", 1)[1]
-    result = subprocess.run([sys.executable, "-m", "tutorial_server", "serve", "--port", port],
+    result = subprocess.run([sys.executable, "-m", "tutorial_server.lab", "serve", "--port", port],
                             cwd=ROOT, env=lab_env(tmp_path / "db.sqlite3", None),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
@@ -169,7 +169,7 @@ def test_reconcile_settles_an_order_whose_webhook_was_lost(fresh_lab, customer):
 
 
 def test_reconcile_without_a_running_lab_says_what_to_do(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tutorial_server", "reconcile", "--db",
+    result = subprocess.run([sys.executable, "-m", "tutorial_server.lab", "reconcile", "--db",
                              str(tmp_path / "none.sqlite3")], cwd=ROOT,
                             env=lab_env(tmp_path / "none.sqlite3", None),
                             capture_output=True, text=True, timeout=60)

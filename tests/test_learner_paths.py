@@ -7,7 +7,7 @@
   every notebook still reaches its last cell without an error output.
 
 (`make lab` is tests/test_lab_in_browser.py; Stripe test mode is tests/test_notebooks_test_mode.py.)
-Kernels are real ipykernel processes, labs are real `python -m tutorial_server` processes.
+Kernels are real ipykernel processes, labs are real `python -m tutorial_server.lab` processes.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def stand_in_payment_intents(lab) -> list[str]:
 
 
 def cli(db_path, secret, *args):
-    return subprocess.run([sys.executable, "-m", "tutorial_server", *args, "--db", str(db_path)],
+    return subprocess.run([sys.executable, "-m", "tutorial_server.lab", *args, "--db", str(db_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env=lab_env(db_path, secret))
 
@@ -66,7 +66,7 @@ def test_reset_yes_without_a_lab_empties_the_database(tmp_path):
 
 def test_reset_asks_first_and_keeps_everything_on_no(fresh_lab, customer):
     fresh_lab.order("prod_enamel_mug", 1, customer)
-    result = subprocess.run([sys.executable, "-m", "tutorial_server", "reset", "--db",
+    result = subprocess.run([sys.executable, "-m", "tutorial_server.lab", "reset", "--db",
                              str(fresh_lab.db_path)], cwd=ROOT, capture_output=True, text=True,
                             input="n\n", timeout=60,
                             env=lab_env(fresh_lab.db_path, fresh_lab.webhook_secret))

@@ -63,7 +63,7 @@ def test_serve_refuses_a_backend_url_where_nothing_answers(tmp_path):
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
     result = subprocess.run(
-        [sys.executable, "-m", "tutorial_server", "serve", "--port", "0", "--db",
+        [sys.executable, "-m", "tutorial_server.lab", "serve", "--port", "0", "--db",
          str(tmp_path / "db.sqlite3"), "--backend-url", f"http://127.0.0.1:{dead}"],
         cwd=ROOT, env=lab_env(tmp_path / "db.sqlite3", None), capture_output=True, text=True,
         timeout=60)

@@ -39,7 +39,7 @@ NO_WEBHOOK = ("no webhook reached the lab on port {port} within {seconds} s. Is 
 
 @pytest.fixture(scope="module")
 def test_mode_lab(tmp_path_factory, stripe_request_log):
-    """`python -m tutorial_server serve --port 4242` in test mode, with this environment's keys.
+    """`python -m tutorial_server.lab serve --port 4242` in test mode, with this environment's keys.
     Its Stripe requests are recorded like every other lab's, so they are checked too."""
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", PORT)) == 0:
@@ -50,7 +50,7 @@ def test_mode_lab(tmp_path_factory, stripe_request_log):
     # This environment's own keys (not lab_env's empty ones), on the port the CLI forwards to.
     env = dict(os.environ, TUTORIAL_DB=str(db), PYTHONUNBUFFERED="1",
                **{RECORD_STRIPE_REQUESTS: str(stripe_request_log)})
-    lab = LabProcess(db, argv=[sys.executable, "-m", "tutorial_server", "serve", "--port",
+    lab = LabProcess(db, argv=[sys.executable, "-m", "tutorial_server.lab", "serve", "--port",
                                str(PORT), "--db", str(db)], env=env, log=tmp / "lab.log")
     try:
         lab.start(timeout=30)

@@ -6,7 +6,7 @@
 The server is the package's top level: these modules, templates/ and static/ make a merchant
 server you could copy into a shop of your own and run against Stripe test mode. The wings
 around it (lab/, notebook/, course/, trace/) import it, never the other way round.
-Nothing runs at import time; `python -m tutorial_server serve` starts the lab around it.
+Nothing runs at import time; `python -m tutorial_server.lab serve` starts the lab around it.
 """
 from __future__ import annotations
 

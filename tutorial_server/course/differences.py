@@ -52,7 +52,7 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
              "events can be listed and retrieved for 30 days.",
      "offline": "Only payment_intent.succeeded and payment_intent.payment_failed, "
                 "one attempt, about 1 s after the call.",
-     "lab": "`python -m tutorial_server reconcile` settles orders whose webhook was lost."},
+     "lab": "`python -m tutorial_server.lab reconcile` settles orders whose webhook was lost."},
     {"topic": "Event api_version",
      "real": "The webhook endpoint's API version, else the account's default; `stripe listen` "
              "uses the account's default unless given --latest, so it may differ from the "

@@ -1,4 +1,4 @@
-"""Command line: `python -m tutorial_server COMMAND`.
+"""Command line: `python -m tutorial_server.lab COMMAND`.
 
   serve      start the offline Stripe stand-in (offline mode) and the merchant server
   lab        the same, plus JupyterLab on notebooks/
@@ -57,7 +57,7 @@ def _attached_app(settings: Settings):
     state = read_lab_state(settings.db_path)
     if settings.offline and state is None:
         raise SystemExit(f"No lab is running on {settings.db_path}. Start it first with "
-                         "`python -m tutorial_server serve`: in offline mode the payments live "
+                         "`python -m tutorial_server.lab serve`: in offline mode the payments live "
                          "in the running lab's offline Stripe.")
     return create_lab_app(settings, backend_url=state["backend_url"] if state else None), state
 
@@ -94,7 +94,7 @@ def cmd_demo(args) -> None:
     state = read_lab_state(settings.db_path)
     if state is None:
         raise SystemExit(f"No lab is running on {settings.db_path}. Start it first with "
-                         "`python -m tutorial_server serve` (and pass the same --db).")
+                         "`python -m tutorial_server.lab serve` (and pass the same --db).")
     url = state["server_url"]
     answer = requests.post(f"{url}/api/orders", json={
         "productId": args.product, "quantity": args.quantity, "customer": args.customer},
@@ -153,7 +153,7 @@ def cmd_reset(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tutorial_server",
+    parser = argparse.ArgumentParser(prog="python -m tutorial_server.lab",
                                      description="The Stripe payments lab.")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -26,7 +26,7 @@ def _running_lab(settings: Settings):
     state = read_lab_state(settings.db_path)
     if state is None:
         raise SystemExit(f"No lab is running on {settings.db_path}. Start it first with "
-                         "`python -m tutorial_server serve` (and pass the same --db).")
+                         "`python -m tutorial_server.lab serve` (and pass the same --db).")
     if state.get("mode") == "offline":
         secret = state.get("webhook_secret")
         gateway = gateway_for(state)

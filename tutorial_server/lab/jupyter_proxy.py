@@ -25,7 +25,7 @@ def setup_merchant_server() -> dict:
         # port: on a hub with local spawners every learner can reach every loopback port
         # through their own /proxy/<port>/, but only this Jupyter server reaches this socket.
         "unix_socket": True,
-        "command": [sys.executable, "-m", "tutorial_server", "serve",
+        "command": [sys.executable, "-m", "tutorial_server.lab", "serve",
                     "--unix-socket", "{unix_socket}"],
         "timeout": START_TIMEOUT_SECONDS,
         # The server sees /dashboard, not /user/<name>/stripe-lab/dashboard: its pages use

@@ -162,7 +162,7 @@ class Lab:
                       f"  Webhooks         run: stripe listen --forward-to localhost:{self.port}/webhook"]
         if not self.unix_socket:
             lines.append(f"  Dashboard        {self.server_url}/dashboard   (instructor's view)")
-            lines.append(f"  Demo order       python -m tutorial_server demo --db {s.db_path}   "
+            lines.append(f"  Demo order       python -m tutorial_server.lab demo --db {s.db_path}   "
                          "(prints its checkout link; or the dashboard's Demo order button)")
         addresses = class_addresses(self.host, self.port)
         if addresses:

@@ -1,4 +1,4 @@
-"""A lab as a process: start `python -m tutorial_server serve`, wait until it is ready, read its
+"""A lab as a process: start `python -m tutorial_server.lab serve`, wait until it is ready, read its
 state, get a gateway to its Stripe, and stop it cleanly.
 
     with LabProcess(db_path, env=...) as lab:     # or lab.start() ... lab.stop()
@@ -101,7 +101,7 @@ class LabProcess:
                  argv: list[str] | None = None, env: dict | None = None,
                  log: Path | IO[bytes] | None = None, start_new_session: bool = False) -> None:
         self.db_path = Path(db_path)
-        self.argv = argv or [sys.executable, "-m", "tutorial_server", "serve", "--port", "0",
+        self.argv = argv or [sys.executable, "-m", "tutorial_server.lab", "serve", "--port", "0",
                              "--db", str(self.db_path), *args]
         self.env = env
         self.log = log

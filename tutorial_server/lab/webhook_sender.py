@@ -3,7 +3,7 @@
 The sender, for learners and tests; the server's receiver is webhooks.py.
 
 The offline equivalents of the Stripe CLI's `stripe trigger` and `stripe events resend` (see
-`python -m tutorial_server trigger` / `events resend`) and the failure notebook use these, so
+`python -m tutorial_server.lab trigger` / `events resend`) and the failure notebook use these, so
 learners can replay and forge deliveries on purpose and watch what the server does.
 
     from tutorial_server.lab.webhook_sender import deliver_event, payment_intent_event
