@@ -166,7 +166,7 @@ def test_the_banner_of_a_class_lab_prints_its_addresses_and_the_demo_command(tmp
     settings = load_settings({"TUTORIAL_DB": str(tmp_path / "b.sqlite3")})
     from tutorial_server import security
     from tutorial_server.lab.app import create_lab_app
-    lab = lab_module.Lab(settings, host="0.0.0.0", roster=("ada", "grace"))
+    lab = lab_module.Lab(settings, host="0.0.0.0", roster={"ada": None, "grace": None})
     # What start() would have set; nothing is started or contacted.
     lab.server_url, lab.port, lab.backend = "http://127.0.0.1:4242", 4242, None
     lab.backend_url, lab.startup_check, lab.background = "http://127.0.0.1:8420", Counter(), None

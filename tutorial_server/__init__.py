@@ -17,7 +17,7 @@ from collections import deque
 import stripe
 from flask import Flask, g, request
 
-from . import checkout, db, errors, orders_api, refunds, security, webhooks
+from . import checkout, db, errors, learners, orders_api, refunds, security, webhooks
 from .config import Settings, load_settings
 from .gateway import API_VERSION, make_gateway
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(refunds.bp)  # POST /api/orders/<id>/refund
     app.register_blueprint(checkout.bp)
+    app.register_blueprint(learners.bp)  # POST /api/class/join (class mode)
     if settings.offline:
         # The token confirm exists only for the offline stand-in (test mode: 404).
         app.register_blueprint(checkout.offline_bp)

@@ -20,7 +20,7 @@ from typing import Any
 import stripe
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
-from . import catalogue, orders, payments
+from . import catalogue, learners, orders, payments
 from .db import get_db
 from .errors import ApiError, as_api_error
 from .orders_api import order_or_404
@@ -84,6 +84,9 @@ def checkout_page(order_id: str):
         return _not_found(order_id)
     if order["status"] == "paid":
         return redirect(url_for(".complete_page", order_id=order_id))
+    access = request.args.get("access")
+    if not learners.may_act_on(db, order_id, access):
+        return page("checkout_not_yours.html", 403, order_id=order_id)
     summary = order_summary(order)
     if order["status"] == "canceled":
         return page("checkout.html", order=order, summary=summary, problem="This order was "
@@ -105,6 +108,7 @@ def checkout_page(order_id: str):
         "checkout.html", stripe_js=True, problem=None, test_cards=TEST_CARDS,
         stripe_js_url=stripe_js_url(),
         publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
+        order_access=access if learners.class_mode() else None,
         order=order_or_404(db, order_id), summary=summary)
 
 
@@ -157,6 +161,7 @@ def confirm(order_id: str):
     """
     db = get_db()
     order = order_or_404(db, order_id)
+    learners.require_owner(db, order_id)
     token = _parse_confirm_request()
     intent = payments.pay_with_token(db, order, token, url_for(
         "checkout.complete_page", order_id=order_id, _external=True))

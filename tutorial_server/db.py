@@ -25,6 +25,7 @@ SCHEMA_FILE = Path(__file__).with_name("schema.sql")
 SCHEMA = SCHEMA_FILE.read_text(encoding="utf-8")
 # Every table, parents first (as schema.sql defines them).
 TABLES = tuple(re.findall(r"^CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA, re.M))
+KEPT_BY_RESET = ("learners",)
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -130,6 +131,9 @@ def migrate_orders_table(db: sqlite3.Connection) -> None:
 
 
 def clear_all(db: sqlite3.Connection) -> None:
-    """Delete every row of every table, children before parents (call in a transaction)."""
+    """Delete every row of every table, children before parents (call in a transaction);
+    except the class's learners: a reset starts the payments again, not the class (their
+    keys stay valid)."""
     for table in reversed(TABLES):
-        db.execute(f"DELETE FROM {table}")
+        if table not in KEPT_BY_RESET:
+            db.execute(f"DELETE FROM {table}")

@@ -12,7 +12,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify
 
-from . import catalogue, orders, payments
+from . import catalogue, learners, orders, payments
 from .db import get_db, transaction
 from .errors import ApiError
 from .pages import stripe_js_url
@@ -35,6 +35,8 @@ def config():
             "api_version": current_app.config["STRIPE_API_VERSION"]}
     if settings.offline:
         body["backend_url"] = current_app.config["BACKEND_URL"]
+    if learners.class_mode():  # a shared server: learners join for a key (learners.py)
+        body["class_mode"] = True
     return jsonify(body)
 
 
@@ -83,8 +85,11 @@ def parse_order_request() -> tuple[catalogue.Product, int, str]:
 def create_order():
     key = idempotency_key()
     product, quantity, customer = parse_order_request()
-    fingerprint = hashlib.sha256(json.dumps([product.id, quantity, customer]).encode()).hexdigest()
     db = get_db()
+    learner, access = learners.owner_for_new_order(db, customer)
+    # The learner is part of the request: a classmate who guesses the key gets a conflict.
+    fingerprint = hashlib.sha256(json.dumps([product.id, quantity, customer, learner]).encode()
+                                 ).hexdigest()
 
     with transaction(db):
         replayed = False
@@ -99,14 +104,21 @@ def create_order():
             except AmountOutOfRange as e:  # refused here, before any Stripe call
                 raise ApiError(400, str(e), param="quantity", code=e.code) from None
             order_id = orders.insert_order(db, priced, customer)
+            learners.record_owner(db, order_id, learner, access)
             if key:
                 orders.remember_idempotency_key(db, key, fingerprint, order_id)
 
     order = orders.get_order(db, order_id)
     intent = payments.ensure_payment_intent(db, order)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return (jsonify(payments.answer_for_client(orders.get_order(db, order_id), intent)),
-            201, headers)
+    answer = payments.answer_for_client(orders.get_order(db, order_id), intent)
+    # Class mode: how the creator proves the order is theirs. (A replay, which only the holder
+    # of the Idempotency-Key can make, answers as before but cannot show the code again: the
+    # server keeps its digest only.)
+    if access is not None and not replayed:
+        answer["access"] = access
+        answer["checkout_url"] = f"/checkout/{order_id}?access={access}"
+    return jsonify(answer), 201, headers
 
 
 def order_or_404(db, order_id: str):
@@ -130,7 +142,9 @@ def sync_order(order_id: str):
     check `reconcile` makes for every order, for one order (e.g. after 3-D Secure, for which
     the offline stand-in sends no webhook). Safe to call any number of times."""
     db = get_db()
-    intent = payments.sync_payment(db, order_or_404(db, order_id))
+    order = order_or_404(db, order_id)
+    learners.require_owner(db, order_id)
+    intent = payments.sync_payment(db, order)
     summary = {k: intent.get(k) for k in ("id", "status", "last_payment_error")} if intent else None
     return jsonify({"order": orders.order_to_api(orders.get_order(db, order_id)),
                     "payment_intent": summary})
@@ -140,7 +154,9 @@ def sync_order(order_id: str):
 def cancel_order(order_id: str):
     """Abandoned checkout: the customer left without paying (payments.cancel_payment)."""
     db = get_db()
-    payments.cancel_payment(db, order_or_404(db, order_id))
+    order = order_or_404(db, order_id)
+    learners.require_owner(db, order_id)
+    payments.cancel_payment(db, order)
     return jsonify({"order": orders.order_to_api(orders.get_order(db, order_id))})
 
 

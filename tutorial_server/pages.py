@@ -87,6 +87,10 @@ def page(template: str, status: int = 200, *, stripe_js: bool = False, **context
     response.headers["Content-Security-Policy"] = content_security_policy(stripe_js)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
+    # A checkout link may carry the order's access code (class mode): no Referer to other
+    # sites (Stripe.js's origin). Not "no-referrer": that makes a browser send `Origin: null`
+    # with same-origin POSTs, which security.py refuses.
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 

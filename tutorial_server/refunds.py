@@ -29,7 +29,7 @@ import time
 import stripe
 from flask import Blueprint, current_app, jsonify
 
-from . import orders
+from . import learners, orders
 from .db import get_db, transaction
 from .errors import ApiError
 from .orders_api import order_or_404
@@ -69,6 +69,7 @@ def refund_order(order_id: str):
                           "request is retried.")
     db = get_db()
     order = order_or_404(db, order_id)
+    learners.require_owner(db, order_id)
     requested = _requested_amount()
     fingerprint = hashlib.sha256(json.dumps([order_id, requested]).encode()).hexdigest()
 

@@ -26,6 +26,20 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
 
+-- Class mode (learners.py): each learner who joined, by the SHA-256 of their key, and who
+-- owns each order made in class mode (its learner, if any, and the SHA-256 of its access code).
+CREATE TABLE IF NOT EXISTS learners (
+    customer  TEXT PRIMARY KEY,
+    key_hash  TEXT NOT NULL UNIQUE,
+    joined_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS order_owners (
+    order_id    TEXT PRIMARY KEY REFERENCES orders (id),
+    learner     TEXT,
+    access_hash TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key         TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,

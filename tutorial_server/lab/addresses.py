@@ -18,8 +18,12 @@ def shared_lab_warning(host: str, port: int, reset_token: bool) -> list[str]:
         f"  WARNING: listening on {host}, not only on this machine. Anyone who can reach "
         f"port {port} here can:",
         "    - create orders and pay them with test cards (no real money: test mode or offline),",
-        "    - read the dashboard: every order, payment, customer id and webhook delivery,",
+        "    - read the dashboard: every order, payment, customer id and webhook delivery",
+        "      (never a client secret),",
         "    - send webhooks to /webhook (only ones signed with the lab's secret are accepted).",
+        "  Only an order's owner can cancel, refund or sync it, or open its checkout page: the",
+        "  learner whose key made it (POST /api/class/join, then TUTORIAL_LEARNER_KEY), whoever",
+        "  holds its checkout link, or you (this machine, or Bearer <reset token>).",
         f"  Resetting the lab from the dashboard works {reset}.",
         f"  Learners set TUTORIAL_SERVER_URL=http://{socket.gethostname()}:{port} (or this "
         "machine's IP address). Use a trusted classroom network; Ctrl-C ends the class.",

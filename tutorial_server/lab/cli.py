@@ -62,22 +62,27 @@ def _attached_app(settings: Settings):
     return create_lab_app(settings, backend_url=state["backend_url"] if state else None), state
 
 
-def read_roster(path: str | None) -> tuple[str, ...]:
+def read_roster(path: str | None) -> dict[str, str | None]:
     """The class roster: one learner's customer id a line (what each learner sets as
-    TUTORIAL_CUSTOMER); blank lines and # comments skipped."""
+    TUTORIAL_CUSTOMER), optionally followed by that learner's join code (`learner07 k3y`: they
+    join with it, POST /api/class/join); blank lines and # comments skipped."""
     if not path:
-        return ()
+        return {}
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise SystemExit(f"Cannot read the roster {path}: {e.strerror}.") from None
-    names = [line.split("#", 1)[0].strip() for line in lines]
-    names = [n for n in names if n]
-    bad = [n for n in names if not CUSTOMER_ID.match(n)]
+    entries = [line.split("#", 1)[0].split() for line in lines]
+    entries = [e for e in entries if e]
+    bad = [" ".join(e) for e in entries if not CUSTOMER_ID.match(e[0]) or len(e) > 2]
     if bad:
-        raise SystemExit(f"Roster {path}: not a customer id (1 to 64 letters, digits, '_' or "
-                         f"'-'): {', '.join(repr(b) for b in bad[:5])}")
-    return tuple(dict.fromkeys(names))
+        raise SystemExit(f"Roster {path}: each line is a customer id (1 to 64 letters, digits, "
+                         f"'_' or '-') and optionally a join code: "
+                         f"{', '.join(repr(b) for b in bad[:5])}")
+    roster: dict[str, str | None] = {}
+    for entry in entries:
+        roster.setdefault(entry[0], entry[1] if len(entry) == 2 else None)
+    return roster
 
 
 def cmd_serve(args) -> None:
@@ -185,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
                        "on JupyterHub), plus a loopback port for webhooks under a secret path")
     serve.add_argument("--roster", metavar="FILE",
                        help="the class: one learner's customer id a line (each learner sets it "
-                       "as TUTORIAL_CUSTOMER); the dashboard lists who has not started")
+                       "as TUTORIAL_CUSTOMER), optionally followed by their join code; only "
+                       "these ids may join; the dashboard lists who has not started")
     serve.add_argument("--fresh", action="store_true",
                        help="start with an empty lab (no orders, events or inventories)")
     serve.add_argument("--verbose", action="store_true",

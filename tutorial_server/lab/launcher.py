@@ -50,9 +50,9 @@ class Lab:
     # Seconds between background reconciles (and offline webhook checks); 0 turns them off.
     # None: $TUTORIAL_RECONCILE_SECONDS, else reconcile.DEFAULT_INTERVAL_SECONDS.
     reconcile_every: float | None = None
-    # Learners' customer ids, one a line (`serve --roster FILE`): the dashboard lists those
-    # who have not ordered yet too.
-    roster: tuple[str, ...] = ()
+    # Learners' customer ids and their join codes, if any (`serve --roster FILE`): only they
+    # may join the class; the dashboard lists those who have not ordered yet too.
+    roster: dict = field(default_factory=dict)
     # `serve --fresh`: empty the lab (orders, events, inventories) before serving.
     fresh: bool = False
 
@@ -94,7 +94,9 @@ class Lab:
                                SERVER_PORT=self.port,
                                ALLOWED_HOSTS=[*self.app.config["ALLOWED_HOSTS"],
                                               *self.allowed_hosts],
-                               ROSTER=tuple(self.roster))
+                               ROSTER=tuple(self.roster),
+                               JOIN_CODES={name: code for name, code in self.roster.items()
+                                           if code})
         security.configure_hosts(self.app)  # now that the port and the names are known
         if self.fresh:  # before the start-up check, which would cancel last class's orders
             self._clear(backend_url)
@@ -226,13 +228,13 @@ def _exit_on_sigterm() -> None:
 def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | None = None,
               backend_url: str | None = None, unix_socket: str | None = None,
               allowed_hosts: list | None = None, reconcile_every: float | None = None,
-              roster: tuple[str, ...] = (), fresh: bool = False) -> None:
+              roster: dict | None = None, fresh: bool = False) -> None:
     """`serve`: the stand-in and the merchant server in the foreground until Ctrl-C.
     With `backend_url`, the server attaches to an offline Stripe that is already running."""
     _exit_on_sigterm()
     lab = Lab(settings, host=host, reset_token=reset_token, backend_url=backend_url,
               unix_socket=unix_socket, allowed_hosts=list(allowed_hosts or []),
-              reconcile_every=reconcile_every, roster=roster, fresh=fresh)
+              reconcile_every=reconcile_every, roster=roster or {}, fresh=fresh)
     try:
         lab.start()
         lab.announce("\nPress Ctrl-C to stop.")

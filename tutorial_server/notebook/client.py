@@ -3,6 +3,7 @@ app calls it (orders, sync, inventory), plus the customer's side (customer.py).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -17,6 +18,28 @@ from ..lab.process import LabProcess
 from ..trace.diagram import TraceDiagram
 from .customer import CustomerSide
 from .hub import learner_customer, public_url
+
+
+KEYS_FILE = Path.home() / ".stripe-lab" / "learner-keys.json"
+
+
+def saved_learner_key(server_url: str, customer: str) -> str | None:
+    try:
+        return json.loads(KEYS_FILE.read_text()).get(f"{server_url} {customer}")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def save_learner_key(server_url: str, customer: str, key: str) -> None:
+    try:
+        keys = json.loads(KEYS_FILE.read_text())
+    except (OSError, ValueError):
+        keys = {}
+    keys[f"{server_url} {customer}"] = key
+    KEYS_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(KEYS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        json.dump(keys, f)
 
 
 def new_customer(prefix: str = "learner") -> str:
@@ -37,16 +60,53 @@ class LabClient(CustomerSide):
     # whole class (set TUTORIAL_CUSTOMER to keep the same id across kernels).
     customer: str = field(default_factory=lambda: os.environ.get("TUTORIAL_CUSTOMER")
                           or learner_customer() or new_customer())
+    # Class mode (a server shared by a class): your learner key, sent as a Bearer key, so the
+    # orders you create are yours alone (TUTORIAL_LEARNER_KEY, or join_class() keeps one).
+    learner_key: str | None = field(default_factory=lambda: os.environ.get("TUTORIAL_LEARNER_KEY")
+                                    or None, repr=False)
+    class_mode: bool = False
+    _access: dict = field(default_factory=dict, repr=False)  # order id -> its access code
     _webhook_secret: str | None = field(default=None, repr=False)
     _process: LabProcess | None = field(default=None, repr=False)
     _folder: Path | None = field(default=None, repr=False)  # a private lab's temporary folder
 
     # --- the merchant server's HTTP API (what a client app would call) ---------------------
-    def get(self, path: str) -> requests.Response:
-        return requests.get(self.url + path, timeout=15)
+    def _headers(self, extra: dict | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {self.learner_key}"} if self.learner_key else {}
+        return {**headers, **(extra or {})}
 
-    def post(self, path: str, json: Any = None, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, json=json, timeout=15, **kwargs)
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=15, headers=self._headers())
+
+    def post(self, path: str, json: Any = None, headers: dict | None = None,
+             **kwargs) -> requests.Response:
+        return requests.post(self.url + path, json=json, timeout=15,
+                             headers=self._headers(headers), **kwargs)
+
+    def join_class(self, code: str | None = None) -> str:
+        """Class mode: join as `self.customer` and keep the learner key for this kernel (and in
+        ~/.stripe-lab/learner-keys.json, yours only, so a restarted kernel has it too).
+        Returns your customer id; the key itself is never printed."""
+        self.learner_key = self.learner_key or saved_learner_key(self.url, self.customer)
+        if self.learner_key:
+            return self.customer
+        body = {"customer": self.customer, **({"code": code} if code else {})}
+        answer = self.post("/api/class/join", json=body)
+        if answer.status_code != 201:
+            message = answer.json().get("error", {}).get("message", answer.text)
+            raise RuntimeError(f"Could not join the class as {self.customer}: {message} "
+                               "(set TUTORIAL_CUSTOMER to the id the instructor gave you, and "
+                               "TUTORIAL_JOIN_CODE if you have one)")
+        self.learner_key = answer.json()["learner_key"]
+        save_learner_key(self.url, self.customer, self.learner_key)
+        return self.customer
+
+    def checkout_url(self, order: str | dict) -> str:
+        """The checkout page of an order you created, as your browser opens it (on a class
+        server the link carries the order's access code: only you can open it)."""
+        order_id = order if isinstance(order, str) else order.get("id") or order["order"]["id"]
+        access = self._access.get(order_id)
+        return self.public_url(f"/checkout/{order_id}" + (f"?access={access}" if access else ""))
 
     def public_url(self, path: str = "/") -> str:
         """The address your browser opens for one of the lab's pages, e.g. "/dashboard".
@@ -69,7 +129,12 @@ class LabClient(CustomerSide):
         response = self.post("/api/orders", json=body, headers=headers)
         if response.status_code != 201:
             raise RuntimeError(f"{response.status_code}: {response.text}")
-        return response.json()
+        answer = response.json()
+        access = answer.pop("access", None)  # class mode: kept here, not shown in the notebook
+        answer.pop("checkout_url", None)
+        if access:
+            self._access[answer["order"]["id"]] = access
+        return answer
 
     def order(self, order_id: str) -> dict:
         return self.get(f"/api/orders/{order_id}").json()["order"]

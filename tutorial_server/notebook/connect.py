@@ -46,9 +46,13 @@ def _attach(url: str, started_here: bool = False, webhook_secret: str | None = N
             process: LabProcess | None = None) -> LabClient:
     config = requests.get(url.rstrip("/") + "/api/config", timeout=10).json()
     secret = webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or None
-    return LabClient(url=url.rstrip("/"), mode=config["mode"],
-               backend_url=backend_seen_from_here(url, config.get("backend_url")),
-               started_here=started_here, _webhook_secret=secret, _process=process)
+    lab = LabClient(url=url.rstrip("/"), mode=config["mode"],
+                    backend_url=backend_seen_from_here(url, config.get("backend_url")),
+                    started_here=started_here, _webhook_secret=secret, _process=process,
+                    class_mode=bool(config.get("class_mode")))
+    if lab.class_mode:  # a class server: your orders are yours (learners.py)
+        lab.join_class(os.environ.get("TUTORIAL_JOIN_CODE") or None)
+    return lab
 
 
 def backend_seen_from_here(server_url: str, backend_url: str | None) -> str | None:
