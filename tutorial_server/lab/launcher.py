@@ -73,7 +73,10 @@ class Lab:
             check_port_free(self.host, self.settings.port)
             self.server = make_server(self.host, self.settings.port, slot)
             self.port = self.server.server_port
-            self.server_url = f"http://127.0.0.1:{self.port}"
+            # Every interface (0.0.0.0, ::) includes loopback; one address does not.
+            reach = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+            reach = f"[{reach}]" if ":" in reach else reach
+            self.server_url = f"http://{reach}:{self.port}"
         self.backend: OfflineBackend | None = None
         settings = self.settings
         backend_url = None

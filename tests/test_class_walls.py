@@ -1,0 +1,111 @@
+"""Walls in a shared class, over a real network: Mallory, a classmate on another address (a
+network namespace), against a class lab (`serve --host <address>`, a real process with its
+offline Stripe). Ada is a learner on this machine's classroom address (not loopback, so not
+the instructor). The same rules in process, case by case: tests/fast/test_learners.py.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tutorial_server.notebook.customer import pay_with_test_card
+
+from .classroom_network import classroom
+from .running_lab import RunningLab, new_webhook_secret
+
+RESET_TOKEN = "instructor-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def room():
+    with classroom() as room:
+        yield room
+
+
+@pytest.fixture(scope="module")
+def class_lab(room, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("class-lab")
+    lab = RunningLab(folder / "class.sqlite3", new_webhook_secret(), folder / "lab.log",
+                     args=["--host", room.host_address, "--reset-token", RESET_TOKEN,
+                           "--reconcile-every", "0"]).start()
+    yield lab
+    lab.stop()
+
+
+def ada_says(lab, method, path, key=None, **kw):
+    headers = kw.pop("headers", {})
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return requests.request(method, lab.url + path, headers=headers, timeout=15, **kw)
+
+
+def test_mallory_cannot_read_cancel_refund_or_check_out_adas_orders(room, class_lab):
+    lab = class_lab
+    assert urlsplit(lab.url).hostname == room.host_address
+    joined = ada_says(lab, "POST", "/api/class/join", json={"customer": "ada"})
+    assert joined.status_code == 201, joined.text
+    key = joined.json()["learner_key"]
+    order = {"productId": "prod_drip_bags", "quantity": 1, "customer": "ada"}
+    paid = ada_says(lab, "POST", "/api/orders", key, json=order).json()
+    pay_with_test_card(lab.gateway(), paid["order"]["payment_intent"], "success")
+    lab.wait_for_status(paid["order"]["id"], "paid")
+    unpaid = ada_says(lab, "POST", "/api/orders", key, json=order).json()
+    paid_id, unpaid_id = paid["order"]["id"], unpaid["order"]["id"]
+    stand_in_port = urlsplit(lab.backend_url).port
+
+    base = lab.url
+    attacks = {
+        "join as ada": {"method": "POST", "url": f"{base}/api/class/join",
+                        "json": {"customer": "ada"}},
+        "refund": {"method": "POST", "url": f"{base}/api/orders/{paid_id}/refund", "json": {},
+                   "headers": {"Idempotency-Key": uuid.uuid4().hex}},
+        "cancel": {"method": "POST", "url": f"{base}/api/orders/{unpaid_id}/cancel"},
+        "sync": {"method": "POST", "url": f"{base}/api/orders/{unpaid_id}/sync"},
+        "checkout": {"method": "GET", "url": f"{base}/checkout/{unpaid_id}"},
+        "confirm": {"method": "POST", "url": f"{base}/checkout/{unpaid_id}/confirm",
+                    "json": {"token": "tok_visa"}},
+        "order as ada": {"method": "POST", "url": f"{base}/api/orders", "json": order},
+        "read": {"method": "GET", "url": f"{base}/api/orders/{unpaid_id}"},
+        "stand-in": {"connect": [room.host_address, stand_in_port]},
+    }
+    answers = dict(zip(attacks, room.classmate(list(attacks.values()))))
+    statuses = {name: a.get("status") for name, a in answers.items() if "status" in a}
+    assert statuses == {"join as ada": 409, "refund": 403, "cancel": 403, "sync": 403,
+                        "checkout": 403, "confirm": 403, "order as ada": 403, "read": 200}
+    assert not any("_secret_" in a.get("body", "") for a in answers.values())
+    assert json.loads(answers["cancel"]["body"])["error"]["code"] == "order_not_yours"
+    assert answers["stand-in"]["connected"] is False, "the offline Stripe is on the network"
+
+    # Nothing changed: Ada's paid order is hers, the unpaid one still open.
+    assert lab.order_status(paid_id)["status"] == "paid"
+    assert lab.order_status(unpaid_id)["status"] == "created"
+    inventory = ada_says(lab, "GET", "/api/customers/ada/inventory").json()["data"]
+    assert [item["order_id"] for item in inventory] == [paid_id]
+
+    # The owner and the instructor still can.
+    link = f"{base}{unpaid['checkout_url']}"
+    assert room.classmate([{"method": "GET", "url": link}])[0]["status"] == 200  # the link works
+    assert ada_says(lab, "POST", f"/api/orders/{unpaid_id}/cancel", key).status_code == 200
+    refund = ada_says(lab, "POST", f"/api/orders/{paid_id}/refund", key, json={},
+                      headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert refund.status_code == 201, refund.text
+    assert ada_says(lab, "POST", f"/api/orders/{paid_id}/sync",
+                    RESET_TOKEN).status_code == 200  # the instructor's token
+
+
+def test_mallorys_own_order_is_hers_to_change(room, class_lab):
+    lab = class_lab
+    order = {"productId": "prod_drip_bags", "quantity": 1, "customer": "mallory"}
+    created = room.classmate([{"method": "POST", "url": f"{lab.url}/api/orders",
+                               "json": order}])[0]
+    assert created["status"] == 201
+    answer = json.loads(created["body"])
+    order_id = answer["order"]["id"]
+    cancel = {"method": "POST", "url": f"{lab.url}/api/orders/{order_id}/cancel"}
+    without, with_code = room.classmate(
+        [cancel, {**cancel, "headers": {"X-Order-Access": answer["access"]}}])
+    assert (without["status"], with_code["status"]) == (403, 200)
