@@ -7,7 +7,6 @@ counted from the order's first message, refusals and failures drawn with a cross
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 
 PARTICIPANTS = {"client": ("C", "Client (browser / app)"), "server": ("S", "Merchant server"),
@@ -23,12 +22,12 @@ def _since(ms: float) -> str:
     return f"+{int(ms // 60_000)} min {ms % 60_000 / 1000:.0f} s"
 
 
-# Mermaid's own syntax, written as its entity codes (#35; draws "#"): statement separators (;),
-# comments and directives (%%, {}), entities (#), HTML (< > " and backticks), arrows (>); and
-# each colon not followed by a space, so that Mermaid's pre-pass for `style x:...#...;` (which
-# drops a line's last ";") never matches a label.
-_ENTITIES = {ord(c): f"#{ord(c)};" for c in '#;%<>"`{}\\'}
-_TIGHT_COLON = re.compile(r":(?! )")
+# Mermaid's own syntax, replaced by characters that look alike: statement separators (;),
+# comments and directives (%%, {}), entities (#), HTML (< > " and backticks), arrows (>). Not
+# Mermaid's entity codes (#59;): its line wrapping splits a long word, and a code with it.
+_LOOK_ALIKES = str.maketrans({";": "\uff1b", "#": "\uff03", "%": "\uff05", "<": "\u2039",
+                              ">": "\u203a", '"': "\u201d", "`": "\u02cb", "{": "\uff5b",
+                              "}": "\uff5d", "\\": "\uff3c"})
 _SPACE_CATEGORIES = ("Cc", "Zl", "Zp", "Zs")   # line breaks, controls, no-break spaces ...
 _DROPPED_CATEGORIES = ("Cf", "Cs", "Co")       # format (zero-width, bidi), surrogates, private
 
@@ -36,14 +35,14 @@ _DROPPED_CATEGORIES = ("Cf", "Cs", "Co")       # format (zero-width, bidi), surr
 def _text(text: str) -> str:
     """A label safe inside one Mermaid message: every control and format character (Unicode
     Cc, Cf, Zl, Zp, and spaces other than " ", no-break spaces included) becomes a space or
-    goes, and Mermaid's syntax is written as entity codes. Whatever the text, it stays one
-    statement on one line."""
+    goes, and Mermaid's syntax is replaced by look-alikes. Whatever the text, it stays one
+    statement on one line, and Mermaid reads it as the message's text only."""
     if not (text.isascii() and text.isprintable()):
         text = "".join(" " if unicodedata.category(c) in _SPACE_CATEGORIES else
                        "" if unicodedata.category(c) in _DROPPED_CATEGORIES else c for c in text)
         # Mermaid's own stand-ins for entities while it parses ("fl°35¶ß"): never in a label.
         text = text.replace("\ufb02\u00b0", "fl\u00b0").replace("\u00b6\u00df", "\u00b6 \u00df")
-    return _TIGHT_COLON.sub("#58;", text.translate(_ENTITIES))
+    return text.translate(_LOOK_ALIKES)
 
 
 def describe(m: dict) -> tuple[str, str | None]:
