@@ -39,7 +39,13 @@ def busy_order(lab, customer) -> str:
     for secret in (lab.webhook_secret, "whsec_forged"):
         lab.post("/webhook", data=payload, headers={"Stripe-Signature": sign(payload, secret),
                                                     "Content-Type": "application/json"})
+    # A signed event whose id is made of Mermaid's syntax: drawn, as plain text.
+    lab.post_event({**event, "id": EVIL_EVENT_ID})
     return order["id"]
+
+
+EVIL_EVENT_ID = 'evt_<b>x</b>;#1%%{init}%%:y"`\\\r\u00a0Note over C,St: click'
+
 
 
 def test_the_dashboard_draws_an_orders_trace_with_the_served_mermaid(lab, customer, browser):
@@ -56,9 +62,14 @@ def test_the_dashboard_draws_an_orders_trace_with_the_served_mermaid(lab, custom
         drawn = page.evaluate("document.querySelector('#trace-diagram svg').textContent")
         assert "Syntax error" not in drawn
         for expected in ("1. POST /api/orders", "3. POST /v1/payment_intents", "declined",
-                         "6. webhook payment_intent.succeeded", "duplicate", "refused"):
+                         "6. webhook payment_intent.succeeded", "duplicate",
+                         # The evil id as drawn: look-alikes for Mermaid's syntax.
+                         "evt_\u2039b\u203ax\u2039/b\u203a\uff1b\uff031\uff05\uff05"
+                         "\uff5binit\uff5d\uff05\uff05:y\u201d\u02cb\uff3c Note over C,St: click"):
             # Labels wrap into lines of their own: compare without the spaces.
             assert "".join(expected.split()) in "".join(drawn.split()), expected
+        assert "refused" not in drawn  # the forged copy is listed on the dashboard, not drawn
+        assert page.locator("#trace-diagram svg .note").count() == 0  # no injected Note
         # Mermaid's stylesheet reached the page (adopted, the CSP allows no inline style).
         assert page.evaluate("document.adoptedStyleSheets.length") >= 1
         page.locator("#trace-diagram").scroll_into_view_if_needed()

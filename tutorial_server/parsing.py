@@ -65,6 +65,23 @@ def idempotency_conflict() -> ApiError:
                     param="Idempotency-Key")
 
 
+def read_refund_amount() -> int | None:
+    """The amount the client asks back (None: all that is left), checked for its type only."""
+    body = read_json_object("the refund")
+    refuse_unknown_params(body, {"amount"}, "A refund takes only amount (minor units; leave "
+                          "it out to refund what is left).")
+    amount = body.get("amount")
+    if amount is None:
+        return None
+    # bool is an int in Python; 1.5 and "150" are not integers in JSON terms.
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise ApiError(400, "amount must be a whole number of minor units (e.g. cents).",
+                       param="amount")
+    if amount <= 0:
+        raise ApiError(400, "amount must be positive.", param="amount")
+    return amount
+
+
 def check_customer_id(customer: object) -> str:
     if not isinstance(customer, str) or not CUSTOMER_ID.match(customer):
         raise ApiError(400, "customer must be 1 to 64 letters, digits, '_' or '-'.",

@@ -12,7 +12,7 @@ import logging
 import stripe
 from flask import current_app
 
-from . import fulfilment, orders
+from . import claims, fulfilment, orders
 from .db import transaction
 from .errors import ApiError
 from .reconcile import STRIPE_UNREACHABLE, reconcile_order
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 ABANDONED = "abandoned"
 SETTLED_INTENT = ("succeeded", "processing")  # the money is on its way: never start again
+INTENT_CLAIM = "payment_intent"  # claims.py: the order whose PaymentIntent is being created
 
 
 def _gateway():
@@ -30,28 +31,52 @@ def _gateway():
 def ensure_payment_intent(db, order) -> dict | None:
     """Step 3: the order's PaymentIntent, created once (a retry reuses it).
 
+    One request at a time creates it: the order's claim (claims.py) is taken before Stripe is
+    called, and concurrent requests for the same order (say, one Idempotency-Key sent twice at
+    once) wait until the first has linked its PaymentIntent, then use that one. So the offline
+    stand-in, which ignores Stripe's idempotency keys, is never left with unlinked ones.
+
     None when there is nothing left to pay: the order is canceled, or its PaymentIntent is
     gone (the offline stand-in starts empty after a restart).
     """
-    gateway = _gateway()
+    order_id = order["id"]
+
+    def linked_or_claimed():
+        current = orders.get_order(db, order_id)
+        if current["status"] == orders.CANCELED or current["payment_intent"]:
+            return current
+        return current if claims.claim(db, INTENT_CLAIM, order_id) else None
+
+    order = claims.wait(linked_or_claimed)
     if order["status"] == orders.CANCELED:
         return None
     if order["payment_intent"]:
         try:
-            return gateway.retrieve_payment_intent(order["payment_intent"])
+            return _gateway().retrieve_payment_intent(order["payment_intent"])
         except stripe.InvalidRequestError:
             return None
+    return _create_claimed_payment_intent(db, order)
+
+
+def _create_claimed_payment_intent(db, order) -> dict:
+    """Create and link the PaymentIntent of an order whose claim this request holds."""
     try:
-        intent = gateway.create_payment_intent(order)
+        intent = _gateway().create_payment_intent(order)
     except stripe.InvalidRequestError:
+        claims.release(db, INTENT_CLAIM, order["id"])
         log.warning("Stripe refused to create a PaymentIntent for order %s", order["id"])
         raise ApiError(502, "Stripe refused to create the payment for this order; the server "
                        "log has details.", type="api_error") from None
+    except BaseException:  # unreachable, or anything else: a retry may try again
+        claims.release(db, INTENT_CLAIM, order["id"])
+        raise
     with transaction(db):
+        claims.release(db, INTENT_CLAIM, order["id"])
         if orders.attach_payment_intent(db, order["id"], intent["id"]):
             return intent
-    # A concurrent retry linked its PaymentIntent first; use that one.
-    return gateway.retrieve_payment_intent(orders.get_order(db, order["id"])["payment_intent"])
+    # Linked meanwhile by a request that did not claim (it cannot happen through the API).
+    _cancel_quietly(intent["id"], "duplicate")
+    return _gateway().retrieve_payment_intent(orders.get_order(db, order["id"])["payment_intent"])
 
 
 def answer_for_client(order, intent: dict | None) -> dict:

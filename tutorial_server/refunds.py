@@ -2,20 +2,20 @@
 
     POST /api/orders/<id>/refund  {"amount"?: minor units}  + Idempotency-Key header
 
-1. the server checks the request against its own record (paid? how much is left?) before
-   it asks Stripe, because the offline stand-in accepts any refund, over-refunds included;
+1. the server checks the request against its own record (paid? how much is left, counting the
+   refunds still at Stripe?) and claims the key, in one write transaction, before it asks
+   Stripe (the offline stand-in accepts any refund, over-refunds included, and ignores keys);
+   concurrent requests with the same key wait for the first and answer its refund (claims.py);
 2. it asks Stripe for a Refund of the order's PaymentIntent, with an idempotency key derived
    from the order and the client's key, so a retried request never refunds twice at Stripe;
 3. it settles the order from the Refund Stripe answered with: `amount_refunded`, the status
    `partially_refunded` or `refunded`, and (full refund only) the product leaves the
    customer's inventory, exactly once.
 
-Stripe also tells the server about refunds by webhook (`charge.refunded`, `refund.updated`),
-for instance a refund made in the Dashboard. Those events are verified and deduplicated by
-webhooks.py like every other event; this module settles them the same way, after re-reading
-the PaymentIntent's refunds from Stripe. Settling is idempotent: each Refund is recorded by
-its id, and the order's total is the sum of its recorded refunds, so the API answer and any
-number of events about one Refund count it once.
+Stripe also reports refunds by webhook (`charge.refunded`, `refund.updated`), e.g. one made in
+the Dashboard: verified and deduplicated by webhooks.py, settled here the same way after
+re-reading the PaymentIntent's refunds from Stripe. Each Refund is recorded by its id and the
+order's total is the sum of its recorded refunds, so every report of one Refund counts it once.
 """
 from __future__ import annotations
 
@@ -25,15 +25,16 @@ import logging
 import re
 import sqlite3
 import time
+from contextlib import nullcontext
 
 import stripe
 from flask import Blueprint, current_app, jsonify
 
-from . import learners, orders
+from . import claims, learners, orders
 from .db import get_db, transaction
 from .errors import ApiError
 from .orders_api import order_or_404
-from .parsing import idempotency_conflict, idempotency_key, read_json_object, refuse_unknown_params
+from .parsing import idempotency_conflict, idempotency_key, read_refund_amount
 
 log = logging.getLogger(__name__)
 bp = Blueprint("refunds", __name__, url_prefix="/api")
@@ -70,34 +71,20 @@ def refund_order(order_id: str):
     db = get_db()
     order = order_or_404(db, order_id)
     learners.require_owner(db, order_id)
-    requested = _requested_amount()
+    requested = read_refund_amount()
     fingerprint = hashlib.sha256(json.dumps([order_id, requested]).encode()).hexdigest()
 
-    with transaction(db):
-        known = db.execute("SELECT * FROM refund_requests WHERE key = ?", (key,)).fetchone()
-        if known is not None and known["fingerprint"] != fingerprint:
-            raise idempotency_conflict()
-        if known is None:
-            # Re-read inside the write transaction: a refund settled since the read above has
-            # already left `amount_refunded` and the requests in flight (a race otherwise).
-            order = orders.get_order(db, order_id)
-            amount = _check_refundable(order, requested, _in_flight(db, order_id))
-            db.execute("INSERT INTO refund_requests (key, order_id, fingerprint, amount,"
-                       " created_at) VALUES (?, ?, ?, ?, ?)",
-                       (key, order_id, fingerprint, amount, int(time.time())))
-        else:
-            amount = known["amount"]
-    if known is not None and known["refund_id"]:
-        refund = _recorded_refund(db, known["refund_id"])
-        return _answer(db, order_id, refund, replayed=True)
+    claimed = claims.wait(lambda: _claim(db, key, order_id, fingerprint, requested))
+    if claimed["refund_id"]:  # the first request with this key made it: its answer again
+        return _answer(db, order_id, _recorded_refund(db, claimed["refund_id"]), replayed=True)
+    amount = claimed["amount"]
 
-    # Stripe next, outside the transaction (a network call must not hold the write lock). A
-    # retry of a request whose answer was lost comes here again with the same Stripe key.
+    # Stripe next, outside any transaction (a network call must not hold the write lock).
     try:
         refund = current_app.extensions["gateway"].create_refund(
             order, amount, refund_idempotency_key(order_id, key))
     except stripe.StripeError as e:
-        with transaction(db):  # forget the request: the database is as it was
+        with transaction(db):  # release the claim: a retry with this key tries again
             db.execute("DELETE FROM refund_requests WHERE key = ? AND refund_id IS NULL", (key,))
         raise _stripe_refused(e) from None
 
@@ -106,24 +93,40 @@ def refund_order(order_id: str):
         settle_refunds(db, orders.get_order(db, order_id), [refund])
     log.info("order %s: refund %s of %s %s (%s)", order_id, refund["id"], refund.get("amount"),
              refund.get("currency"), refund.get("status"))
-    return _answer(db, order_id, refund, replayed=known is not None)
+    return _answer(db, order_id, refund, replayed=False)
 
 
-def _requested_amount() -> int | None:
-    """The amount the client asks back (None: all that is left), checked for its type only."""
-    body = read_json_object("the refund")
-    refuse_unknown_params(body, {"amount"}, "A refund takes only amount (minor units; leave "
-                          "it out to refund what is left).")
-    amount = body.get("amount")
-    if amount is None:
-        return None
-    # bool is an int in Python; 1.5 and "150" are not integers in JSON terms.
-    if not isinstance(amount, int) or isinstance(amount, bool):
-        raise ApiError(400, "amount must be a whole number of minor units (e.g. cents).",
-                       param="amount")
-    if amount <= 0:
-        raise ApiError(400, "amount must be positive.", param="amount")
-    return amount
+def _claim(db: sqlite3.Connection, key: str, order_id: str, fingerprint: str,
+           requested: int | None) -> dict | None:
+    """Claim the key (insert its row, refund_id NULL) and return {"amount", "refund_id": None};
+    or the first request's {"refund_id"} once it is done; None while it is still at Stripe."""
+    now = int(time.time())
+    for locked in (False, True):  # a read first, so that waiting requests take no write lock
+        with transaction(db) if locked else nullcontext(db):
+            known = db.execute("SELECT * FROM refund_requests WHERE key = ?", (key,)).fetchone()
+            if known is not None:
+                if known["fingerprint"] != fingerprint:
+                    raise idempotency_conflict()
+                if known["refund_id"]:
+                    return {"refund_id": known["refund_id"]}
+                if known["created_at"] >= now - claims.STALE_SECONDS:
+                    return None  # at Stripe now: wait
+            if not locked:
+                continue
+            if known is not None:
+                # Its holder vanished (the server was killed while at Stripe): take it over;
+                # the same Stripe idempotency key makes real Stripe answer its refund, if any.
+                db.execute("UPDATE refund_requests SET created_at = ? WHERE key = ?", (now, key))
+                return {"amount": known["amount"], "refund_id": None}
+            # Read inside the write transaction: a refund settled since has already left
+            # `amount_refunded` and the requests in flight (a race otherwise).
+            amount = _check_refundable(orders.get_order(db, order_id), requested,
+                                       _in_flight(db, order_id))
+            db.execute("INSERT INTO refund_requests (key, order_id, fingerprint, amount,"
+                       " created_at) VALUES (?, ?, ?, ?, ?)",
+                       (key, order_id, fingerprint, amount, now))
+            return {"amount": amount, "refund_id": None}
+    raise AssertionError("unreachable: the locked pass returns")
 
 
 def _in_flight(db: sqlite3.Connection, order_id: str) -> int:
@@ -190,16 +193,12 @@ def refund_to_api(row: sqlite3.Row) -> dict:
             "created": row["created_at"]}
 
 
-def refunds_for(db: sqlite3.Connection, order_id: str) -> list[dict]:
-    return [refund_to_api(r) for r in db.execute(
-        "SELECT * FROM refunds WHERE order_id = ? ORDER BY created_at, id", (order_id,))]
-
-
 @bp.get("/orders/<order_id>/refunds")
 def list_refunds(order_id: str):
     db = get_db()
     order_or_404(db, order_id)
-    return jsonify({"object": "list", "data": refunds_for(db, order_id)})
+    return jsonify({"object": "list", "data": [refund_to_api(r) for r in db.execute(
+        "SELECT * FROM refunds WHERE order_id = ? ORDER BY created_at, id", (order_id,))]})
 
 
 # --- settling: from the API answer and from webhooks alike ------------------------------------

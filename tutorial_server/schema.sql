@@ -85,6 +85,8 @@ CREATE TABLE IF NOT EXISTS refunds (
 CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds (order_id);
 
 -- Each refund request a client made (its Idempotency-Key): a retry gets the first answer.
+-- Inserted before Stripe is called (the key's claim, refunds.py): refund_id stays NULL while the
+-- request is at Stripe, and created_at is when it was claimed (a stale claim is taken over).
 CREATE TABLE IF NOT EXISTS refund_requests (
     key         TEXT PRIMARY KEY,
     order_id    TEXT NOT NULL REFERENCES orders (id),
@@ -92,6 +94,15 @@ CREATE TABLE IF NOT EXISTS refund_requests (
     amount      INTEGER NOT NULL,
     refund_id   TEXT,
     created_at  INTEGER NOT NULL
+);
+
+-- A thing one request at a time may do at Stripe (claims.py): e.g. ('payment_intent', order id)
+-- while that order's PaymentIntent is being created. Released when done or failed.
+CREATE TABLE IF NOT EXISTS claims (
+    what       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    claimed_at REAL NOT NULL,
+    PRIMARY KEY (what, key)
 );
 
 -- Each dispute Stripe reported (dp_...): which order, how much, why, and its state then.

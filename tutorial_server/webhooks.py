@@ -26,8 +26,10 @@ from .errors import ApiError
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
-# For whoever wants to know what happened to each delivery (the lab's trace draws it); a
-# merchant server of your own needs no listener. Sent with the app as sender.
+# For whoever wants to know what happened to each delivery (the lab's trace draws the handled
+# ones; its dashboard lists the refused ones, rate-limited); a merchant server of your own needs
+# no listener. Sent with the app as sender. A refused delivery's body is anyone's text: nothing
+# in it may be believed, drawn on an order, or kept where the verified deliveries are.
 _signals = Namespace()
 event_handled = _signals.signal("webhook-event-handled")    # event=dict, outcome=str
 event_refused = _signals.signal("webhook-event-refused")    # payload=bytes, reason=str
@@ -68,7 +70,7 @@ def verify_event(payload: bytes, signature_header: str | None, secret: str | Non
 
 def _record_delivery(outcome: str, event_id: str | None = None, event_type: str | None = None):
     deliveries: deque = current_app.extensions["webhook_deliveries"]
-    deliveries.append({"received_at": int(time.time()), "event": event_id, "type": event_type,
+    deliveries.append({"received_at": time.time(), "event": event_id, "type": event_type,
                        "outcome": outcome})
 
 
@@ -83,7 +85,6 @@ def receive_webhook():
             raise ApiError(400, "Body is not a Stripe event (no id or type).")
     except ApiError as e:
         log.warning("webhook rejected: %s", e.message)
-        _record_delivery(f"rejected: {e.message}")
         event_refused.send(_app(), payload=payload, reason=e.message)
         raise
 

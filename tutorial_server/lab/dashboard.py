@@ -224,9 +224,11 @@ def learner_progress(db, roster: list[str] | tuple[str, ...] = ()) -> list[dict]
 
 def _data() -> dict:
     with snapshot(get_db()) as db:  # the counts and the lists agree with each other
+        refused = current_app.extensions["refused_deliveries"]
         data = dashboard_data(db, current_app.config["SETTINGS"].mode,
-                              current_app.extensions["webhook_deliveries"])
+                              refused.with_verified(current_app.extensions["webhook_deliveries"]))
         data["learners"] = learner_progress(db, current_app.config.get("ROSTER") or ())
+    data["totals"]["refused_not_listed"] = refused.not_listed  # beyond the per-second cap
     data["reset"] = reset_rules()
     data["background"] = background_status()
     data["roster_size"] = len(current_app.config.get("ROSTER") or ())

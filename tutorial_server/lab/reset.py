@@ -143,6 +143,7 @@ def reset_lab():
     try:
         clear_lab(get_db(), current_app.config.get("BACKEND_URL") if offline else None,
                   current_app.extensions["webhook_deliveries"])
+        current_app.extensions["refused_deliveries"].clear()
     except OSError as e:
         log.warning("reset: could not clear the offline Stripe: %s", e)
         raise ApiError(503, "Could not reach the offline Stripe to clear it; nothing was "

@@ -7,6 +7,8 @@ counted from the order's first message, refusals and failures drawn with a cross
 """
 from __future__ import annotations
 
+import unicodedata
+
 PARTICIPANTS = {"client": ("C", "Client (browser / app)"), "server": ("S", "Merchant server"),
                 "stripe": ("St", "Stripe")}  # as in the notebooks' diagrams
 MAX_MESSAGES_PER_ORDER = 300  # writer.py keeps at most this many
@@ -20,12 +22,27 @@ def _since(ms: float) -> str:
     return f"+{int(ms // 60_000)} min {ms % 60_000 / 1000:.0f} s"
 
 
+# Mermaid's own syntax, replaced by characters that look alike: statement separators (;),
+# comments and directives (%%, {}), entities (#), HTML (< > " and backticks), arrows (>). Not
+# Mermaid's entity codes (#59;): its line wrapping splits a long word, and a code with it.
+_LOOK_ALIKES = str.maketrans({";": "\uff1b", "#": "\uff03", "%": "\uff05", "<": "\u2039",
+                              ">": "\u203a", '"': "\u201d", "`": "\u02cb", "{": "\uff5b",
+                              "}": "\uff5d", "\\": "\uff3c"})
+_SPACE_CATEGORIES = ("Cc", "Zl", "Zp", "Zs")   # line breaks, controls, no-break spaces ...
+_DROPPED_CATEGORIES = ("Cf", "Cs", "Co")       # format (zero-width, bidi), surrogates, private
+
+
 def _text(text: str) -> str:
-    """Safe inside a Mermaid message: no statement separators, comments, entities or HTML."""
-    for bad, good in ((";", ","), ("#", "no. "), ("%%", "%"), ("<", "‹"), (">", "›"),
-                      ("\n", " "), ("{", "("), ("}", ")")):
-        text = text.replace(bad, good)
-    return text
+    """A label safe inside one Mermaid message: every control and format character (Unicode
+    Cc, Cf, Zl, Zp, and spaces other than " ", no-break spaces included) becomes a space or
+    goes, and Mermaid's syntax is replaced by look-alikes. Whatever the text, it stays one
+    statement on one line, and Mermaid reads it as the message's text only."""
+    if not (text.isascii() and text.isprintable()):
+        text = "".join(" " if unicodedata.category(c) in _SPACE_CATEGORIES else
+                       "" if unicodedata.category(c) in _DROPPED_CATEGORIES else c for c in text)
+        # Mermaid's own stand-ins for entities while it parses ("fl°35¶ß"): never in a label.
+        text = text.replace("\ufb02\u00b0", "fl\u00b0").replace("\u00b6\u00df", "\u00b6 \u00df")
+    return text.translate(_LOOK_ALIKES)
 
 
 def describe(m: dict) -> tuple[str, str | None]:
@@ -109,9 +126,13 @@ def mermaid(messages: list[dict]) -> str:
 
 # --- in a notebook: lab.trace(order_id) ------------------------------------------------------------
 
+MERMAID_MIME = "text/vnd.mermaid"  # JupyterLab 4 draws it (@jupyterlab/mermaid-extension)
+
+
 class TraceDiagram:
-    """An order's trace as a notebook shows it: JupyterLab draws the ```mermaid block of the
-    Markdown output; a plain console prints the diagram's text. `.data` holds the messages."""
+    """An order's trace as a notebook shows it: a display object whose Mermaid output
+    (text/vnd.mermaid) JupyterLab draws as the diagram, never a Markdown fence that a label
+    could close; a plain console prints the diagram's text. `.data` holds the messages."""
 
     def __init__(self, order_id: str, body: dict, dashboard_url: str | None = None) -> None:
         self.order_id, self.data, self.mermaid = order_id, body["data"], body["mermaid"]
@@ -134,10 +155,15 @@ class TraceDiagram:
                 seen.append(m["step"])
         return seen
 
-    def _repr_markdown_(self) -> str:
-        where = f" (also on the [dashboard]({self.dashboard_url}))" if self.dashboard_url else ""
-        return (f"**Order {self.order_id}**: {len(self.data)} messages{where}\n\n"
-                f"```mermaid\n{self.mermaid}\n```\n")
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """The diagram for JupyterLab, its text for everything else. The title says whose trace
+        it is; the order id, like every label, is cleaned first."""
+        lines = self.mermaid.split("\n")
+        title = f"    title Order {_text(self.order_id)}: {len(self.data)} messages"
+        where = f"\n(also on the dashboard: {self.dashboard_url})" if self.dashboard_url else ""
+        return {MERMAID_MIME: "\n".join([lines[0], title, *lines[1:]]),
+                "text/plain": f"Order {self.order_id}: {len(self.data)} messages{where}\n"
+                              f"{self.mermaid}"}
 
     def __repr__(self) -> str:
         return self.mermaid

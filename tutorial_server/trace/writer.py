@@ -20,10 +20,14 @@ from .messages import clean, request_messages
 
 log = logging.getLogger(__name__)
 
+# ?11: how many messages the order may hold before this one. What Stripe reported (verified
+# webhooks) and what a sync or reconcile settled may use RESERVED more: requests anyone can send
+# (polls, syncs, checkout pages) never take the room the real payment needs.
+RESERVED = 50
 _INSERT = ("INSERT INTO trace_messages (order_id, at, step, sender, receiver, kind, status,"
            " failed, duration_ms, detail) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
            " WHERE EXISTS (SELECT 1 FROM orders WHERE id = ?1)"
-           f" AND (SELECT COUNT(*) FROM trace_messages WHERE order_id = ?1) < {MAX_MESSAGES_PER_ORDER}")
+           " AND (SELECT COUNT(*) FROM trace_messages WHERE order_id = ?1) < ?11")
 _COLUMNS = ("at", "step", "from", "to", "kind", "status", "failed", "duration_ms", "count")
 
 
@@ -59,10 +63,12 @@ class Writer:
         order_id, messages, poll = request_messages(db, item)
         if not order_id or not messages:
             return
+        room = MAX_MESSAGES_PER_ORDER + (RESERVED if item[0].spec[2] in ("webhook", "reconcile")
+                                         else 0)
         if poll:
-            _write_poll(db, order_id, messages[0])
+            _write_poll(db, order_id, messages[0], room)
         else:
-            _write(db, order_id, messages)
+            _write(db, order_id, messages, room)
 
     def _run(self) -> None:
         db = connect(self.database)
@@ -89,10 +95,10 @@ class Writer:
 
 # --- storage ---------------------------------------------------------------------------------
 
-def _row(order_id: str, m: dict) -> tuple:
+def _row(order_id: str, m: dict, room: int = MAX_MESSAGES_PER_ORDER) -> tuple:
     detail = {k: v for k, v in m.items() if k not in _COLUMNS}
     return (order_id, m["at"], m["step"], m["from"], m["to"], m["kind"], m["status"],
-            1 if m["failed"] else 0, m["duration_ms"], clean(json.dumps(detail)))
+            1 if m["failed"] else 0, m["duration_ms"], clean(json.dumps(detail)), room)
 
 
 def _confirmed_by_server(db, order_id: str, payment_intent: str | None) -> bool:
@@ -114,19 +120,19 @@ def _place_payment(db, order_id: str, m: dict) -> None:
     m["time_approximate"] = True
 
 
-def _write(db, order_id: str, messages: list[dict]) -> None:
+def _write(db, order_id: str, messages: list[dict], room: int = MAX_MESSAGES_PER_ORDER) -> None:
     messages = [m for m in messages if not (
         m["kind"] == "payment" and _confirmed_by_server(db, order_id, m.get("payment_intent")))]
     for m in messages:
         if m["kind"] == "payment":
             _place_payment(db, order_id, m)
-    db.executemany(_INSERT, [_row(order_id, m) for m in messages])
+    db.executemany(_INSERT, [_row(order_id, m, room) for m in messages])
 
 
-def _write_poll(db, order_id: str, message: dict) -> None:
+def _write_poll(db, order_id: str, message: dict, room: int = MAX_MESSAGES_PER_ORDER) -> None:
     """Polls of one order (the success page asks twice a second) fold into one line: the last
     line grows its count while nothing else happened in between."""
-    row = _row(order_id, message)
+    row = _row(order_id, message, room)
     cur = db.execute(
         "UPDATE trace_messages SET count = count + 1, status = ?, failed = ?, detail = ?,"
         " duration_ms = ? - at"

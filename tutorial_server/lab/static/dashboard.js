@@ -136,6 +136,11 @@
       cell(badge(d.verified ? "verified" : "rejected")),
       d.verified ? cell(badge(d.outcome)) : rejection(d.outcome),
     ], data.totals.deliveries);
+    if (data.totals.refused_not_listed) {  // anyone can post junk: refusals past a cap are only counted
+      const more = $("deliveries-more");
+      more.textContent = (more.textContent ? more.textContent + "; " : "")
+        + data.totals.refused_not_listed + " more refused (not listed)";
+    }
     fill("events", data.events, (e) => e.id + e.outcome, (e) => [
       cell(e.received), cell(breakable(e.type), "type"), cell(badge(e.outcome)),
       cell(e.order, "id"),

@@ -66,8 +66,20 @@
     }
   }
 
+  // A second wall behind the server's cleaning (trace/diagram.py): every line must be one of the
+  // statements the server writes, its label free of Mermaid's syntax.
+  const STATEMENT = new RegExp("^(sequenceDiagram|    participant (C|S|St) as [A-Za-z ()/]+|"
+    + "    (C|S|St)(->>|-->>|-x|--x)(C|S|St): [^;#%<>\"`{}\\\\\\u0000-\\u001f\\u007f-\\u00a0\\u2028\\u2029]*|"
+    + "    Note over C,St: [^;#%<>\"`{}\\\\\\u0000-\\u001f\\u007f-\\u00a0\\u2028\\u2029]*)$");
+  const wellFormed = (text) => text.split("\n").every((line) => STATEMENT.test(line));
+
   async function draw(text) {
     $("trace-text").textContent = text;
+    if (!wellFormed(text)) {
+      setStatus("This trace holds a line the lab does not draw: its text is below.");
+      $("trace-source").open = true;
+      return;
+    }
     if (!window.mermaid) {
       setStatus("The Mermaid library is not built here (make client): the diagram's text is below.");
       $("trace-source").open = true;
