@@ -40,9 +40,8 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SIGNED_ENDPOINTS = ("webhooks.receive_webhook",)  # checked by signature, not by origin
 # Callers that cannot send JSON, so exempt from the JSON rule and the depth check (a foreign
 # Origin is still refused): the offline mock Stripe.js relay, whose calls are Stripe.js's own
-# forms (lab/stripe_js_relay.py, offline only; it checks size, fields and origin itself), and the
-# notebooks' Stripe SDK calls relayed to it (lab/stripe_api_relay.py: the SDK sends forms).
-NOT_JSON_BLUEPRINTS = ("stripe_js_relay", "stripe_api_relay")
+# forms (lab/stripe_js_relay.py, offline only; it checks size, fields and origin itself).
+NOT_JSON_BLUEPRINTS = ("stripe_js_relay",)
 
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?$")
 

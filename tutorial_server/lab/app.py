@@ -21,7 +21,7 @@ from ..errors import ApiError
 from ..security import behind_proxy
 from ..trace.recorder import tracing_client
 from ..webhooks import verify_event
-from . import dashboard, refused, reset, shop, stripe_api_relay, stripe_js_relay
+from . import dashboard, refused, reset, shop, stripe_js_relay
 from .offline_stripe import CHECK_METADATA_KEY
 from .stripe_http import lab_http_client
 
@@ -39,7 +39,6 @@ def create_lab_app(settings: Settings, *, backend_url: str | None = None,
     app.register_blueprint(shop.bp)  # the React client (client/), built by `make client`
     if settings.offline:
         app.register_blueprint(stripe_js_relay.bp)
-        app.register_blueprint(stripe_api_relay.bp)  # a notebook's Stripe calls, its own only
         app.before_request(_answer_watchdog_checks)
     trace.install(app)  # each order's messages, drawn as the six steps
     refused.install(app)  # refused webhook deliveries, for the dashboard's list only
