@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import security
-from ..config import PROJECT_ROOT, Settings
+from ..config import OFFLINE_SECRET_KEY, PROJECT_ROOT, Settings
 from ..db import connect
 from ..reconcile import DEFAULT_INTERVAL_SECONDS, BackgroundReconcile, describe, reconcile
 from .addresses import class_addresses, shared_lab_warning
 from .app import create_lab_app
 from .http_server import AppSlot, check_port_free, make_server
 from .hub import SocketServer, banner_lines
-from .offline_stripe import OfflineBackend, WebhookWatchdog, backend_answers, register_webhook
+from .offline_stripe import (KEY_ENV, OfflineBackend, StandInDidNotStart, WebhookWatchdog,
+                             backend_status, register_webhook)
 from .process import spawn_child, state_file_for
 from .reset import clear_lab
 
@@ -42,6 +43,10 @@ class Lab:
     # it instead of starting its own, and leaves it running when it stops. This is how a
     # merchant server restarts after a crash while Stripe, elsewhere, carries on.
     backend_url: str | None = None
+    # The key the lab sends its offline Stripe: a new random one for a stand-in it starts; for
+    # `--backend-url`, $TUTORIAL_STAND_IN_KEY (the key that stand-in was started with), else
+    # the placeholder a plain localstripe accepts. In the state file (mode 600), never printed.
+    backend_key: str | None = field(default=None, repr=False)
     # Started by jupyter-server-proxy on a hub: listen on this Unix socket (see hub.py).
     unix_socket: str | None = None
     # Extra names the server answers to (`serve --allowed-host`), besides 127.0.0.1,
@@ -60,9 +65,15 @@ class Lab:
         if self.backend_url and not self.settings.offline:
             raise SystemExit("--backend-url names an offline Stripe; in test mode the lab "
                              "talks to api.stripe.com. Unset STRIPE_SECRET_KEY to run offline.")
-        if self.backend_url and not backend_answers(self.backend_url.rstrip("/")):
-            raise SystemExit(f"No offline Stripe answers at {self.backend_url}. Start it first "
-                             "(localstripe --port PORT), or leave out --backend-url.")
+        if self.backend_url:
+            self.backend_key = os.environ.get(KEY_ENV) or OFFLINE_SECRET_KEY
+            status = backend_status(self.backend_url.rstrip("/"), self.backend_key)
+            if status is None:
+                raise SystemExit(f"No offline Stripe answers at {self.backend_url}. Start it "
+                                 "first, or leave out --backend-url.")
+            if status in (401, 403):
+                raise SystemExit(f"The offline Stripe at {self.backend_url} refused the lab's "
+                                 f"key ({status}): set {KEY_ENV} to the key it was started with.")
         slot = AppSlot()
         self.settings.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.unix_socket:
@@ -86,7 +97,11 @@ class Lab:
                 self.backend = OfflineBackend(
                     log_path=Path(f"{settings.db_path}.localstripe.log"))
                 backend_url = self.backend.start()
-            register_webhook(backend_url, f"{self.server_url}/webhook", settings.webhook_secret)
+                self.backend_key = self.backend.key
+            # The server's gateway talks to the stand-in with the lab's key.
+            settings = replace(settings, secret_key=self.backend_key)
+            register_webhook(backend_url, f"{self.server_url}/webhook", settings.webhook_secret,
+                             self.backend_key)
         self.backend_url = backend_url
         self.settings = settings
         self.app = create_lab_app(settings, backend_url=backend_url)
@@ -107,7 +122,8 @@ class Lab:
         check would cancel them, since the new offline Stripe never heard of them)."""
         db = connect(self.settings.db_path)
         try:  # an offline Stripe started now is empty; an attached one keeps its data
-            clear_lab(db, backend_url if self.backend is None else None)
+            clear_lab(db, backend_url if self.backend is None else None,
+                      backend_key=self.backend_key)
         finally:
             db.close()
 
@@ -121,7 +137,7 @@ class Lab:
         watchdog = None
         if self.settings.offline and backend_url:
             watchdog = WebhookWatchdog(backend_url, f"{self.server_url}/webhook",
-                                       self.settings.webhook_secret)
+                                       self.settings.webhook_secret, self.backend_key)
             self.app.extensions["webhook_watchdog"] = watchdog
         self.background = BackgroundReconcile(self.app, interval, also=watchdog).start()
         self.app.extensions["background_reconcile"] = self.background
@@ -138,6 +154,7 @@ class Lab:
                  "started_at": int(time.time()), "unix_socket": self.unix_socket}
         if self.settings.offline:
             state["webhook_secret"] = self.settings.webhook_secret
+            state["backend_key"] = self.backend_key
         path = state_file_for(self.settings.db_path)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -234,7 +251,10 @@ def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | No
               unix_socket=unix_socket, allowed_hosts=list(allowed_hosts or []),
               reconcile_every=reconcile_every, roster=roster, fresh=fresh)
     try:
-        lab.start()
+        try:
+            lab.start()
+        except StandInDidNotStart as e:  # one line: the stand-in's own last error, its log
+            raise SystemExit(f"The lab did not start: {e}") from None
         lab.announce("\nPress Ctrl-C to stop.")
         lab.serve_forever()
         print("\nStopping the lab.", flush=True)

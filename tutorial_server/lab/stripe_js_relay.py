@@ -12,8 +12,10 @@ serving it here makes every request of the page go to the page's own origin; beh
 JupyterHub's proxy too, since the path follows the page's prefix.
 
 Only what the checkout page uses is passed on, with the fields the mock sends, a small body
-and a short timeout; never the stand-in's `/_config` routes. The proxy adds no key: the mock
-authenticates with the publishable key, as a browser talking to Stripe does.
+and a short timeout; never the stand-in's `/_config` routes. The mock authenticates with the
+publishable key, as a browser talking to Stripe does; the stand-in also wants the lab's own
+key on every request (stand_in.py), which this relay adds, so a customer's browser does only
+what these three routes let it do, and never learns the key.
 """
 from __future__ import annotations
 
@@ -52,8 +54,10 @@ def _serve_stripe_js_from_here(state) -> None:
 
 
 def _backend(path: str, method: str = "GET", **kw) -> requests.Response:
+    key = current_app.config["SETTINGS"].secret_key  # offline: the lab's key for its stand-in
     try:
         return _session.request(method, current_app.config["BACKEND_URL"] + path,
+                                headers={"Authorization": f"Bearer {key}"},
                                 timeout=TIMEOUT_SECONDS, allow_redirects=False, **kw)
     except requests.RequestException as e:
         log.warning("offline Stripe unreachable for %s: %s", path, type(e).__name__)

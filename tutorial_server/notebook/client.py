@@ -38,6 +38,7 @@ class LabClient(CustomerSide):
     customer: str = field(default_factory=lambda: os.environ.get("TUTORIAL_CUSTOMER")
                           or learner_customer() or new_customer())
     _webhook_secret: str | None = field(default=None, repr=False)
+    _backend_key: str | None = field(default=None, repr=False)  # the lab's key for its stand-in
     _process: LabProcess | None = field(default=None, repr=False)
     _folder: Path | None = field(default=None, repr=False)  # a private lab's temporary folder
 

@@ -43,12 +43,15 @@ def connect_lab() -> LabClient:
 
 
 def _attach(url: str, started_here: bool = False, webhook_secret: str | None = None,
-            process: LabProcess | None = None) -> LabClient:
+            process: LabProcess | None = None, backend_key: str | None = None) -> LabClient:
+    """`backend_key`: the lab's key for its offline Stripe (from its state file, on this
+    machine only); a class server's stays on the instructor's machine."""
     config = requests.get(url.rstrip("/") + "/api/config", timeout=10).json()
     secret = webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or None
     return LabClient(url=url.rstrip("/"), mode=config["mode"],
                backend_url=backend_seen_from_here(url, config.get("backend_url")),
-               started_here=started_here, _webhook_secret=secret, _process=process)
+               started_here=started_here, _webhook_secret=secret, _process=process,
+               _backend_key=backend_key)
 
 
 def backend_seen_from_here(server_url: str, backend_url: str | None) -> str | None:
@@ -81,7 +84,8 @@ def _find_lab() -> LabClient | None:
     if state is None:
         return None
     try:
-        return _attach(state["server_url"], webhook_secret=state.get("webhook_secret"))
+        return _attach(state["server_url"], webhook_secret=state.get("webhook_secret"),
+                       backend_key=state.get("backend_key"))
     except requests.RequestException:
         return None
 
@@ -103,10 +107,6 @@ def _start_own_lab(timeout: float = 30.0) -> LabClient:
                                    str(folder), str(os.getpid())],
                          env=env, log=log, start_new_session=True)
 
-    def log_text() -> str:
-        log.seek(0)
-        return redact(log.read().decode(errors="replace"))
-
     def stop_if_running() -> None:
         process.stop(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)  # the notebook's own lab leaves nothing behind
@@ -115,10 +115,15 @@ def _start_own_lab(timeout: float = 30.0) -> LabClient:
     try:
         state = process.start(timeout)
     except LabDidNotStart as e:
-        stop_if_running()
-        raise RuntimeError(f"The lab did not start ({e}): " + log_text()) from None
+        # One line: the lab's own last word (e.g. the stand-in's last error and where its log
+        # is; the folder stays until this kernel ends, so the log can be read).
+        process.stop(timeout=10)
+        why = redact(str(e))
+        said = why.find("The lab did not start")
+        raise RuntimeError(why[said:] if said >= 0 else f"The lab did not start ({why}).") from None
     lab = _attach(state["server_url"], started_here=True,
-                  webhook_secret=state.get("webhook_secret"), process=process)
+                  webhook_secret=state.get("webhook_secret"), process=process,
+                  backend_key=state.get("backend_key"))
     lab._folder = folder
     # One line, so the learner knows; the link works for as long as the kernel runs.
     print(f"No lab was running, so this notebook started a private one ({lab.mode}); "

@@ -17,6 +17,7 @@ from dotenv import load_dotenv
 from ..checkout import TEST_CARDS
 from ..config import PROJECT_ROOT, load_settings
 from ..gateway import StripeGateway
+from ..lab.offline_stripe import register_webhook
 from ..lab.process import gateway_for
 
 # How long complete_3ds waits, in test mode, for the customer to complete the challenge in
@@ -137,6 +138,7 @@ class CustomerSide:
 
     mode: str
     backend_url: str | None
+    _backend_key: str | None
 
     def public_url(self, path: str = "/") -> str:
         raise NotImplementedError
@@ -145,7 +147,8 @@ class CustomerSide:
     def gateway(self) -> StripeGateway:
         """The Stripe backend this lab uses, for playing the customer in step 5."""
         if self.mode == "offline":
-            return gateway_for({"mode": "offline", "backend_url": self.backend_url})
+            return gateway_for({"mode": "offline", "backend_url": self.backend_url,
+                                "backend_key": self._backend_key})
         load_dotenv(PROJECT_ROOT / ".env")  # test-mode keys, as the lab itself reads them
         return gateway_for({"mode": "test"}, load_settings())
 
@@ -191,6 +194,11 @@ class CustomerSide:
               f"{action}): {where}, and press {'Complete' if approve else 'Fail'} on Stripe's "
               "test page. The notebook goes on without it.")
         return gateway.retrieve_payment_intent(intent["id"])
+
+    def register_webhook(self, url: str, secret: str) -> None:
+        """Offline: point the stand-in's webhook deliveries at `url`, signed with `secret`
+        (only on a lab of your own: it needs the lab's key for its stand-in)."""
+        register_webhook(self.backend_url or "", url, secret, self._backend_key or "")
 
     @property
     def stripe(self) -> stripe.StripeClient:
