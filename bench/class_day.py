@@ -16,7 +16,7 @@ import uuid
 
 import requests
 
-from common import BenchLab, heading, machine
+from common import BenchLab, heading
 from orders import order_request
 
 TARGET_RATIO = 1.3
@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     heading(f"A class day: {args.orders} orders on one lab, the first {args.window} against "
             f"the last {args.window}")
-    print(machine())
     run = uuid.uuid4().hex[:8]
     with BenchLab("class-day") as lab:
         session = requests.Session()
