@@ -39,7 +39,7 @@ import sys
 
 from aiohttp import web
 # The only module of the package that imports localstripe (GPL): see the docstring.
-from localstripe import resources as ls_resources
+from localstripe import resources as ls_resources  # type: ignore[import-untyped]
 from localstripe import server as ls_server
 from localstripe import webhooks as ls_webhooks
 
