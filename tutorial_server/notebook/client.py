@@ -39,6 +39,9 @@ class LabClient(CustomerSide):
                           or learner_customer() or new_customer())
     _webhook_secret: str | None = field(default=None, repr=False)
     _backend_key: str | None = field(default=None, repr=False)  # the lab's key for its stand-in
+    # The client secrets of the orders this notebook created (customer_gateway.py): what lets it
+    # play their customer on a lab elsewhere. Never shown.
+    _client_secrets: dict = field(default_factory=dict, repr=False)
     _process: LabProcess | None = field(default=None, repr=False)
     _folder: Path | None = field(default=None, repr=False)  # a private lab's temporary folder
 
@@ -47,7 +50,16 @@ class LabClient(CustomerSide):
         return requests.get(self.url + path, timeout=15)
 
     def post(self, path: str, json: Any = None, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, json=json, timeout=15, **kwargs)
+        response = requests.post(self.url + path, json=json, timeout=15, **kwargs)
+        if path == "/api/orders" and response.status_code in (200, 201):
+            self._remember(response.json())
+        return response
+
+    def _remember(self, answer: Any) -> None:
+        """Keep an order's client secret, as the customer's page would (step 4)."""
+        if isinstance(answer, dict) and isinstance(answer.get("order"), dict) \
+                and answer.get("client_secret"):
+            self._client_secrets[answer["order"]["payment_intent"]] = answer["client_secret"]
 
     def public_url(self, path: str = "/") -> str:
         """The address your browser opens for one of the lab's pages, e.g. "/dashboard".

@@ -144,10 +144,23 @@ def signing_possible(lab: LabClient) -> bool:
     return False
 
 
+def stripe_account_possible(lab: LabClient) -> bool:
+    """True if this machine may use the lab's Stripe account itself (its secret key: list every
+    event, create PaymentIntents or refunds directly): in test mode with your keys, or offline on
+    a lab of this machine. Offline on a class server the account stays on the instructor's
+    machine, and a notebook plays the customer only: prints one line on what it skips."""
+    if lab.mode != "offline" or lab._backend_key:
+        return True
+    print("Skipped: this cell uses the lab's Stripe account itself (its secret key), which stays "
+          "on the machine running the lab (a class server's is the instructor's); the stored "
+          "output shows it.")
+    return False
+
+
 def rewiring_possible(lab: LabClient) -> bool:
     """True if a cell may re-point the offline Stripe's webhooks (its private /_config route):
     only on an offline lab of your own. Otherwise prints one line on what to do instead."""
-    if lab.mode == "offline" and lab.backend_url and lab.can_sign_webhooks:
+    if lab.mode == "offline" and lab.backend_url and lab._backend_key and lab.can_sign_webhooks:
         return True
     if lab.mode != "offline":
         print("Test mode: Stripe's deliveries can't be re-pointed from here. To play this, stop "

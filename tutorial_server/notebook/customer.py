@@ -19,6 +19,7 @@ from ..config import PROJECT_ROOT, load_settings
 from ..gateway import StripeGateway
 from ..lab.offline_stripe import register_webhook
 from ..lab.process import gateway_for
+from .customer_gateway import CustomerGateway
 
 # How long complete_3ds waits, in test mode, for the customer to complete the challenge in
 # the browser (seconds; TUTORIAL_3DS_WAIT changes it, 0 moves on at once).
@@ -61,6 +62,8 @@ def test_payment_method(gateway: StripeGateway, scenario: str) -> str:
     card = TEST_CARDS[scenario]
     if not gateway.offline or card["offline_number"] is None:
         return card["real"]
+    if isinstance(gateway, CustomerGateway):  # a lab elsewhere: as the customer's browser would
+        return gateway.create_card_payment_method(card["offline_number"])
     method = gateway.client.v1.payment_methods.create(params={
         "type": "card",
         "card": {"number": card["offline_number"], "exp_month": 12, "exp_year": 2034,
@@ -92,6 +95,8 @@ def complete_3ds(gateway: StripeGateway, payment_intent_id: str, approve: bool,
     checkout page), waits up to `wait` seconds for it, and returns the PaymentIntent as it then
     is (still requires_action if nobody completed it: the notebook moves on).
     """
+    if isinstance(gateway, CustomerGateway):
+        return gateway.authenticate(payment_intent_id, approve)
     if gateway.offline:
         intent = gateway.client.v1.payment_intents.retrieve(payment_intent_id)
         gateway.client.raw_request(
@@ -137,15 +142,21 @@ class CustomerSide:
     `public_url` from the class it is mixed into)."""
 
     mode: str
+    url: str
     backend_url: str | None
     _backend_key: str | None
+    _client_secrets: dict[str, str]
 
     def public_url(self, path: str = "/") -> str:
         raise NotImplementedError
 
     @property
     def gateway(self) -> StripeGateway:
-        """The Stripe backend this lab uses, for playing the customer in step 5."""
+        """The Stripe backend this lab uses, for playing the customer in step 5. Offline on a
+        lab elsewhere (no key for its stand-in here), the customer's side only, through the
+        merchant server (customer_gateway.py)."""
+        if self.mode == "offline" and not self._backend_key:
+            return CustomerGateway(self.url, self._client_secrets)
         if self.mode == "offline":
             return gateway_for({"mode": "offline", "backend_url": self.backend_url,
                                 "backend_key": self._backend_key})
