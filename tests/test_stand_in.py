@@ -254,3 +254,39 @@ def test_a_notebooks_private_lab_says_why_in_one_line(monkeypatch, broken_locals
     assert "broken on purpose" in log.read_text()  # kept for the learner until the kernel ends
     assert time.monotonic() - started < 20
     shutil.rmtree(log.parent, ignore_errors=True)
+
+
+# --- a notebook on a class server plays the customer through the merchant server ------------
+
+def test_the_relay_lets_a_customer_act_only_on_a_payment_intent_whose_client_secret_they_hold(
+        lab, customer):
+    """What replaces reaching the instructor's stand-in directly: the client secret is the
+    key to one PaymentIntent (as with Stripe.js and a publishable key), and nothing else is
+    passed on."""
+    answer = lab.order("prod_drip_bags", 1, customer)
+    intent_id, secret = answer["order"]["payment_intent"], answer["client_secret"]
+    other = lab.order("prod_drip_bags", 1, customer)["client_secret"]
+    relay, own = f"{lab.url}/offline-stripe/v1", {"Origin": lab.url}
+    for given in (None, "", other, secret + "x", intent_id + "_secret_guess"):
+        params = {} if given is None else {"client_secret": given}
+        r = requests.get(f"{relay}/payment_intents/{intent_id}", params=params, timeout=10)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "resource_missing", given
+        r = requests.post(f"{relay}/payment_intents/{intent_id}/confirm", headers=own,
+                          data={**params, "payment_method": "pm_x"}, timeout=10)
+        assert r.status_code == 404, given
+    mine = requests.get(f"{relay}/payment_intents/{intent_id}", timeout=10,
+                        params={"client_secret": secret})
+    assert mine.status_code == 200 and mine.json()["id"] == intent_id
+    card = {"type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12",
+            "card[exp_year]": "2034", "card[cvc]": "123"}
+    assert requests.post(f"{relay}/payment_methods", data=card, timeout=10,
+                         headers={"Origin": "http://attacker.test"}).status_code == 403
+    assert requests.post(f"{relay}/payment_methods", data={**card, "customer": "cus_x"},
+                         headers=own, timeout=10).status_code == 400
+    method = requests.post(f"{relay}/payment_methods", data=card, headers=own, timeout=10)
+    assert method.status_code == 200, method.text
+    paid = requests.post(f"{relay}/payment_intents/{intent_id}/confirm", headers=own, timeout=10,
+                         data={"client_secret": secret, "payment_method": method.json()["id"]})
+    assert paid.status_code == 200 and paid.json()["status"] == "succeeded"
+    for path in ("/payment_intents", "/events", "/refunds", "/customers"):
+        assert requests.get(relay + path, timeout=10).status_code in (404, 405), path
