@@ -96,7 +96,10 @@ class Lab:
             else:
                 self.backend = OfflineBackend(
                     log_path=Path(f"{settings.db_path}.localstripe.log"))
-                backend_url = self.backend.start()
+                try:
+                    backend_url = self.backend.start()
+                except StandInDidNotStart as e:  # one line: its last error, and its log
+                    raise SystemExit(f"The lab did not start: {e}") from None
                 self.backend_key = self.backend.key
             # The server's gateway talks to the stand-in with the lab's key.
             settings = replace(settings, secret_key=self.backend_key)
@@ -251,10 +254,7 @@ def run_serve(settings: Settings, host: str = "127.0.0.1", reset_token: str | No
               unix_socket=unix_socket, allowed_hosts=list(allowed_hosts or []),
               reconcile_every=reconcile_every, roster=roster, fresh=fresh)
     try:
-        try:
-            lab.start()
-        except StandInDidNotStart as e:  # one line: the stand-in's own last error, its log
-            raise SystemExit(f"The lab did not start: {e}") from None
+        lab.start()
         lab.announce("\nPress Ctrl-C to stop.")
         lab.serve_forever()
         print("\nStopping the lab.", flush=True)
