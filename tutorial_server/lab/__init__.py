@@ -6,6 +6,5 @@ Stripe.js relay and the trace); launcher.py starts the offline Stripe and the se
 (`serve`, `lab`); cli.py is `python -m tutorial_server.lab`; process.py runs a lab as a process
 (notebooks, tests, benchmarks); offline_stripe.py starts the offline Stripe and talks to it with
 the lab's key, and stand_in.py is the program that serves it (the only importer of localstripe);
-hub.py and
-jupyter_proxy.py serve a class on JupyterHub.
+hub.py and jupyter_proxy.py serve a class on JupyterHub.
 """
