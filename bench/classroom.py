@@ -30,7 +30,7 @@ PRODUCTS = ["80980928378932", "prod_coffee_beans", "prod_pour_over_kit", "prod_e
 
 def learner(lab: BenchLab, n: int, barrier: threading.Barrier, paid_timeout: float) -> dict:
     me = LabClient(url=lab.url, mode="offline", backend_url=lab.backend_url,
-             customer=f"learner_{n:03d}")
+             customer=f"learner_{n:03d}", _backend_key=lab.backend_key)
     barrier.wait()
     t0 = time.perf_counter()
     answer = me.create_order(PRODUCTS[n % len(PRODUCTS)], 1 + n % 3)

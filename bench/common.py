@@ -20,7 +20,6 @@ from pathlib import Path
 
 import stripe
 
-from tutorial_server.config import OFFLINE_SECRET_KEY
 from tutorial_server.gateway import API_VERSION
 from tutorial_server.lab.process import LabDidNotStart, LabProcess
 from tutorial_server.lab.offline_stripe import WEBHOOK_ENDPOINT_ID
@@ -53,6 +52,7 @@ class BenchLab:
         except LabDidNotStart as e:
             raise RuntimeError(f"{e}:\n" + self.log.read_text()) from None
         self.url, self.backend_url = self.process.url, self.process.backend_url
+        self.backend_key = self.process.state["backend_key"]  # the lab's key for its stand-in
         return self
 
     def __exit__(self, *exc) -> None:
@@ -62,7 +62,7 @@ class BenchLab:
 
     def stripe_client(self) -> stripe.StripeClient:
         """The SDK pointed at this lab's offline Stripe, configured as the server's gateway is."""
-        return stripe.StripeClient(OFFLINE_SECRET_KEY, stripe_version=API_VERSION,
+        return stripe.StripeClient(self.backend_key, stripe_version=API_VERSION,
                                    base_addresses={"api": self.backend_url},
                                    max_network_retries=0)
 
@@ -75,7 +75,8 @@ class BenchLab:
         data = urllib.parse.urlencode({"url": f"http://127.0.0.1:{dead}/webhook",
                                        "secret": self.webhook_secret}).encode()
         request = urllib.request.Request(
-            f"{self.backend_url}/_config/webhooks/{WEBHOOK_ENDPOINT_ID}", data=data, method="POST")
+            f"{self.backend_url}/_config/webhooks/{WEBHOOK_ENDPOINT_ID}", data=data, method="POST",
+            headers={"Authorization": f"Bearer {self.backend_key}"})
         with urllib.request.urlopen(request, timeout=10):
             pass
 

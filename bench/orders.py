@@ -17,6 +17,7 @@ create divided by the sample's (the sample = 1.0; below 1.0 this server adds les
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -30,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from common import BenchLab, heading, percentile, summary
+from tutorial_server.lab.offline_stripe import KEY_ENV
 
 PRODUCT, QUANTITY, AMOUNT, CURRENCY = "prod_enamel_mug", 1, 1200, "usd"
 
@@ -65,12 +67,13 @@ def sample_request(session: requests.Session, url: str) -> float:
     return elapsed * 1000
 
 
-def start_sample(backend_url: str) -> tuple[subprocess.Popen, str]:
+def start_sample(backend_url: str, backend_key: str) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("sample_server.py")),
                                 str(port), backend_url], stdout=subprocess.DEVNULL,
+                               env={**os.environ, KEY_ENV: backend_key},
                                stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -86,7 +89,7 @@ def start_sample(backend_url: str) -> tuple[subprocess.Popen, str]:
 
 def with_sample(lab, args, run: str) -> dict:
     """This server, the sample and the direct create, interleaved (rotating which goes first)."""
-    process, sample_url = start_sample(lab.backend_url)
+    process, sample_url = start_sample(lab.backend_url, lab.backend_key)
     try:
         ours_session, sample_session = requests.Session(), requests.Session()
         client = lab.stripe_client()

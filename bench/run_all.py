@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import class_day
 import classroom
 import notebooks
 import orders
@@ -30,11 +31,13 @@ def main() -> None:
         webhooks.main(["--events", "20"])
         trace_cost.main(["--requests", "20", "--events", "20", "--warmup", "3"])
         classroom.main(["--learners", "8"])
+        class_day.main(["--orders", "200", "--window", "20"])
     else:
         orders.main([])
         webhooks.main([])
         trace_cost.main([])
         classroom.main([])
+        class_day.main([])
     if not args.skip_notebooks:
         notebooks.main([])
     print(f"\nall benchmarks: {time.perf_counter() - started:.0f} s")

@@ -45,7 +45,7 @@ def signed(event: dict, secret: str) -> tuple[bytes, dict]:
 
 def paid_orders(lab: BenchLab, count: int, run: str) -> list[dict]:
     """Orders whose PaymentIntents really succeeded on the offline Stripe (setup, not timed)."""
-    gateway = gateway_for({"mode": "offline", "backend_url": lab.backend_url})
+    gateway = gateway_for(lab.process.state)
     session, intents = requests.Session(), []
     for i in range(count):
         order = session.post(f"{lab.url}/api/orders", timeout=30,

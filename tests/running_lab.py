@@ -85,6 +85,11 @@ class RunningLab(LabDatabaseView):
         return self.state["backend_url"]
 
     @property
+    def backend_headers(self) -> dict:
+        """What the lab sends its offline Stripe with every request: the lab's own key."""
+        return {"Authorization": f"Bearer {self.state['backend_key']}"}
+
+    @property
     def process(self) -> subprocess.Popen | None:
         """The running `serve` process (None once stopped)."""
         return self._process.process if self._process is not None else None
@@ -165,5 +170,6 @@ def drop_webhooks(running):
     data = urllib.parse.urlencode({"url": f"http://127.0.0.1:{sink.server_port}/webhook",
                                    "secret": running.webhook_secret}).encode()
     urllib.request.urlopen(urllib.request.Request(
-        f"{running.backend_url}/_config/webhooks/tutorial-lab", data=data, method="POST"))
+        f"{running.backend_url}/_config/webhooks/tutorial-lab", data=data, method="POST",
+        headers=running.backend_headers))
     return lambda payment_intent: payment_intent in sink.refused

@@ -248,8 +248,10 @@ def test_confirm_with_bad_input_is_a_json_error_and_changes_nothing(lab, custome
 
 
 def browser_token(lab, number: str) -> str:
-    """What Stripe.js createToken does in the browser: the card goes straight to Stripe."""
-    r = requests.post(f"{lab.backend_url}/v1/tokens", timeout=10, data={
+    """What Stripe.js createToken does in the browser: the card goes to (offline) Stripe,
+    through the lab's relay of the mock Stripe.js, as the checkout page sends it."""
+    r = requests.post(f"{lab.url}/offline-stripe/v1/tokens", timeout=10,
+                      headers={"Origin": lab.url}, data={
         "card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2034",
         "card[cvc]": "123", "key": "pk_test_offline_lab"})
     assert r.status_code == 200, r.text

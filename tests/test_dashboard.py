@@ -56,7 +56,7 @@ def page_token(lab) -> str:
 
 def backend_payment_intents(lab) -> list[str]:
     response = requests.get(f"{lab.backend_url}/v1/payment_intents?limit=100", timeout=10,
-                            headers={"Authorization": "Bearer sk_test_offline_lab"})
+                            headers=lab.backend_headers)
     return [p["id"] for p in response.json()["data"]]
 
 

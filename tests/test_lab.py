@@ -73,8 +73,9 @@ def _stat(pid: int) -> tuple[str, int, str] | None:
 
 
 def stand_in_of(running) -> tuple[int, str]:
-    """The lab's offline Stripe process (its child serving the backend port): (pid, start
-    time), the start time telling it apart from a later process given the same pid."""
+    """The lab's offline Stripe process (its child running our launcher of localstripe):
+    (pid, start time), the start time telling it apart from a later process given the same
+    pid."""
     port = running.backend_url.rsplit(":", 1)[1]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -84,8 +85,7 @@ def stand_in_of(running) -> tuple[int, str]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if stat and stat[1] == running.process.pid and b"localstripe" in argv \
-                and port.encode() in argv:
+        if stat and stat[1] == running.process.pid and b"tutorial_server.lab.stand_in" in argv:
             return int(proc.name), stat[2]
     pytest.fail(f"no localstripe process of the lab's serves port {port}")
 

@@ -150,9 +150,11 @@ def test_outputs_are_stored_from_one_clean_run_and_hold_no_secret(path):
 
 @pytest.fixture(scope="module")
 def shared_lab_env(lab, monkeypatch_module):
-    """Kernels attach to the session's lab (which other tests have already filled)."""
-    monkeypatch_module.setenv("TUTORIAL_SERVER_URL", lab.url)
-    monkeypatch_module.setenv("STRIPE_WEBHOOK_SECRET", lab.webhook_secret)
+    """Kernels attach to the session's lab (which other tests have already filled) through its
+    database's state file, as `make lab`'s JupyterLab does: that file also gives them the
+    webhook secret and the key of the lab's offline Stripe (which answers no other key)."""
+    monkeypatch_module.setenv("TUTORIAL_DB", str(lab.db_path))
+    monkeypatch_module.delenv("TUTORIAL_SERVER_URL", raising=False)
     monkeypatch_module.delenv("TUTORIAL_LAB", raising=False)
     return lab
 

@@ -145,7 +145,8 @@ def test_sync_says_so_when_stripe_no_longer_knows_the_payment(fresh_lab, custome
     import urllib.request
     order = fresh_lab.order("prod_drip_bags", 1, customer)["order"]
     urllib.request.urlopen(urllib.request.Request(f"{fresh_lab.backend_url}/_config/data",
-                                                  method="DELETE"))
+                                                  method="DELETE",
+                                                  headers=fresh_lab.backend_headers))
     r = fresh_lab.post(f"/api/orders/{order['id']}/sync")
     assert r.status_code == 200, r.text
     assert r.json()["order"]["status"] == "canceled"

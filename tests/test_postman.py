@@ -97,8 +97,9 @@ def test_environment_is_the_local_lab_with_a_placeholder_webhook_secret():
 def test_no_real_key_or_secret_in_the_postman_files(path):
     text = (ROOT / path).read_text(encoding="utf-8")
     assert REAL_LOOKING_SECRET.findall(text) == []
-    # The one Stripe key in the files is the offline stand-in's placeholder.
-    assert set(re.findall(r"\b[sr]k_(?:test|live)_\w+", text)) <= {"sk_test_offline_lab"}
+    # The one Stripe key in the files is the placeholder for the lab's key for its stand-in.
+    assert set(re.findall(r"\b[sr]k_(?:test|live)_\w+", text)) <= {
+        "sk_test_paste_the_lab_stand_in_key_here"}
 
 
 # --- newman against a running lab -----------------------------------------------------------
@@ -124,6 +125,7 @@ def newman_run(lab) -> NewmanRun:
     argv = [str(NEWMAN), "run", str(COLLECTION), "-e", str(ENVIRONMENT),
             "--env-var", f"baseUrl={lab.url}",
             "--env-var", f"webhookSecret={lab.webhook_secret}",
+            "--env-var", f"offlineStripeKey={lab.state['backend_key']}",
             "--env-var", f"customer={customer}",
             "--reporters", "cli,junit", "--reporter-junit-export", str(JUNIT_REPORT),
             "--color", "off"]
@@ -159,8 +161,9 @@ def test_every_request_ran_with_all_its_assertions(newman_run):
 
 
 def test_the_report_does_not_contain_the_webhook_secret(newman_run, lab):
-    assert lab.webhook_secret not in (ROOT / JUNIT_REPORT).read_text(encoding="utf-8")
-    assert lab.webhook_secret not in newman_run.result.stdout
+    for secret in (lab.webhook_secret, lab.state["backend_key"]):
+        assert secret not in (ROOT / JUNIT_REPORT).read_text(encoding="utf-8")
+        assert secret not in newman_run.result.stdout
 
 
 def test_the_order_ended_paid_and_fulfilled_once_in_the_lab_db(newman_run, lab):

@@ -19,7 +19,7 @@ from .running_lab import ROOT, lab_env, wait_for
 
 def stand_in_payment_intents(lab) -> list[str]:
     answer = requests.get(f"{lab.backend_url}/v1/payment_intents?limit=100", timeout=10,
-                          headers={"Authorization": "Bearer sk_test_offline_lab"})
+                          headers=lab.backend_headers)
     return [p["id"] for p in answer.json()["data"]]
 
 

@@ -14,7 +14,7 @@ import requests
 
 from tutorial_server.catalogue import PRODUCTS, get_product
 from tutorial_server.pricing import MINIMUM_CHARGE
-from tutorial_server.lab.offline_stripe import OfflineBackend
+from tutorial_server.lab.offline_stripe import KEY_ENV, OfflineBackend
 from tutorial_server.notebook.customer import pay_with_test_card
 
 from .running_lab import (ROOT, RunningLab, drop_webhooks, lab_env, new_webhook_secret, run_cli,
@@ -36,7 +36,8 @@ def offline_stripe(tmp_path):
 def attached_lab(tmp_path, offline_stripe):
     """`serve --backend-url`: a merchant server attached to an offline Stripe already running."""
     running = RunningLab(tmp_path / "lab.sqlite3", new_webhook_secret(), tmp_path / "lab.log",
-                         args=["--backend-url", offline_stripe.url])
+                         args=["--backend-url", offline_stripe.url],
+                         env={KEY_ENV: offline_stripe.key})  # its key: never on the command line
     yield running.start()
     running.stop(signal.SIGKILL)
 

@@ -319,14 +319,19 @@ def test_runtime_check_accepts_the_portable_subset_and_rejects_the_rest():
 # --- the full flow against a lab of this module's own, recorded --------------------------
 
 class _Capture(http.server.BaseHTTPRequestHandler):
-    """Receives the stand-in's webhook deliveries, exactly as the server receives them."""
+    """Receives the stand-in's webhook deliveries, exactly as the server receives them, and
+    passes each on to the lab's /webhook (the stand-in takes no endpoint but the lab's)."""
 
     deliveries: list[tuple[bytes, str | None]] = []
+    forward_to = ""
 
     def do_POST(self):  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.deliveries.append((body, self.headers.get("Stripe-Signature")))
-        self.send_response(200)
+        answer = requests.post(self.forward_to, data=body, timeout=10, headers={
+            "Content-Type": self.headers.get("Content-Type") or "application/json",
+            "Stripe-Signature": self.headers.get("Stripe-Signature") or ""})
+        self.send_response(answer.status_code)
         self.end_headers()
 
     def log_message(self, *args):
@@ -337,18 +342,20 @@ class _Capture(http.server.BaseHTTPRequestHandler):
 def offline_flow(tmp_path_factory, stripe_request_log):
     """One lab of this module's own (like `fresh_lab`) and a full payment flow against it, with
     every Stripe request recorded: orders, a payment that succeeds, a decline, 3-D Secure
-    approved and failed. Webhook events are captured from a second endpoint registered on
-    the stand-in, so the test sees the same bytes the server verifies."""
+    approved and failed. Webhook events are captured on their way from the stand-in to the
+    lab (its registration points at a tap that passes them on), so the test sees the same
+    bytes the server verifies."""
     tmp = tmp_path_factory.mktemp("fidelity")
     lab = RunningLab(tmp / "lab.sqlite3", new_webhook_secret(), tmp / "lab.log").start()
     capture = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
     _Capture.deliveries = []
     threading.Thread(target=capture.serve_forever, daemon=True).start()
-    capture_secret = new_webhook_secret()
+    _Capture.forward_to = lab.url + "/webhook"
+    capture_secret = lab.webhook_secret
     try:
-        requests.post(f"{lab.backend_url}/_config/webhooks/fidelity-capture", timeout=5, data={
+        requests.post(f"{lab.backend_url}/_config/webhooks/tutorial-lab", timeout=5, data={
             "url": f"http://127.0.0.1:{capture.server_port}/", "secret": capture_secret,
-        }).raise_for_status()
+        }, headers=lab.backend_headers).raise_for_status()
         gateway = lab.gateway()  # recorded too: TUTORIAL_RECORD_STRIPE_REQUESTS is set here
         assert isinstance(gateway.client._requestor._client, stripe_recorder.RecordingHTTPClient)
         raw, normalized = {}, {}

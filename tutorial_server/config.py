@@ -29,7 +29,9 @@ def default_db_path(environ: dict | None = None) -> Path:
 DEFAULT_DB = default_db_path()  # as seen by this process; load_settings() asks again each time
 DEFAULT_PORT = 4242
 
-# Placeholders for offline mode: the stand-in accepts any key; these are not secrets.
+# Placeholders for offline mode, not secrets. A lab gives its server its stand-in's own random
+# key instead (lab/offline_stripe.py): the stand-in refuses this one; a plain localstripe
+# accepts any sk_ key.
 OFFLINE_SECRET_KEY = "sk_test_offline_lab"
 OFFLINE_PUBLISHABLE_KEY = "pk_test_offline_lab"
 

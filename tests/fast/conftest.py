@@ -38,19 +38,33 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def stand_in(tmp_path_factory) -> str:
-    """One offline Stripe (localstripe, its own process) for the whole session: its URL."""
+def stand_in_backend(tmp_path_factory) -> OfflineBackend:
+    """One offline Stripe (localstripe served by our launcher, its own process) for the whole
+    session, with a key of its own."""
     backend = OfflineBackend(log_path=tmp_path_factory.mktemp("stand-in") / "localstripe.log")
-    url = backend.start()
-    yield url
+    backend.start()
+    yield backend
     backend.stop()
 
 
+@pytest.fixture(scope="session")
+def stand_in(stand_in_backend) -> str:
+    """The session's offline Stripe: its URL."""
+    return stand_in_backend.url
+
+
+@pytest.fixture(scope="session")
+def stand_in_key(stand_in_backend) -> str:
+    """The key the session's offline Stripe wants (as a lab gives its server its own)."""
+    return stand_in_backend.key
+
+
 @pytest.fixture
-def settings(tmp_path):
-    """Offline settings on a temporary database, with a webhook secret of the test's own."""
+def settings(tmp_path, stand_in_key):
+    """Offline settings on a temporary database, with a webhook secret of the test's own, and
+    the stand-in's key (as a lab gives its server)."""
     return replace(load_settings({}), db_path=tmp_path / "fast.sqlite3",
-                   webhook_secret="whsec_" + secrets.token_hex(16))
+                   webhook_secret="whsec_" + secrets.token_hex(16), secret_key=stand_in_key)
 
 
 @pytest.fixture
@@ -90,6 +104,7 @@ class InProcessLab(LabDatabaseView):
         self.db_path = settings.db_path
         self.webhook_secret = settings.webhook_secret
         self.backend_url = app.config["BACKEND_URL"]
+        self.backend_key = settings.secret_key
         self.url = "http://localhost"
 
     def get(self, path: str, **kw) -> Answer:
@@ -106,7 +121,8 @@ class InProcessLab(LabDatabaseView):
 
     def gateway(self) -> StripeGateway:
         """The customer's side of step 5, against the shared stand-in."""
-        return gateway_for({"mode": "offline", "backend_url": self.backend_url})
+        return gateway_for({"mode": "offline", "backend_url": self.backend_url,
+                            "backend_key": self.backend_key})
 
 
 @pytest.fixture

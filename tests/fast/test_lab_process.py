@@ -55,8 +55,8 @@ def test_the_state_file_is_believed_only_while_its_process_lives(tmp_path):
         assert read_lab_state(db) is None, junk
 
 
-def test_a_gateway_for_an_offline_lab_talks_to_its_stand_in(stand_in):
-    gateway = gateway_for({"mode": "offline", "backend_url": stand_in})
+def test_a_gateway_for_an_offline_lab_talks_to_its_stand_in(stand_in, stand_in_key):
+    gateway = gateway_for({"mode": "offline", "backend_url": stand_in, "backend_key": stand_in_key})
     assert gateway.offline
     with pytest.raises(stripe.InvalidRequestError) as unknown:  # the stand-in answered
         gateway.retrieve_payment_intent("pi_" + "0" * 24)

@@ -39,7 +39,8 @@ def test_the_server_alone_takes_pays_and_fulfils_an_order(settings, stand_in, cu
                                               "customer": customer})
     assert answer.status_code == 201, answer.text
     order = answer.get_json()["order"]
-    intent = pay_with_test_card(gateway_for({"mode": "offline", "backend_url": stand_in}),
+    intent = pay_with_test_card(gateway_for({"mode": "offline", "backend_url": stand_in,
+                                             "backend_key": settings.secret_key}),
                                 order["payment_intent"], "success")
     assert intent["status"] == "succeeded"
     event = {"id": "evt_alone_" + order["id"], "object": "event",

@@ -189,7 +189,7 @@ def test_the_labs_own_delivery_check_is_answered_and_not_recorded(app, fast_lab,
     # What a lab process installs (offline_backend.WebhookWatchdog): its check events are
     # answered 200 and leave nothing behind; any other event goes on to be handled.
     watchdog = WebhookWatchdog(fast_lab.backend_url, "http://localhost/webhook",
-                               fast_lab.webhook_secret)
+                               fast_lab.webhook_secret, fast_lab.backend_key)
     app.extensions["webhook_watchdog"] = watchdog
     check = {"id": "evt_test_check", "object": "event", "type": "customer.updated",
              "data": {"object": {"id": "cus_check", "metadata": {CHECK_METADATA_KEY: "n1"}}}}

@@ -7,6 +7,13 @@ import socket
 from ..security import is_loopback
 
 
+def url_from_here(host: str, port: int) -> str:
+    """The lab's URL as this machine reaches it: every interface (0.0.0.0, ::) includes
+    loopback; one address (a classroom's, say) does not."""
+    reach = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{f'[{reach}]' if ':' in reach else reach}:{port}"
+
+
 def shared_lab_warning(host: str, port: int, reset_token: bool) -> list[str]:
     """What `serve --host 0.0.0.0` exposes, said once at start (empty on a loopback address)."""
     if is_loopback(host):

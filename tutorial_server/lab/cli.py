@@ -59,6 +59,8 @@ def _attached_app(settings: Settings):
         raise SystemExit(f"No lab is running on {settings.db_path}. Start it first with "
                          "`python -m tutorial_server.lab serve`: in offline mode the payments live "
                          "in the running lab's offline Stripe.")
+    if settings.offline and state and state.get("backend_key"):
+        settings = replace(settings, secret_key=state["backend_key"])  # its stand-in's key
     return create_lab_app(settings, backend_url=state["backend_url"] if state else None), state
 
 

@@ -255,6 +255,10 @@ def background_status() -> dict:
         if checks["healed"]:
             summary += (f"; webhook registration put back {checks['healed']}\u00d7"
                         f" (last {checks['last_healed']})")
+        checks["last_foreign"] = _clock(checks.get("last_foreign_at"))
+        if checks.get("foreign"):
+            summary += (f"; webhook endpoint not the lab's removed {checks['foreign']}\u00d7"
+                        f" (last {checks['last_foreign']})")
     return {"reconcile": status, "webhook_watchdog": checks, "summary": summary}
 
 

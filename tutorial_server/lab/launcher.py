@@ -23,11 +23,12 @@ from .. import security
 from ..config import PROJECT_ROOT, Settings
 from ..db import connect
 from ..reconcile import DEFAULT_INTERVAL_SECONDS, BackgroundReconcile, describe, reconcile
-from .addresses import class_addresses, shared_lab_warning
+from .addresses import class_addresses, shared_lab_warning, url_from_here
 from .app import create_lab_app
 from .http_server import AppSlot, check_port_free, make_server
 from .hub import SocketServer, banner_lines
-from .offline_stripe import OfflineBackend, WebhookWatchdog, backend_answers, register_webhook
+from .offline_stripe import (OfflineBackend, StandInDidNotStart, WebhookWatchdog,
+                             key_for_running_backend, register_webhook)
 from .process import spawn_child, state_file_for
 from .reset import clear_lab
 
@@ -42,6 +43,10 @@ class Lab:
     # it instead of starting its own, and leaves it running when it stops. This is how a
     # merchant server restarts after a crash while Stripe, elsewhere, carries on.
     backend_url: str | None = None
+    # The key the lab sends its offline Stripe: a new random one for a stand-in it starts; for
+    # `--backend-url`, $TUTORIAL_STAND_IN_KEY (the key that stand-in was started with), else
+    # the placeholder a plain localstripe accepts. In the state file (mode 600), never printed.
+    backend_key: str | None = field(default=None, repr=False)
     # Started by jupyter-server-proxy on a hub: listen on this Unix socket (see hub.py).
     unix_socket: str | None = None
     # Extra names the server answers to (`serve --allowed-host`), besides 127.0.0.1,
@@ -60,9 +65,8 @@ class Lab:
         if self.backend_url and not self.settings.offline:
             raise SystemExit("--backend-url names an offline Stripe; in test mode the lab "
                              "talks to api.stripe.com. Unset STRIPE_SECRET_KEY to run offline.")
-        if self.backend_url and not backend_answers(self.backend_url.rstrip("/")):
-            raise SystemExit(f"No offline Stripe answers at {self.backend_url}. Start it first "
-                             "(localstripe --port PORT), or leave out --backend-url.")
+        if self.backend_url:
+            self.backend_key = key_for_running_backend(self.backend_url.rstrip("/"))
         slot = AppSlot()
         self.settings.db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.unix_socket:
@@ -73,10 +77,7 @@ class Lab:
             check_port_free(self.host, self.settings.port)
             self.server = make_server(self.host, self.settings.port, slot)
             self.port = self.server.server_port
-            # Every interface (0.0.0.0, ::) includes loopback; one address does not.
-            reach = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-            reach = f"[{reach}]" if ":" in reach else reach
-            self.server_url = f"http://{reach}:{self.port}"
+            self.server_url = url_from_here(self.host, self.port)
         self.backend: OfflineBackend | None = None
         settings = self.settings
         backend_url = None
@@ -88,8 +89,15 @@ class Lab:
             else:
                 self.backend = OfflineBackend(
                     log_path=Path(f"{settings.db_path}.localstripe.log"))
-                backend_url = self.backend.start()
-            register_webhook(backend_url, f"{self.server_url}/webhook", settings.webhook_secret)
+                try:
+                    backend_url = self.backend.start()
+                except StandInDidNotStart as e:  # one line: its last error, and its log
+                    raise SystemExit(f"The lab did not start: {e}") from None
+                self.backend_key = self.backend.key
+            # The server's gateway talks to the stand-in with the lab's key.
+            settings = replace(settings, secret_key=self.backend_key)
+            register_webhook(backend_url, f"{self.server_url}/webhook", settings.webhook_secret,
+                             self.backend_key)
         self.backend_url = backend_url
         self.settings = settings
         self.app = create_lab_app(settings, backend_url=backend_url)
@@ -112,7 +120,8 @@ class Lab:
         check would cancel them, since the new offline Stripe never heard of them)."""
         db = connect(self.settings.db_path)
         try:  # an offline Stripe started now is empty; an attached one keeps its data
-            clear_lab(db, backend_url if self.backend is None else None)
+            clear_lab(db, backend_url if self.backend is None else None,
+                      backend_key=self.backend_key)
         finally:
             db.close()
 
@@ -126,7 +135,7 @@ class Lab:
         watchdog = None
         if self.settings.offline and backend_url:
             watchdog = WebhookWatchdog(backend_url, f"{self.server_url}/webhook",
-                                       self.settings.webhook_secret)
+                                       self.settings.webhook_secret, self.backend_key)
             self.app.extensions["webhook_watchdog"] = watchdog
         self.background = BackgroundReconcile(self.app, interval, also=watchdog).start()
         self.app.extensions["background_reconcile"] = self.background
@@ -143,6 +152,7 @@ class Lab:
                  "started_at": int(time.time()), "unix_socket": self.unix_socket}
         if self.settings.offline:
             state["webhook_secret"] = self.settings.webhook_secret
+            state["backend_key"] = self.backend_key
         path = state_file_for(self.settings.db_path)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -91,13 +91,20 @@ def _stop_when_gone(pid: int) -> None:
 
 def main(argv: list[str]) -> None:
     folder, kernel_pid = Path(argv[0]), int(argv[1])
+    keep = False
     try:
         # A learner's test-mode keys, from the project's .env as `serve` reads them.
         settings = replace(settings_from_environment(PROJECT_ROOT / ".env"), db_path=folder / DATABASE, port=0)
         threading.Thread(target=_stop_when_gone, args=(kernel_pid,), daemon=True).start()
         run_serve(settings)
+    except SystemExit as e:
+        # It could not start, and said why in one line naming a log in FOLDER: keep the folder
+        # for the learner to read; the kernel deletes it when it ends (connect.py).
+        keep = isinstance(e.code, str)
+        raise
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

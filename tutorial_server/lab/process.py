@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from ..config import PROJECT_ROOT, Settings, load_settings, offline_settings
+from ..config import OFFLINE_SECRET_KEY, PROJECT_ROOT, Settings, load_settings, offline_settings
 from ..gateway import StripeGateway, make_gateway
 from .stripe_http import lab_http_client
 
@@ -47,12 +47,26 @@ def read_lab_state(db_path: Path | str) -> dict | None:
 def gateway_for(state: dict, settings: Settings | None = None) -> StripeGateway:
     """A gateway to the Stripe a running lab uses: its offline stand-in (from the state file),
     or real Stripe in test mode (keys from `settings`, else the environment). Its requests are
-    recorded when the tests ask for it (stripe_http)."""
+    recorded when the tests ask for it (stripe_http). Offline, it sends the lab's own key for
+    its stand-in (`backend_key` in the state file; the placeholder for a plain localstripe)."""
     if state.get("mode") == "offline":
-        settings = offline_settings()
+        settings = offline_settings(secret_key=state.get("backend_key") or OFFLINE_SECRET_KEY)
         return make_gateway(settings, state["backend_url"], lab_http_client(settings))
     settings = settings or load_settings()
     return make_gateway(settings, http_client=lab_http_client(settings))
+
+
+def last_line(log) -> str:
+    """The last non-empty line of an open binary log (a stand-in's last error), shortened."""
+    try:
+        log.flush()
+        log.seek(0, os.SEEK_END)
+        log.seek(max(0, log.tell() - 8192))
+        lines = [line.strip() for line in log.read().decode(errors="replace").splitlines()]
+    except (OSError, ValueError):
+        return ""
+    lines = [line for line in lines if line]
+    return lines[-1][:300] if lines else ""
 
 
 def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM,
@@ -150,7 +164,9 @@ class LabProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise LabDidNotStart(f"the lab exited with {self.process.returncode}")
+                why = self._last_log_line()
+                raise LabDidNotStart(f"the lab exited with {self.process.returncode}"
+                                     + (f": {why}" if why else ""))
             state = read_lab_state(self.db_path)
             if state and state.get("pid") == self.process.pid:
                 self.state = state
@@ -159,6 +175,16 @@ class LabProcess:
                 self.stop()
                 raise LabDidNotStart(f"the lab did not start within {timeout:g} s")
             time.sleep(0.05)
+
+    def _last_log_line(self) -> str:
+        """The last line the lab wrote (a lab that cannot start says why in it), if readable."""
+        try:
+            if isinstance(self.log, (str, Path)):
+                with open(self.log, "rb") as f:
+                    return last_line(f)
+            return last_line(self.log) if self.log is not None else ""
+        except OSError:
+            return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         """Stop the lab (terminate, wait, kill as a last resort). Returns its exit code."""

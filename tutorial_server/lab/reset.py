@@ -34,12 +34,13 @@ RESET_CONFIRMATION = "reset"
 
 
 def clear_lab(db: sqlite3.Connection, backend_url: str | None = None,
-              deliveries: deque | None = None) -> None:
+              deliveries: deque | None = None, *, backend_key: str | None = None) -> None:
     """Empty the lab: the offline Stripe's data first (if Stripe's side fails, raising OSError,
     nothing is lost), then every table of the database, then the deliveries the dashboard
-    lists. `backend_url`: an offline Stripe to empty too (None: none, or real Stripe)."""
+    lists. `backend_url`: an offline Stripe to empty too (None: none, or real Stripe), with
+    the lab's key for it, `backend_key`."""
     if backend_url:
-        clear_backend_data(backend_url)
+        clear_backend_data(backend_url, backend_key or "")
     with transaction(db):
         clear_all(db)
     if deliveries is not None:
@@ -139,10 +140,11 @@ def check_reset_request(body: dict) -> None:
 def reset_lab():
     body = request.get_json(silent=True)
     check_reset_request(body if isinstance(body, dict) else {})
-    offline = current_app.config["SETTINGS"].offline
+    settings = current_app.config["SETTINGS"]
     try:
-        clear_lab(get_db(), current_app.config.get("BACKEND_URL") if offline else None,
-                  current_app.extensions["webhook_deliveries"])
+        clear_lab(get_db(), current_app.config.get("BACKEND_URL") if settings.offline else None,
+                  current_app.extensions["webhook_deliveries"],
+                  backend_key=settings.secret_key)  # offline: the lab's key for its stand-in
         current_app.extensions["refused_deliveries"].clear()
     except OSError as e:
         log.warning("reset: could not clear the offline Stripe: %s", e)

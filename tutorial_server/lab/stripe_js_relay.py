@@ -3,6 +3,11 @@
 GET  /offline-stripe/js.stripe.com/v3/                            the stand-in's mock Stripe.js
 POST /offline-stripe/v1/tokens                                    createToken(card)
 POST /offline-stripe/v1/payment_intents/<id>/_authenticate        the 3-D Secure challenge
+and, for a notebook playing the customer on a lab elsewhere (a class server), what Stripe.js
+lets a browser do with the publishable key and a PaymentIntent's client secret:
+POST /offline-stripe/v1/payment_methods                           createPaymentMethod(card)
+GET  /offline-stripe/v1/payment_intents/<id>?client_secret=...    retrievePaymentIntent
+POST /offline-stripe/v1/payment_intents/<id>/confirm              confirm, with client_secret
 
 Why: the offline Stripe (localstripe) listens on 127.0.0.1. A classmate who opens the checkout
 from a class server would load the mock from `http://127.0.0.1:...`, which on their laptop is
@@ -12,11 +17,14 @@ serving it here makes every request of the page go to the page's own origin; beh
 JupyterHub's proxy too, since the path follows the page's prefix.
 
 Only what the checkout page uses is passed on, with the fields the mock sends, a small body
-and a short timeout; never the stand-in's `/_config` routes. The proxy adds no key: the mock
-authenticates with the publishable key, as a browser talking to Stripe does.
+and a short timeout; never the stand-in's `/_config` routes. The mock authenticates with the
+publishable key, as a browser talking to Stripe does; the stand-in also wants the lab's own
+key on every request (stand_in.py), which this relay adds, so a customer's browser does only
+what these three routes let it do, and never learns the key.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -39,6 +47,9 @@ MAX_SCRIPT_BYTES = 256 * 1024  # the mock is about 15 KB
 TOKEN_FIELDS = {"card[number]", "card[exp_month]", "card[exp_year]", "card[cvc]", "key",
                 "payment_user_agent"}
 _PAYMENT_INTENT = re.compile(r"^pi_[A-Za-z0-9]{1,64}$")
+# createPaymentMethod(card): the card and nothing else.
+PAYMENT_METHOD_FIELDS = {"type", "card[number]", "card[exp_month]", "card[exp_year]",
+                         "card[cvc]", "key"}
 
 _session = requests.Session()
 _session.trust_env = False  # the stand-in is on this machine: no proxy from the environment
@@ -52,8 +63,10 @@ def _serve_stripe_js_from_here(state) -> None:
 
 
 def _backend(path: str, method: str = "GET", **kw) -> requests.Response:
+    key = current_app.config["SETTINGS"].secret_key  # offline: the lab's key for its stand-in
     try:
         return _session.request(method, current_app.config["BACKEND_URL"] + path,
+                                headers={"Authorization": f"Bearer {key}"},
                                 timeout=TIMEOUT_SECONDS, allow_redirects=False, **kw)
     except requests.RequestException as e:
         log.warning("offline Stripe unreachable for %s: %s", path, type(e).__name__)
@@ -153,3 +166,59 @@ def authenticate(payment_intent_id: str):
     return _answer(_backend(f"/v1/payment_intents/{payment_intent_id}/_authenticate",
                             method="POST", params={"success": success},
                             json={"key": body["key"], "client_secret": body["client_secret"]}))
+
+
+# --- the customer's side for a notebook on a lab elsewhere: the client secret is the key ------
+
+def _form(allowed: set[str]) -> dict:
+    _from_this_page()
+    _small_body()
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise ApiError(415, "Send a form (application/x-www-form-urlencoded), as Stripe.js does.")
+    unknown = sorted(set(request.form) - allowed)
+    if unknown:
+        raise ApiError(400, f"Received unknown parameter: {unknown[0][:64]}",
+                       param=unknown[0][:64])
+    return {name: request.form[name] for name in allowed if name in request.form}
+
+
+def _own_payment_intent(payment_intent_id: str, client_secret: str | None) -> None:
+    """Only who holds the PaymentIntent's client secret (the customer paying it) gets on."""
+    if not _PAYMENT_INTENT.match(payment_intent_id) or not client_secret:
+        raise ApiError(404, "No such PaymentIntent.", param="id", code="resource_missing")
+    upstream = _backend(f"/v1/payment_intents/{payment_intent_id}")
+    try:
+        held = upstream.json().get("client_secret") if upstream.status_code == 200 else None
+    except ValueError:
+        held = None
+    if not isinstance(held, str) or not hmac.compare_digest(held, client_secret):
+        raise ApiError(404, "No such PaymentIntent.", param="id", code="resource_missing")
+
+
+@bp.post("/v1/payment_methods")
+def create_payment_method():
+    fields = _form(PAYMENT_METHOD_FIELDS)
+    if fields.get("type") != "card":
+        raise ApiError(400, "Only card payment methods are taken here.", param="type")
+    fields.pop("key", None)
+    return _answer(_backend("/v1/payment_methods", method="POST", data=fields))
+
+
+@bp.get("/v1/payment_intents/<payment_intent_id>")
+def retrieve_payment_intent(payment_intent_id: str):
+    _own_payment_intent(payment_intent_id, request.args.get("client_secret"))
+    return _answer(_backend(f"/v1/payment_intents/{payment_intent_id}"))
+
+
+@bp.post("/v1/payment_intents/<payment_intent_id>/confirm")
+def confirm_payment_intent(payment_intent_id: str):
+    """Confirm with a payment method, as the customer (the stand-in takes the payment method
+    in an update first: gateway.OfflineGateway._confirm)."""
+    fields = _form({"client_secret", "payment_method", "return_url", "key"})
+    _own_payment_intent(payment_intent_id, fields.get("client_secret"))
+    if fields.get("payment_method"):
+        updated = _backend(f"/v1/payment_intents/{payment_intent_id}", method="POST",
+                           data={"payment_method": fields["payment_method"]})
+        if updated.status_code != 200:
+            return _answer(updated)
+    return _answer(_backend(f"/v1/payment_intents/{payment_intent_id}/confirm", method="POST"))

@@ -67,6 +67,10 @@ class LabClient(CustomerSide):
     class_mode: bool = False
     _access: dict = field(default_factory=dict, repr=False)  # order id -> its access code
     _webhook_secret: str | None = field(default=None, repr=False)
+    _backend_key: str | None = field(default=None, repr=False)  # the lab's key for its stand-in
+    # The client secrets of the orders this notebook created (customer_gateway.py): what lets it
+    # play their customer on a lab elsewhere. Never shown.
+    _client_secrets: dict = field(default_factory=dict, repr=False)
     _process: LabProcess | None = field(default=None, repr=False)
     _folder: Path | None = field(default=None, repr=False)  # a private lab's temporary folder
 
@@ -80,8 +84,17 @@ class LabClient(CustomerSide):
 
     def post(self, path: str, json: Any = None, headers: dict | None = None,
              **kwargs) -> requests.Response:
-        return requests.post(self.url + path, json=json, timeout=15,
-                             headers=self._headers(headers), **kwargs)
+        response = requests.post(self.url + path, json=json, timeout=15,
+                                 headers=self._headers(headers), **kwargs)
+        if path == "/api/orders" and response.status_code in (200, 201):
+            self._remember(response.json())
+        return response
+
+    def _remember(self, answer: Any) -> None:
+        """Keep an order's client secret, as the customer's page would (step 4)."""
+        if isinstance(answer, dict) and isinstance(answer.get("order"), dict) \
+                and answer.get("client_secret"):
+            self._client_secrets[answer["order"]["payment_intent"]] = answer["client_secret"]
 
     def join_class(self, code: str | None = None) -> str:
         """Class mode: join as `self.customer` and keep the learner key for this kernel (and in

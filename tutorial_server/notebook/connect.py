@@ -43,13 +43,15 @@ def connect_lab() -> LabClient:
 
 
 def _attach(url: str, started_here: bool = False, webhook_secret: str | None = None,
-            process: LabProcess | None = None) -> LabClient:
+            process: LabProcess | None = None, backend_key: str | None = None) -> LabClient:
+    """`backend_key`: the lab's key for its offline Stripe (from its state file, on this
+    machine only); a class server's stays on the instructor's machine."""
     config = requests.get(url.rstrip("/") + "/api/config", timeout=10).json()
     secret = webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or None
     lab = LabClient(url=url.rstrip("/"), mode=config["mode"],
                     backend_url=backend_seen_from_here(url, config.get("backend_url")),
                     started_here=started_here, _webhook_secret=secret, _process=process,
-                    class_mode=bool(config.get("class_mode")))
+                    _backend_key=backend_key, class_mode=bool(config.get("class_mode")))
     if lab.class_mode:  # a class server: your orders are yours (learners.py)
         lab.join_class(os.environ.get("TUTORIAL_JOIN_CODE") or None)
     return lab
@@ -85,7 +87,8 @@ def _find_lab() -> LabClient | None:
     if state is None:
         return None
     try:
-        return _attach(state["server_url"], webhook_secret=state.get("webhook_secret"))
+        return _attach(state["server_url"], webhook_secret=state.get("webhook_secret"),
+                       backend_key=state.get("backend_key"))
     except requests.RequestException:
         return None
 
@@ -107,10 +110,6 @@ def _start_own_lab(timeout: float = 30.0) -> LabClient:
                                    str(folder), str(os.getpid())],
                          env=env, log=log, start_new_session=True)
 
-    def log_text() -> str:
-        log.seek(0)
-        return redact(log.read().decode(errors="replace"))
-
     def stop_if_running() -> None:
         process.stop(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)  # the notebook's own lab leaves nothing behind
@@ -119,10 +118,15 @@ def _start_own_lab(timeout: float = 30.0) -> LabClient:
     try:
         state = process.start(timeout)
     except LabDidNotStart as e:
-        stop_if_running()
-        raise RuntimeError(f"The lab did not start ({e}): " + log_text()) from None
+        # One line: the lab's own last word (e.g. the stand-in's last error and where its log
+        # is; the folder stays until this kernel ends, so the log can be read).
+        process.stop(timeout=10)
+        why = redact(str(e))
+        said = why.find("The lab did not start")
+        raise RuntimeError(why[said:] if said >= 0 else f"The lab did not start ({why}).") from None
     lab = _attach(state["server_url"], started_here=True,
-                  webhook_secret=state.get("webhook_secret"), process=process)
+                  webhook_secret=state.get("webhook_secret"), process=process,
+                  backend_key=state.get("backend_key"))
     lab._folder = folder
     # One line, so the learner knows; the link works for as long as the kernel runs.
     print(f"No lab was running, so this notebook started a private one ({lab.mode}); "
@@ -136,17 +140,32 @@ def _start_own_lab(timeout: float = 30.0) -> LabClient:
 def signing_possible(lab: LabClient) -> bool:
     """True if this machine can sign webhooks for the lab. Otherwise prints one line saying why,
     so a cell written `if signing_possible(lab): ...` skips itself and Run All goes on."""
-    if lab.can_sign_webhooks:
+    if lab.can_sign_webhooks and (lab.mode != "offline" or lab._backend_key):
         return True
+    # Offline on a class server, even with its secret: the events the cells sign come from the
+    # lab's Stripe account, which stays on the instructor's machine too.
     print("Skipped: this cell signs webhooks with the lab's secret, which stays on the machine "
           "running the lab (a class server's is the instructor's); the stored output shows it.")
+    return False
+
+
+def stripe_account_possible(lab: LabClient) -> bool:
+    """True if this machine may use the lab's Stripe account itself (its secret key: list every
+    event, create PaymentIntents or refunds directly): in test mode with your keys, or offline on
+    a lab of this machine. Offline on a class server the account stays on the instructor's
+    machine, and a notebook plays the customer only: prints one line on what it skips."""
+    if lab.mode != "offline" or lab._backend_key:
+        return True
+    print("Skipped: this cell uses the lab's Stripe account itself (its secret key), which stays "
+          "on the machine running the lab (a class server's is the instructor's); the stored "
+          "output shows it.")
     return False
 
 
 def rewiring_possible(lab: LabClient) -> bool:
     """True if a cell may re-point the offline Stripe's webhooks (its private /_config route):
     only on an offline lab of your own. Otherwise prints one line on what to do instead."""
-    if lab.mode == "offline" and lab.backend_url and lab.can_sign_webhooks:
+    if lab.mode == "offline" and lab.backend_url and lab._backend_key and lab.can_sign_webhooks:
         return True
     if lab.mode != "offline":
         print("Test mode: Stripe's deliveries can't be re-pointed from here. To play this, stop "

@@ -17,7 +17,9 @@ from dotenv import load_dotenv
 from ..checkout import TEST_CARDS
 from ..config import PROJECT_ROOT, load_settings
 from ..gateway import StripeGateway
+from ..lab.offline_stripe import register_webhook
 from ..lab.process import gateway_for
+from .customer_gateway import CustomerGateway
 
 # How long complete_3ds waits, in test mode, for the customer to complete the challenge in
 # the browser (seconds; TUTORIAL_3DS_WAIT changes it, 0 moves on at once).
@@ -60,6 +62,8 @@ def test_payment_method(gateway: StripeGateway, scenario: str) -> str:
     card = TEST_CARDS[scenario]
     if not gateway.offline or card["offline_number"] is None:
         return card["real"]
+    if isinstance(gateway, CustomerGateway):  # a lab elsewhere: as the customer's browser would
+        return gateway.create_card_payment_method(card["offline_number"])
     method = gateway.client.v1.payment_methods.create(params={
         "type": "card",
         "card": {"number": card["offline_number"], "exp_month": 12, "exp_year": 2034,
@@ -91,6 +95,8 @@ def complete_3ds(gateway: StripeGateway, payment_intent_id: str, approve: bool,
     checkout page), waits up to `wait` seconds for it, and returns the PaymentIntent as it then
     is (still requires_action if nobody completed it: the notebook moves on).
     """
+    if isinstance(gateway, CustomerGateway):
+        return gateway.authenticate(payment_intent_id, approve)
     if gateway.offline:
         intent = gateway.client.v1.payment_intents.retrieve(payment_intent_id)
         gateway.client.raw_request(
@@ -136,16 +142,24 @@ class CustomerSide:
     `public_url` from the class it is mixed into)."""
 
     mode: str
+    url: str
     backend_url: str | None
+    _backend_key: str | None
+    _client_secrets: dict[str, str]
 
     def public_url(self, path: str = "/") -> str:
         raise NotImplementedError
 
     @property
     def gateway(self) -> StripeGateway:
-        """The Stripe backend this lab uses, for playing the customer in step 5."""
+        """The Stripe backend this lab uses, for playing the customer in step 5. Offline on a
+        lab elsewhere (no key for its stand-in here), the customer's side only, through the
+        merchant server (customer_gateway.py)."""
+        if self.mode == "offline" and not self._backend_key:
+            return CustomerGateway(self.url, self._client_secrets)
         if self.mode == "offline":
-            return gateway_for({"mode": "offline", "backend_url": self.backend_url})
+            return gateway_for({"mode": "offline", "backend_url": self.backend_url,
+                                "backend_key": self._backend_key})
         load_dotenv(PROJECT_ROOT / ".env")  # test-mode keys, as the lab itself reads them
         return gateway_for({"mode": "test"}, load_settings())
 
@@ -191,6 +205,11 @@ class CustomerSide:
               f"{action}): {where}, and press {'Complete' if approve else 'Fail'} on Stripe's "
               "test page. The notebook goes on without it.")
         return gateway.retrieve_payment_intent(intent["id"])
+
+    def register_webhook(self, url: str, secret: str) -> None:
+        """Offline: point the stand-in's webhook deliveries at `url`, signed with `secret`
+        (only on a lab of your own: it needs the lab's key for its stand-in)."""
+        register_webhook(self.backend_url or "", url, secret, self._backend_key or "")
 
     @property
     def stripe(self) -> stripe.StripeClient:
