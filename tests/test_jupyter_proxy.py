@@ -22,6 +22,7 @@ import requests
 from jupyter_server_proxy.config import ServerProcess
 
 from tutorial_server.lab.jupyter_proxy import NAME, setup_merchant_server
+from tutorial_server.lab.proxied import PROXY_SECRET_ENV, PROXY_SECRET_HEADER
 from tutorial_server.notebook import LabClient
 from tutorial_server.lab.offline_stripe import free_port
 
@@ -43,7 +44,14 @@ def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard():
     assert Path(config["command"][0]).name.startswith("python")
     assert config["absolute_url"] is False  # the server sees /dashboard, not the hub's prefix
     assert config["timeout"] >= 30  # the offline Stripe has to start first
+    # A per-start secret: the proxy adds it to every request, the lab gets it in its
+    # environment, and only requests carrying it count as proxied (lab/proxied.py).
+    secret = config["environment"][PROXY_SECRET_ENV]
+    assert len(secret) >= 40 and config["request_headers_override"] == {PROXY_SECRET_HEADER: secret}
+    assert config["environment"]["TUTORIAL_BEHIND_PROXY"] == "1"
+    assert setup_merchant_server()["environment"][PROXY_SECRET_ENV] != secret
     process = ServerProcess(name=NAME, **config)  # what jupyter-server-proxy itself builds
+    assert process.request_headers_override == {PROXY_SECRET_HEADER: secret}
     assert process.launcher_entry.title == "Stripe lab dashboard"
     assert process.launcher_entry.path_info == "stripe-lab/dashboard"
     assert Path(process.launcher_entry.icon_path).is_file()
@@ -177,7 +185,8 @@ def _alive(pid: int) -> bool:
 
 def test_checkout_links_follow_the_proxy_prefix(tmp_path, monkeypatch):
     """Behind jupyter-server-proxy the checkout page's url_for() links carry the proxy's
-    X-Forwarded-Prefix; outside a hub container the header is ignored."""
+    X-Forwarded-Prefix; outside a hub container, or without the proxy's secret header, the
+    header is ignored."""
     from dataclasses import replace
 
     from tutorial_server.lab.app import create_lab_app
@@ -188,9 +197,15 @@ def test_checkout_links_follow_the_proxy_prefix(tmp_path, monkeypatch):
     plain = create_lab_app(settings, backend_url="http://127.0.0.1:9").test_client()
     assert 'href="/static/checkout.css"' in plain.get("/checkout/order_x", headers=prefix).text
     monkeypatch.setenv("TUTORIAL_BEHIND_PROXY", "1")
+    monkeypatch.setenv(PROXY_SECRET_ENV, "s3cret-of-this-lab")
     proxied = create_lab_app(settings, backend_url="http://127.0.0.1:9").test_client()
-    page = proxied.get("/checkout/order_x", headers=prefix).text
+    assert PROXY_SECRET_ENV not in os.environ  # taken: the lab's children do not inherit it
+    page = proxied.get("/checkout/order_x",
+                       headers={**prefix, PROXY_SECRET_HEADER: "s3cret-of-this-lab"}).text
     assert 'href="/user/ada/proxy/4242/static/checkout.css"' in page
+    for headers in (prefix, {**prefix, PROXY_SECRET_HEADER: "s3cret-of-another-lab"}):
+        page = proxied.get("/checkout/order_x", headers=headers).text
+        assert 'href="/static/checkout.css"' in page
 
 
 def test_checkout_pays_through_the_proxy_as_on_binder(tmp_path, browser):

@@ -10,15 +10,20 @@ The lab's database is the learner's own (~/.stripe-lab/), so each learner has th
 """
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
+
+from .proxied import PROXY_SECRET_ENV, PROXY_SECRET_HEADER
 
 NAME = "stripe-lab"  # the entry point's name, so also the URL path: <server>/stripe-lab/
 START_TIMEOUT_SECONDS = 60  # offline Stripe start-up plus the start-up check; a busy hub is slow
 
 
 def setup_merchant_server() -> dict:
-    """jupyter-server-proxy's server process description (see its ServerProcess options)."""
+    """jupyter-server-proxy's server process description (see its ServerProcess options).
+    Called once per Jupyter server start: a new proxy secret each time (lab/proxied.py)."""
+    secret = secrets.token_urlsafe(32)  # letters, digits, '-' and '_': no {template} braces
     icon = Path(__file__).parent.parent / "static" / "lab-icon.svg"
     return {
         # A Unix socket in a new private folder that jupyter-server-proxy makes, not a TCP
@@ -32,7 +37,11 @@ def setup_merchant_server() -> dict:
         # relative links, so they work under the prefix without knowing it.
         "absolute_url": False,
         # ...and the checkout page's url_for() links follow the proxy's X-Forwarded-Prefix.
-        "environment": {"TUTORIAL_BEHIND_PROXY": "1"},
+        # The proxy adds the secret header to every request it passes on (replacing any a
+        # browser sent); the lab trusts Jupyter's Host and the prefix only with it (or on its
+        # socket), so a page that reaches the lab another way gets the plain Host allow-list.
+        "environment": {"TUTORIAL_BEHIND_PROXY": "1", PROXY_SECRET_ENV: secret},
+        "request_headers_override": {PROXY_SECRET_HEADER: secret},
         "new_browser_tab": True,  # the pages refuse to be framed (CSP frame-ancestors 'none')
         "launcher_entry": {
             "enabled": True,
