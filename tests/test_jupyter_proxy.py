@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import re
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -35,10 +36,14 @@ def test_pip_install_registers_the_server_with_jupyter_server_proxy():
     assert found[NAME].load() is setup_merchant_server
 
 
-def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard():
+def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the learner's home
     config = setup_merchant_server()
-    # A socket in a private folder, not a port every learner's /proxy/<port>/ could reach.
-    assert config["unix_socket"] is True
+    # A socket in the learner's private folder (not a port every learner's /proxy/<port>/
+    # could reach, and not in a /tmp every learner shares).
+    folder = tmp_path / ".stripe-lab"
+    assert config["unix_socket"] == str(folder / f"jupyter-{os.getpid()}.sock")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert config["command"][1:] == ["-m", "tutorial_server.lab", "serve",
                                      "--unix-socket", "{unix_socket}"]
     assert Path(config["command"][0]).name.startswith("python")
@@ -55,6 +60,17 @@ def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard():
     assert process.launcher_entry.title == "Stripe lab dashboard"
     assert process.launcher_entry.path_info == "stripe-lab/dashboard"
     assert Path(process.launcher_entry.icon_path).is_file()
+
+
+def test_the_socket_falls_back_to_the_proxys_own_folder_when_home_is_not_private(tmp_path):
+    from tutorial_server.lab.jupyter_proxy import socket_path
+    (tmp_path / "open" / ".stripe-lab").mkdir(parents=True, mode=0o755)
+    (tmp_path / "open" / ".stripe-lab").chmod(0o755)
+    assert socket_path(tmp_path / "open") is True  # a folder others can list: no
+    assert socket_path(tmp_path / ("x" * 120)) is True  # too long for a socket address
+    assert socket_path(tmp_path / "new") == str(tmp_path / "new" / ".stripe-lab" /
+                                                f"jupyter-{os.getpid()}.sock")
+    assert stat.S_IMODE((tmp_path / "new" / ".stripe-lab").stat().st_mode) == 0o700
 
 
 def test_binder_installs_the_package_after_environment_yml():
