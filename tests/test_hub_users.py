@@ -269,6 +269,13 @@ def _start_server(base: str, admin: requests.Session, name: str, folder: Path) -
     return made.json()["token"]
 
 
+def _lab_logs(user: pwd.struct_passwd, status: int) -> str:
+    """Why a learner's lab did not start: the ends of its logs in their home."""
+    logs = sorted((Path(user.pw_dir) / ".stripe-lab").glob("*.log"))
+    return f"{user.pw_name}'s lab answered {status} through the hub; " + " | ".join(
+        f"{log.name}: {log.read_text(errors='replace')[-600:]}" for log in logs)
+
+
 def _browser(base: str, name: str) -> requests.Session:
     """A learner's browser, logged in to the hub and to their own server (cookies, and the
     server's XSRF token sent back as JupyterLab's pages do)."""
@@ -350,7 +357,7 @@ def test_a_class_of_unix_users_on_one_machine(tmp_path):
                 # The lab starts through the hub (jupyter-server-proxy starts it on first visit).
                 dashboard = requests.get(f"{base}/user/{name}/{NAME}/api/dashboard",
                                          headers=auth, timeout=120)
-                assert dashboard.status_code == 200, dashboard.text[:1000]
+                assert dashboard.status_code == 200, _lab_logs(user, dashboard.status_code)
                 assert dashboard.json()["mode"] == "offline"
                 states[name] = json.loads((Path(user.pw_dir) / STATE).read_text())
                 # A notebook's cell, run as the learner with the variables a hub gives a kernel.

@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -36,12 +37,12 @@ def test_pip_install_registers_the_server_with_jupyter_server_proxy():
     assert found[NAME].load() is setup_merchant_server
 
 
-def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))  # the learner's home
+def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard(short_home, monkeypatch):
+    monkeypatch.setenv("HOME", str(short_home))  # the learner's home
     config = setup_merchant_server()
     # A socket in the learner's private folder (not a port every learner's /proxy/<port>/
     # could reach, and not in a /tmp every learner shares).
-    folder = tmp_path / ".stripe-lab"
+    folder = short_home / ".stripe-lab"
     assert config["unix_socket"] == str(folder / f"jupyter-{os.getpid()}.sock")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert config["command"][1:] == ["-m", "tutorial_server.lab", "serve",
@@ -62,8 +63,17 @@ def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard(tmp_pa
     assert Path(process.launcher_entry.icon_path).is_file()
 
 
-def test_the_socket_falls_back_to_the_proxys_own_folder_when_home_is_not_private(tmp_path):
+@pytest.fixture
+def short_home():
+    """A home with a short path, as /home/<name> is (pytest's tmp_path under xdist is too long
+    for a socket address, and then the socket rightly falls back to the proxy's own folder)."""
+    with tempfile.TemporaryDirectory(prefix="sl-") as home:
+        yield Path(home)
+
+
+def test_the_socket_falls_back_to_the_proxys_own_folder_when_home_is_not_private(short_home):
     from tutorial_server.lab.jupyter_proxy import socket_path
+    tmp_path = short_home
     (tmp_path / "open" / ".stripe-lab").mkdir(parents=True, mode=0o755)
     (tmp_path / "open" / ".stripe-lab").chmod(0o755)
     assert socket_path(tmp_path / "open") is True  # a folder others can list: no
