@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent
 # to one worker, in the order collected. The files that take longest go first, so that none of
 # them starts last and keeps the run going on one worker while the others sit idle. (Measured
 # with --durations=0; the rest keep their order.)
-LONGEST_FIRST = ["tests/test_hub.py", "tests/test_lab_in_browser.py", "tests/test_notebooks.py",
+LONGEST_FIRST = ["tests/test_hub.py", "tests/test_hub_users.py", "tests/test_lab_in_browser.py", "tests/test_notebooks.py",
                  "tests/test_cli_events.py", "tests/test_jupyter_proxy.py",
                  "tests/test_trust_boundaries.py", "tests/test_notebooks_test_mode.py",
                  "tests/test_learner_paths.py", "tests/test_pages_browser.py",

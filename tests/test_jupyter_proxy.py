@@ -11,8 +11,10 @@ from contextlib import contextmanager
 import re
 import os
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -22,6 +24,7 @@ import requests
 from jupyter_server_proxy.config import ServerProcess
 
 from tutorial_server.lab.jupyter_proxy import NAME, setup_merchant_server
+from tutorial_server.lab.proxied import PROXY_SECRET_ENV, PROXY_SECRET_HEADER
 from tutorial_server.notebook import LabClient
 from tutorial_server.lab.offline_stripe import free_port
 
@@ -34,19 +37,50 @@ def test_pip_install_registers_the_server_with_jupyter_server_proxy():
     assert found[NAME].load() is setup_merchant_server
 
 
-def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard():
+def test_the_proxy_starts_serve_on_a_unix_socket_and_offers_the_dashboard(short_home, monkeypatch):
+    monkeypatch.setenv("HOME", str(short_home))  # the learner's home
     config = setup_merchant_server()
-    # A socket in a private folder, not a port every learner's /proxy/<port>/ could reach.
-    assert config["unix_socket"] is True
+    # A socket in the learner's private folder (not a port every learner's /proxy/<port>/
+    # could reach, and not in a /tmp every learner shares).
+    folder = short_home / ".stripe-lab"
+    assert config["unix_socket"] == str(folder / f"jupyter-{os.getpid()}.sock")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert config["command"][1:] == ["-m", "tutorial_server.lab", "serve",
                                      "--unix-socket", "{unix_socket}"]
     assert Path(config["command"][0]).name.startswith("python")
     assert config["absolute_url"] is False  # the server sees /dashboard, not the hub's prefix
     assert config["timeout"] >= 30  # the offline Stripe has to start first
+    # A per-start secret: the proxy adds it to every request, the lab gets it in its
+    # environment, and only requests carrying it count as proxied (lab/proxied.py).
+    secret = config["environment"][PROXY_SECRET_ENV]
+    assert len(secret) >= 40 and config["request_headers_override"] == {PROXY_SECRET_HEADER: secret}
+    assert config["environment"]["TUTORIAL_BEHIND_PROXY"] == "1"
+    assert setup_merchant_server()["environment"][PROXY_SECRET_ENV] != secret
     process = ServerProcess(name=NAME, **config)  # what jupyter-server-proxy itself builds
+    assert process.request_headers_override == {PROXY_SECRET_HEADER: secret}
     assert process.launcher_entry.title == "Stripe lab dashboard"
     assert process.launcher_entry.path_info == "stripe-lab/dashboard"
     assert Path(process.launcher_entry.icon_path).is_file()
+
+
+@pytest.fixture
+def short_home():
+    """A home with a short path, as /home/<name> is (pytest's tmp_path under xdist is too long
+    for a socket address, and then the socket rightly falls back to the proxy's own folder)."""
+    with tempfile.TemporaryDirectory(prefix="sl-") as home:
+        yield Path(home)
+
+
+def test_the_socket_falls_back_to_the_proxys_own_folder_when_home_is_not_private(short_home):
+    from tutorial_server.lab.jupyter_proxy import socket_path
+    tmp_path = short_home
+    (tmp_path / "open" / ".stripe-lab").mkdir(parents=True, mode=0o755)
+    (tmp_path / "open" / ".stripe-lab").chmod(0o755)
+    assert socket_path(tmp_path / "open") is True  # a folder others can list: no
+    assert socket_path(tmp_path / ("x" * 120)) is True  # too long for a socket address
+    assert socket_path(tmp_path / "new") == str(tmp_path / "new" / ".stripe-lab" /
+                                                f"jupyter-{os.getpid()}.sock")
+    assert stat.S_IMODE((tmp_path / "new" / ".stripe-lab").stat().st_mode) == 0o700
 
 
 def test_binder_installs_the_package_after_environment_yml():
@@ -177,7 +211,8 @@ def _alive(pid: int) -> bool:
 
 def test_checkout_links_follow_the_proxy_prefix(tmp_path, monkeypatch):
     """Behind jupyter-server-proxy the checkout page's url_for() links carry the proxy's
-    X-Forwarded-Prefix; outside a hub container the header is ignored."""
+    X-Forwarded-Prefix; outside a hub container, or without the proxy's secret header, the
+    header is ignored."""
     from dataclasses import replace
 
     from tutorial_server.lab.app import create_lab_app
@@ -188,9 +223,15 @@ def test_checkout_links_follow_the_proxy_prefix(tmp_path, monkeypatch):
     plain = create_lab_app(settings, backend_url="http://127.0.0.1:9").test_client()
     assert 'href="/static/checkout.css"' in plain.get("/checkout/order_x", headers=prefix).text
     monkeypatch.setenv("TUTORIAL_BEHIND_PROXY", "1")
+    monkeypatch.setenv(PROXY_SECRET_ENV, "s3cret-of-this-lab")
     proxied = create_lab_app(settings, backend_url="http://127.0.0.1:9").test_client()
-    page = proxied.get("/checkout/order_x", headers=prefix).text
+    assert PROXY_SECRET_ENV not in os.environ  # taken: the lab's children do not inherit it
+    page = proxied.get("/checkout/order_x",
+                       headers={**prefix, PROXY_SECRET_HEADER: "s3cret-of-this-lab"}).text
     assert 'href="/user/ada/proxy/4242/static/checkout.css"' in page
+    for headers in (prefix, {**prefix, PROXY_SECRET_HEADER: "s3cret-of-another-lab"}):
+        page = proxied.get("/checkout/order_x", headers=headers).text
+        assert 'href="/static/checkout.css"' in page
 
 
 def test_checkout_pays_through_the_proxy_as_on_binder(tmp_path, browser):

@@ -258,9 +258,10 @@ def test_without_a_build_the_shop_says_how_to_make_one(tmp_path):
 def test_behind_jupyterhubs_proxy_the_shop_and_its_stripe_js_follow_the_prefix(
         tmp_path, monkeypatch):
     monkeypatch.setenv("TUTORIAL_BEHIND_PROXY", "1")
+    monkeypatch.setenv("TUTORIAL_PROXY_SECRET", "s3cret")  # what the proxy's config adds
     settings = replace(load_settings({}), db_path=tmp_path / "db.sqlite3")
     client = create_lab_app(settings, backend_url="http://127.0.0.1:9").test_client()
-    prefix = {"X-Forwarded-Prefix": "/user/ada/proxy/4242"}
+    prefix = {"X-Forwarded-Prefix": "/user/ada/proxy/4242", "X-Stripe-Lab-Proxy-Secret": "s3cret"}
     moved = client.get("/shop", headers=prefix)
     assert moved.status_code in (301, 308)
     assert moved.headers["Location"].endswith("/user/ada/proxy/4242/shop/")

@@ -81,13 +81,19 @@ def test_host_policy_names():
                  f"{socket.gethostname()}:4242"):
         assert room.allows(host), host
     assert not room.allows("evil.example:4242") and not room.allows("teacher.lan:4242")
-    # Behind jupyter-server-proxy the Host is the browser's (Jupyter's port); a page that
-    # reaches the server directly names the server's own port.
+    # Through jupyter-server-proxy (a request the lab marked as proxied: its Unix socket or its
+    # secret header, lab/proxied.py) the Host is the browser's, Jupyter's. Without that proof
+    # a proxied lab applies the plain allow-list: a port forward gives a page any port.
     proxied = HostPolicy(5123, proxied=True)
-    assert proxied.allows("127.0.0.1:8888") and proxied.allows("hub.example.org")
-    assert not proxied.allows(f"{FOREIGN}:5123")
-    assert proxied.allows_origin("https://hub.example.org", "hub.example.org")
-    assert not proxied.allows_origin("https://evil.example", "hub.example.org")
+    assert proxied.allows("127.0.0.1:8888", via_proxy=True)
+    assert proxied.allows("hub.example.org", via_proxy=True)
+    for host in ("127.0.0.1:8888", "hub.example.org", f"{FOREIGN}:5123", f"{FOREIGN}:8888"):
+        assert not proxied.allows(host), host
+    assert not local.allows("hub.example.org", via_proxy=True)  # not a proxied lab at all
+    assert proxied.allows_origin("https://hub.example.org", "hub.example.org", via_proxy=True)
+    assert not proxied.allows_origin("https://evil.example", "hub.example.org", via_proxy=True)
+    assert not proxied.allows_origin("https://hub.example.org", "hub.example.org")
+    assert not proxied.allows_origin(f"http://{FOREIGN}:8888", f"{FOREIGN}:8888")
     # Origins are compared with the configured names, never with the request's own Host.
     assert not local.allows_origin(f"http://{FOREIGN}:4242", f"{FOREIGN}:4242")
     assert local.allows_origin("http://localhost:4242", f"{FOREIGN}:4242")

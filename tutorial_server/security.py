@@ -8,7 +8,9 @@ Three checks keep other web sites out (README, "Security"):
    `Host: evil.example:4242`. The lab answers only the names it is configured for:
    127.0.0.1, localhost and [::1] on its own port; names given with `--allowed-host` or
    TUTORIAL_ALLOWED_HOSTS; with `--host 0.0.0.0` (class mode) this machine's names and IP
-   addresses; behind jupyter-server-proxy, the Host the proxy passes on.
+   addresses; for a request that came through jupyter-server-proxy (the lab marks it so
+   only on its Unix socket or with its per-lab secret header: lab/proxied.py), the Host
+   the proxy passes on, whatever it is. `TUTORIAL_BEHIND_PROXY` alone opens nothing.
 2. No state change from another site. A form or a `text/plain` fetch on any site reaches the
    lab without asking first (no CORS preflight); a JSON body cannot. So every state-changing
    request must be `application/json`, and one that says it comes from another origin (the
@@ -42,6 +44,10 @@ SIGNED_ENDPOINTS = ("webhooks.receive_webhook",)  # checked by signature, not by
 # Origin is still refused): the offline mock Stripe.js relay, whose calls are Stripe.js's own
 # forms (lab/stripe_js_relay.py, offline only; it checks size, fields and origin itself).
 NOT_JSON_BLUEPRINTS = ("stripe_js_relay",)
+
+# The WSGI environ key the lab sets (lab/proxied.py) on a request that came through
+# jupyter-server-proxy; a dotted WSGI key, so no HTTP header can set it.
+PROXIED_ENVIRON_KEY = "tutorial.proxied"
 
 _HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?$")
 
@@ -120,21 +126,23 @@ class HostPolicy:
                 name, port = parsed
                 self.extra.add((name, port if port is not None else self.port))
 
-    def allows(self, host: str | None) -> bool:
-        """May a request carrying this Host header be answered?"""
+    def allows(self, host: str | None, via_proxy: bool = False) -> bool:
+        """May a request carrying this Host header be answered? `via_proxy`: the request
+        proved it came through jupyter-server-proxy (request_via_proxy())."""
         parsed = parse_host(host)
         if parsed is None:
             return False
         name, port = parsed
-        if self.proxied and port != self.port:
-            # Behind jupyter-server-proxy the Host is the one the browser sent to Jupyter (the
-            # proxy passes it on), so its port is Jupyter's, not ours. A browser that reaches
-            # this server directly, as a rebinding page does, always names our port.
+        if self.proxied and via_proxy:
+            # The Host is the one the browser sent to Jupyter (the proxy passes it on), which
+            # Jupyter checked along with the learner's login. Without that proof the port
+            # decides nothing: a port forward gives a rebinding page any port it likes.
             return True
         # No port at all (Flask's test client, tools that leave it out): the name decides.
         return self._configured(name, port, exact_port=False)
 
-    def allows_origin(self, origin: str | None, host: str | None) -> bool:
+    def allows_origin(self, origin: str | None, host: str | None,
+                      via_proxy: bool = False) -> bool:
         """Does a browser's Origin (or Referer) name a page this lab serves? Compared with the
         configured names and port, never with the request's own Host (which a rebinding page
         chooses); behind the proxy, with the Host the proxy passed on."""
@@ -144,8 +152,7 @@ class HostPolicy:
         parsed = parse_host(parts.netloc)
         if parts.scheme not in ("http", "https") or parsed is None:
             return False
-        via_proxy = parse_host(host) if self.proxied else None
-        if via_proxy is not None and via_proxy[1] != self.port:
+        if self.proxied and via_proxy and parse_host(host) is not None:
             # Through the proxy the page's origin is Jupyter's: the host the proxy passed on.
             # Jupyter checked that Host (and the learner's login) before passing it on.
             return parts.netloc.lower() == (host or "").strip().lower()
@@ -178,6 +185,11 @@ class HostPolicy:
 
 def policy() -> HostPolicy:
     return current_app.extensions["host_policy"]
+
+
+def request_via_proxy() -> bool:
+    """Did this request prove it came through jupyter-server-proxy (lab/proxied.py)?"""
+    return bool(request.environ.get(PROXIED_ENVIRON_KEY))
 
 
 def configure_hosts(app: Flask) -> None:
@@ -219,13 +231,15 @@ def _refuse_host():
 
 def check_request():
     """Flask before_request: Host, then (state changes) Origin and JSON, then JSON depth."""
-    if not policy().allows(request.host):
+    via_proxy = request_via_proxy()
+    if not policy().allows(request.host, via_proxy):
         return _refuse_host()
     state_change = request.method not in SAFE_METHODS
     if state_change and request.routing_exception is None \
             and request.endpoint not in SIGNED_ENDPOINTS:
         origin = request.headers.get("Origin")
-        if origin is not None and not policy().allows_origin(origin, request.host):
+        if origin is not None and not policy().allows_origin(origin, request.host,
+                                                                via_proxy):
             raise ApiError(403, "Cross-site request refused: this lab only takes changes from "
                            "its own pages and from scripts (which send no Origin).",
                            code="cross_site_request")

@@ -6,14 +6,14 @@ learner need around it, none of which a shop of your own would have:
 - offline, the mock Stripe.js passed on from this server's own address (stripe_js_relay.py),
 - each order's trace (tutorial_server/trace/): Stripe's HTTP client wrapped to record it,
 - every Stripe request recorded when the tests ask for it (stripe_http.py),
-- behind jupyter-server-proxy (JupyterHub, Binder), links that follow the proxy's prefix,
+- behind jupyter-server-proxy (JupyterHub, Binder), links that follow the proxy's prefix
+  (for requests that prove they came through it: lab/proxied.py),
 - the offline stand-in's webhook watchdog answering its own check events.
 """
 from __future__ import annotations
 
 import stripe
 from flask import Flask, current_app, g, jsonify, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import create_app, trace
 from ..config import Settings
@@ -22,6 +22,7 @@ from ..security import behind_proxy
 from ..trace.recorder import tracing_client
 from ..webhooks import verify_event
 from . import dashboard, refused, reset, shop, stripe_js_relay
+from .proxied import proxied_requests, secret_from_environment
 from .offline_stripe import CHECK_METADATA_KEY
 from .stripe_http import lab_http_client
 
@@ -44,10 +45,11 @@ def create_lab_app(settings: Settings, *, backend_url: str | None = None,
     refused.install(app)  # refused webhook deliveries, for the dashboard's list only
     if behind_proxy():
         # Behind jupyter-server-proxy (JupyterHub, Binder) the pages live under a prefix such as
-        # /user/ada/proxy/4242/; the proxy says which in X-Forwarded-Prefix, and url_for() then
-        # builds links and redirects that work there. Trusted only inside such a container.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=0, x_host=0,  # type: ignore[method-assign]
-                                x_prefix=1)
+        # /user/ada/stripe-lab/; the proxy says which in X-Forwarded-Prefix, and url_for() then
+        # builds links and redirects that work there. Trusted only for requests that came
+        # through the proxy: on the lab's Unix socket, or with the lab's secret header.
+        app.wsgi_app = proxied_requests(app.wsgi_app,  # type: ignore[method-assign]
+                                        secret_from_environment())
     return app
 
 

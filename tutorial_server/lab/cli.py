@@ -28,6 +28,7 @@ from ..reconcile import describe, reconcile
 from ..security import OneLineFormatter
 from . import cli_events
 from .app import create_lab_app
+from .proxied import secret_from_environment
 from .launcher import run_lab, run_serve
 from .process import read_lab_state
 from .reset import clear_lab, reset_running_lab
@@ -88,6 +89,7 @@ def read_roster(path: str | None) -> dict[str, str | None]:
 
 
 def cmd_serve(args) -> None:
+    secret_from_environment()  # out of the environment before the offline Stripe starts
     run_serve(_settings(args), host=args.host,
               reset_token=args.reset_token or os.environ.get("TUTORIAL_RESET_TOKEN") or None,
               backend_url=args.backend_url, unix_socket=args.unix_socket,

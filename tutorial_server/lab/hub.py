@@ -38,6 +38,7 @@ from .http_server import (
     make_server,
 )
 from .jupyter_proxy import NAME
+from .proxied import via_unix_socket
 
 KEY_BYTES = 16  # the loopback path key: 128 random bits
 
@@ -82,9 +83,10 @@ class SocketServer:
         self._loopback = make_server("127.0.0.1", 0, under_key(app, self.key))
         # Socket file mode 600 (waitress's default), in jupyter-server-proxy's private folder;
         # the same connection limits as the lab's own port.
+        # Only jupyter-server-proxy reaches the socket: its requests count as proxied.
         self._socket_server = create_server(
-            app, unix_socket=unix_socket, unix_socket_perms="600", threads=threads,
-            ident="stripe-payments-lab", expose_tracebacks=False,
+            via_unix_socket(app), unix_socket=unix_socket, unix_socket_perms="600",
+            threads=threads, ident="stripe-payments-lab", expose_tracebacks=False,
             connection_limit=file_limit_for(CONNECTION_LIMIT), channel_timeout=SILENCE_TIMEOUT,
             cleanup_interval=CLEANUP_INTERVAL, asyncore_use_poll=True)
         self._socket_server.channel_class = JSONErrorChannel

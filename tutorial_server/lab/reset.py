@@ -23,7 +23,7 @@ from itsdangerous import BadSignature, TimestampSigner
 
 from ..db import clear_all, get_db, transaction
 from ..errors import ApiError
-from ..security import is_loopback, policy
+from ..security import is_loopback, policy, request_via_proxy
 from .offline_stripe import clear_backend_data
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def same_origin() -> bool:
     source = request.headers.get("Origin")
     if source is None:
         source = request.headers.get("Referer")
-    return policy().allows_origin(source, request.host)
+    return policy().allows_origin(source, request.host, request_via_proxy())
 
 
 def reset_rules() -> dict:
