@@ -112,6 +112,10 @@ def create_order():
     intent = payments.ensure_payment_intent(db, order)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     answer = payments.answer_for_client(orders.get_order(db, order_id), intent)
+    if replayed and not learners.may_act_on(db, order_id):
+        # Class mode: the dashboard's trace shows Idempotency-Keys, so a classmate could replay
+        # an order made without a learner key; they get the order, not its client secret.
+        answer["client_secret"] = None
     # Class mode: how the creator proves the order is theirs. (A replay, which only the holder
     # of the Idempotency-Key can make, answers as before but cannot show the code again: the
     # server keeps its digest only.)

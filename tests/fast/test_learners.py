@@ -134,3 +134,20 @@ def test_on_a_laptop_nothing_changes(app):
     assert created.status_code == 201 and "access" not in created.get_json()
     order_id = created.get_json()["order"]["id"]
     assert client.post(f"/api/orders/{order_id}/cancel", environ_base=ADA).status_code == 200
+
+
+def test_a_classmate_replaying_an_orders_idempotency_key_gets_no_client_secret(class_app):
+    client = class_app.test_client()
+    order = {"productId": "prod_drip_bags", "quantity": 1, "customer": "visitor"}
+    key = {"Idempotency-Key": "shop-0123456789abcdef"}  # the trace shows it to the room
+    first = call(client, "POST", "/api/orders", ADA, json=order, headers=key)
+    replay = call(client, "POST", "/api/orders", MALLORY, json=order, headers=key)
+    assert first.status_code == replay.status_code == 201
+    assert first.get_json()["client_secret"].startswith(first.get_json()["order"]["payment_intent"])
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json()["order"]["id"] == first.get_json()["order"]["id"]
+    assert replay.get_json()["client_secret"] is None and "access" not in replay.get_json()
+    # Ada, with the order's access code, still gets her answer again.
+    again = call(client, "POST", "/api/orders", ADA, json=order,
+                 headers={**key, "X-Order-Access": first.get_json()["access"]})
+    assert again.get_json()["client_secret"] == first.get_json()["client_secret"]
