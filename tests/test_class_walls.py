@@ -72,6 +72,7 @@ def test_mallory_cannot_read_cancel_refund_or_check_out_adas_orders(room, class_
         "read": {"method": "GET", "url": f"{base}/api/orders/{unpaid_id}"},
         "stand-in": {"connect": [room.host_address, stand_in_port]},
     }
+    traces_before = {i: lab.get(f"/api/orders/{i}/trace").json() for i in (paid_id, unpaid_id)}
     answers = dict(zip(attacks, room.classmate(list(attacks.values()))))
     statuses = {name: a.get("status") for name, a in answers.items() if "status" in a}
     assert statuses == {"join as ada": 409, "refund": 403, "cancel": 403, "sync": 403,
@@ -80,11 +81,14 @@ def test_mallory_cannot_read_cancel_refund_or_check_out_adas_orders(room, class_
     assert json.loads(answers["cancel"]["body"])["error"]["code"] == "order_not_yours"
     assert answers["stand-in"]["connected"] is False, "the offline Stripe is on the network"
 
-    # Nothing changed: Ada's paid order is hers, the unpaid one still open.
+    # Nothing changed: Ada's paid order is hers, the unpaid one still open, their stories
+    # (traces) untouched by Mallory's requests.
+    for order_id, before in traces_before.items():
+        assert lab.get(f"/api/orders/{order_id}/trace").json() == before
     assert lab.order_status(paid_id)["status"] == "paid"
     assert lab.order_status(unpaid_id)["status"] == "created"
     inventory = ada_says(lab, "GET", "/api/customers/ada/inventory").json()["data"]
-    assert [item["order_id"] for item in inventory] == [paid_id]
+    assert [item["order"] for item in inventory] == [paid_id]
 
     # The owner and the instructor still can.
     link = f"{base}{unpaid['checkout_url']}"
