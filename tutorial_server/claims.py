@@ -13,11 +13,13 @@ A claim never blocks for ever:
 - when Stripe refuses or cannot be reached, the claim is released: a retry with the same key
   tries again, and sends Stripe the same Stripe idempotency key, so real Stripe answers it with
   its stored result of the first try (errors included) and never acts twice;
-- a claim whose holder vanished (the server was killed mid-call) goes stale after
-  STALE_SECONDS and the next request with that key takes it over.
+- a claim whose holder vanished (the server was killed mid-call) is taken over by the next
+  request with that key: at once when its process is gone (a restarted server retries at
+  once), else after STALE_SECONDS.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -54,19 +56,39 @@ def wait(attempt: Callable[[], T | None], wait_seconds: float | None = None) -> 
         time.sleep(POLL_SECONDS)
 
 
+def holder_alive(pid: int) -> bool:
+    """Is the process that made a claim still running (on this machine, as the database is)?"""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, someone else's
+        return True
+    return True
+
+
+def _stale(row: sqlite3.Row | tuple, now: float) -> bool:
+    return row[0] < now - STALE_SECONDS or not holder_alive(row[1])
+
+
 def claim(db: sqlite3.Connection, what: str, key: str) -> bool:
     """Claim `what` (e.g. "payment_intent") for `key` (e.g. an order id): True for exactly one
     of concurrent callers, and again once the claim is released or stale."""
     now = time.time()
-    held = db.execute("SELECT claimed_at FROM claims WHERE what = ? AND key = ?",
+    held = db.execute("SELECT claimed_at, holder FROM claims WHERE what = ? AND key = ?",
                       (what, key)).fetchone()
-    if held is not None and held[0] >= now - STALE_SECONDS:
+    if held is not None and not _stale(held, now):
         return False  # a read, so that waiting requests do not queue for the write lock
     with transaction(db):
-        return db.execute(
-            "INSERT INTO claims (what, key, claimed_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (what, key) DO UPDATE SET claimed_at = excluded.claimed_at"
-            " WHERE claims.claimed_at < ?", (what, key, now, now - STALE_SECONDS)).rowcount == 1
+        held = db.execute("SELECT claimed_at, holder FROM claims WHERE what = ? AND key = ?",
+                          (what, key)).fetchone()
+        if held is not None and not _stale(held, now):
+            return False
+        db.execute("INSERT OR REPLACE INTO claims (what, key, claimed_at, holder)"
+                   " VALUES (?, ?, ?, ?)", (what, key, now, os.getpid()))
+        return True
 
 
 def release(db: sqlite3.Connection, what: str, key: str) -> None:

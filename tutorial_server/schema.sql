@@ -102,6 +102,7 @@ CREATE TABLE IF NOT EXISTS claims (
     what       TEXT NOT NULL,
     key        TEXT NOT NULL,
     claimed_at REAL NOT NULL,
+    holder     INTEGER NOT NULL,  -- the process id of the server that claimed it
     PRIMARY KEY (what, key)
 );
 

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 
 from tutorial_server import claims
 from tutorial_server.config import load_settings
+from tutorial_server.db import get_db, transaction
 from tutorial_server.gateway import make_gateway
 from tutorial_server.lab.webhook_sender import payment_intent_event
 from tutorial_server.notebook.customer import pay_with_test_card
@@ -112,3 +116,21 @@ def test_an_order_whose_payment_intent_is_being_created_waits_then_answers_409(
     monkeypatch.setattr(claims, "WAIT_SECONDS", 0.2)
     r = fast_lab.post("/api/orders", json=body, headers={"Idempotency-Key": key})
     assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_in_use"
+
+
+def test_a_claim_whose_server_process_is_gone_is_taken_over_at_once(app):
+    """A server killed while creating a PaymentIntent leaves its claim; the restarted server's
+    retry must not wait STALE_SECONDS for it (tests/test_server_killed.py does it for real)."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with app.app_context():
+        db = get_db()
+        now = time.time()
+        with transaction(db):
+            db.execute("INSERT INTO claims (what, key, claimed_at, holder) VALUES (?, ?, ?, ?)",
+                       ("payment_intent", "order_dead", now, gone.pid))
+            db.execute("INSERT INTO claims (what, key, claimed_at, holder) VALUES (?, ?, ?, ?)",
+                       ("payment_intent", "order_alive", now, os.getppid()))
+        assert claims.claim(db, "payment_intent", "order_dead") is True
+        assert claims.claim(db, "payment_intent", "order_alive") is False
+        assert claims.claim(db, "payment_intent", "order_dead") is False  # ours now
