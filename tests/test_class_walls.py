@@ -11,11 +11,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from tutorial_server.notebook.customer import pay_with_test_card
 
+from .browsers import browser_page
+from .card_form import SUCCESS, fill_card, pay
 from .classroom_network import classroom
-from .running_lab import RunningLab, new_webhook_secret
+from .running_lab import ROOT, RunningLab, new_webhook_secret
 
 RESET_TOKEN = "instructor-" + uuid.uuid4().hex
 
@@ -113,3 +116,43 @@ def test_mallorys_own_order_is_hers_to_change(room, class_lab):
     without, with_code = room.classmate(
         [cancel, {**cancel, "headers": {"X-Order-Access": answer["access"]}}])
     assert (without["status"], with_code["status"]) == (403, 200)
+
+
+def test_in_a_class_browser_pages_pay_their_own_orders_and_refuse_others(class_lab, browser):
+    """Chromium on a classroom address (not loopback: a learner, not the instructor): the
+    checkout link a notebook prints pays; the bare checkout address is refused; the React shop
+    pays the order it made (it sends the order's access code)."""
+    lab = class_lab
+    key = ada_says(lab, "POST", "/api/class/join", json={"customer": "grace"}).json()["learner_key"]
+    answer = ada_says(lab, "POST", "/api/orders", key, json={
+        "productId": "prod_drip_bags", "quantity": 1, "customer": "grace"}).json()
+    order_id = answer["order"]["id"]
+    with browser_page(browser, 900, 1100) as page:
+        page.goto(f"{lab.url}/checkout/{order_id}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            "This order is not yours to pay")
+        assert "_secret_" not in page.content()
+        page.problems.clear()  # the browser logs that 403: expected here
+
+        page.goto(lab.url + answer["checkout_url"])
+        fill_card(page, SUCCESS)
+        pay(page)
+        expect(page.locator("body")).to_contain_text("paid", timeout=15_000)
+        lab.wait_for_status(order_id, "paid", timeout=15)
+        assert page.problems == []
+
+    if not (ROOT / "client" / "dist" / "index.html").is_file():
+        pytest.fail("The React shop is not built: run `make client`.", pytrace=False)
+    with browser_page(browser, 900, 1100) as page:
+        page.goto(f"{lab.url}/shop/?customer=visitor_shop")
+        item = page.get_by_role("listitem").filter(
+            has=page.get_by_role("heading", name="Coffee beans, 1 kg"))
+        item.get_by_role("button", name="Buy Coffee beans, 1 kg").click()
+        expect(page.get_by_label("Card number")).to_be_visible()
+        shop_order = page.locator("#order-id").inner_text()
+        fill_card(page, SUCCESS)
+        pay(page)
+        expect(page.get_by_role("heading", level=2)).to_have_text(
+            "Payment confirmed: your order is paid", timeout=15_000)
+        assert lab.order_status(shop_order)["status"] == "paid"
+        assert page.problems == []
