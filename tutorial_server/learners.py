@@ -75,16 +75,15 @@ def caller_learner(db) -> str | None:
     return row["customer"]
 
 
-def owner_for_new_order(db, customer: str) -> tuple[str | None, str | None]:
-    """(learner, access code) for an order about to be created for `customer`; (None, None)
-    outside class mode. Refuses a customer id that has joined, unless it is the caller's."""
+def owner_for_new_order(db, customer: str | None) -> tuple[str | None, str | None]:
+    """(learner, access code) for an order about to be created for `customer` (None: not
+    given, so the learner's own); (None, None) outside class mode. A customer id that has
+    joined the class is ordered for only with its own key (or by the instructor); any other
+    id (a notebook's `new_customer()`) is free, and the order still belongs to the caller."""
     if not class_mode():
         return None, None
     learner = caller_learner(db)
-    if learner is not None and customer != learner:
-        raise ApiError(403, f"You joined as '{learner}': order as that customer.",
-                       param="customer", code="customer_not_yours")
-    if learner is None and not is_instructor() and db.execute(
+    if customer is not None and customer != learner and not is_instructor() and db.execute(
             "SELECT 1 FROM learners WHERE customer = ?", (customer,)).fetchone():
         raise ApiError(403, f"'{customer}' has joined the class: only their learner key "
                        "orders as them.", param="customer", code="customer_not_yours")

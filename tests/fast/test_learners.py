@@ -151,3 +151,20 @@ def test_a_classmate_replaying_an_orders_idempotency_key_gets_no_client_secret(c
     again = call(client, "POST", "/api/orders", ADA, json=order,
                  headers={**key, "X-Order-Access": first.get_json()["access"]})
     assert again.get_json()["client_secret"] == first.get_json()["client_secret"]
+
+
+def test_a_learner_orders_for_any_id_but_a_classmates_and_the_order_stays_theirs(class_app):
+    client = class_app.test_client()
+    ada = join(client, "ada").get_json()["learner_key"]
+    join(client, "linus", MALLORY)
+    order = {"productId": "prod_drip_bags", "quantity": 1}
+    as_linus = call(client, "POST", "/api/orders", ADA, ada, json={**order, "customer": "linus"})
+    assert as_linus.status_code == 403
+    assert as_linus.get_json()["error"]["code"] == "customer_not_yours"
+    gift = call(client, "POST", "/api/orders", ADA, ada, json={**order, "customer": "gift_01"})
+    assert gift.status_code == 201
+    mine = call(client, "POST", "/api/orders", ADA, ada, json=order)  # no customer: hers
+    assert mine.get_json()["order"]["customer"] == "ada"
+    gift_id = gift.get_json()["order"]["id"]
+    assert call(client, "POST", f"/api/orders/{gift_id}/cancel", MALLORY).status_code == 403
+    assert call(client, "POST", f"/api/orders/{gift_id}/cancel", ADA, ada).status_code == 200
