@@ -14,10 +14,13 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
+from .running_lab import RunningLab, new_webhook_secret
 
 # What the classmate runs inside the namespace: requests from stdin (JSON), answers to stdout.
 CLASSMATE = r"""
@@ -96,3 +99,26 @@ def classroom() -> Iterator[Classroom]:
     finally:
         subprocess.run(["ip", "link", "del", host_end], capture_output=True)
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+# --- fixtures for the class tests (test_class_walls.py, test_class_notebooks.py) -------------
+
+RESET_TOKEN = "instructor-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def room():
+    with classroom() as room:
+        yield room
+
+
+@pytest.fixture(scope="module")
+def class_lab(room, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("class-lab")
+    lab = RunningLab(folder / "class.sqlite3", new_webhook_secret(), folder / "lab.log",
+                     args=["--host", room.host_address, "--reset-token", RESET_TOKEN,
+                           "--reconcile-every", "0"]).start()
+    yield lab
+    lab.stop()
+
+

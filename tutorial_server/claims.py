@@ -28,6 +28,9 @@ from typing import TypeVar
 from .db import transaction
 from .errors import ApiError
 
+# When this server process started: a refund request row older than that was left by a server
+# that is gone (one server process per lab database), so its key may be retried at once.
+PROCESS_STARTED = int(time.time())
 WAIT_SECONDS = 5.0      # how long a concurrent request waits for the first one
 POLL_SECONDS = 0.02     # how often it looks
 STALE_SECONDS = 120     # a claim older than this lost its holder (Stripe's own timeout is 80 s)

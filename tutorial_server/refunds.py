@@ -109,8 +109,9 @@ def _claim(db: sqlite3.Connection, key: str, order_id: str, fingerprint: str,
                     raise idempotency_conflict()
                 if known["refund_id"]:
                     return {"refund_id": known["refund_id"]}
-                if known["created_at"] >= now - claims.STALE_SECONDS:
-                    return None  # at Stripe now: wait
+                if known["created_at"] >= max(now - claims.STALE_SECONDS,
+                                              claims.PROCESS_STARTED):
+                    return None  # at Stripe now: wait (unless left by a server now gone)
             if not locked:
                 continue
             if known is not None:

@@ -134,3 +134,16 @@ def test_a_claim_whose_server_process_is_gone_is_taken_over_at_once(app):
         assert claims.claim(db, "payment_intent", "order_dead") is True
         assert claims.claim(db, "payment_intent", "order_alive") is False
         assert claims.claim(db, "payment_intent", "order_dead") is False  # ours now
+
+
+def test_a_refund_left_at_stripe_by_a_server_now_gone_is_retried_at_once(
+        fast_lab, customer, monkeypatch):
+    order = paid(fast_lab, customer)
+    key = str(uuid.uuid4())
+    # Left two seconds before this server process started: by the server it replaced.
+    monkeypatch.setattr(claims, "PROCESS_STARTED", int(time.time()))
+    claim_left_at_stripe(fast_lab, order, key, claims.PROCESS_STARTED - 2)
+    monkeypatch.setattr(claims, "WAIT_SECONDS", 0.3)
+    r = refund(fast_lab, order["id"], key)
+    assert r.status_code == 201, r.text
+    assert fast_lab.order_status(order["id"])["amount_refunded"] == order["amount"]
