@@ -9,8 +9,9 @@ import time
 import requests
 
 from tutorial_server.lab import refused as refused_list
-from tutorial_server.lab.webhook_sender import payment_intent_event
+from tutorial_server.lab.webhook_sender import deliver_event, payment_intent_event
 from tutorial_server.notebook.customer import pay_with_test_card
+from tutorial_server.trace.messages import SIGNED_BY_HEADER
 
 from .fast.test_trace_labels import ATTACKS, MESSAGE
 from .running_lab import wait_for
@@ -93,3 +94,33 @@ def test_a_signed_event_with_mermaid_in_its_id_is_drawn_as_plain_text(lab, custo
         1 for m in trace["data"] if m["kind"] == "stripe")
     for line in lines[4:]:
         assert MESSAGE.fullmatch(line), repr(line)
+
+
+def test_a_delivery_the_lab_forged_is_drawn_from_you_and_stripes_own_from_stripe(lab, customer):
+    """The stand-in's own delivery of the payment is drawn from Stripe; the same event re-sent
+    by the lab's sender (notebooks 06-08, `trigger`), signed with the lab's secret, is drawn
+    from "You" and labelled forged; an unmarked header value cannot reach the trace unsigned."""
+    order = lab.order("prod_drip_bags", 1, customer)["order"]
+    pay_with_test_card(lab.gateway(), order["payment_intent"], "success")
+    lab.wait_for_status(order["id"], "paid")
+    stripes = wait_for(lambda: (t := trace_of(lab, order["id"])) and [
+        m for m in t["data"] if m["kind"] == "webhook"], timeout=10,
+        message="the stand-in's delivery in the trace")
+    assert [(m["from"], m.get("signed_by")) for m in stripes] == [("stripe", None)]
+    event = lab.gateway().events_about(order["payment_intent"], "payment_intent.succeeded")[0]
+    assert deliver_event(lab.url, event, lab.webhook_secret).accepted
+    # Unsigned, the mark is refused with the rest and drawn nowhere.
+    payload = json.dumps(event).encode()
+    r = lab.post("/webhook", data=payload, headers={
+        **forged_headers(payload)[2], SIGNED_BY_HEADER: "Stripe itself"})
+    assert r.status_code == 400
+    trace = trace_of(lab, order["id"])
+    webhooks = [m for m in trace["data"] if m["kind"] == "webhook"]
+    assert [(m["from"], m.get("signed_by")) for m in webhooks] == [
+        ("stripe", None), ("notebook", "your notebook")]
+    lines = trace["mermaid"].split("\n")
+    assert "    participant N as You (signing with the lab secret)" in lines
+    [mine] = [line for line in lines if line.startswith("    N->>S: 6. webhook")]
+    assert "forged by your notebook with the lab's secret, not sent by Stripe" in mine
+    [theirs] = [line for line in lines if line.startswith("    St->>S: 6. webhook")]
+    assert "forged" not in theirs and "Stripe itself" not in trace["mermaid"]

@@ -59,7 +59,8 @@ def _deliver(state: dict, event: dict, secret: str, args) -> None:
     url = state["server_url"]
     print(f"Delivering {event.get('type')} {event.get('id')} to {url}/webhook")
     print(f"  {'; '.join(how)}")
-    delivery = deliver_event(url, event, secret, timestamp_offset=offset)
+    delivery = deliver_event(url, event, secret, timestamp_offset=offset,
+                             sender="the lab command line")
     answer = (json.dumps(delivery.answer) if isinstance(delivery.answer, (dict, list))
               else str(delivery.answer)[:500])
     print(f"-> {delivery.status} {answer}")

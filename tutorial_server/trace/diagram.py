@@ -3,15 +3,20 @@ text: the participants of the notebooks' diagrams, each message numbered with it
 counted from the order's first message, refusals and failures drawn with a cross.
 
     mermaid(messages) -> "sequenceDiagram ..."
+    condensed(messages) -> the same, one arrow per step with counts (for a long trace)
     TraceDiagram       what lab.trace(order_id) shows in a notebook
 """
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 
 PARTICIPANTS = {"client": ("C", "Client (browser / app)"), "server": ("S", "Merchant server"),
                 "stripe": ("St", "Stripe")}  # as in the notebooks' diagrams
+# Drawn only when the trace holds a delivery the lab's own code forged (messages.py).
+FORGER = {"notebook": ("N", "You (signing with the lab secret)")}
 MAX_MESSAGES_PER_ORDER = 300  # writer.py keeps at most this many
+CONDENSE_OVER = 15  # a longer trace is shown condensed first (a notebook cell, the dashboard)
 
 
 def _since(ms: float) -> str:
@@ -94,7 +99,9 @@ def describe(m: dict) -> tuple[str, str | None]:
         if m.get("signature") == "rejected":
             return f"{head}: ✗ refused, {outcome.removeprefix('rejected: ')} ({status})", None
         mark = "✗ " if m.get("failed") else ""
-        return f"{head}: signature ok, {mark}{outcome} ({status})", None
+        forged = (f", forged by {m['signed_by']} with the lab's secret, not sent by Stripe"
+                  if m.get("signed_by") else "")
+        return f"{head}: signature ok{forged}, {mark}{outcome} ({status})", None
     if kind == "reconcile":
         mark = "✗ " if m.get("failed") else ""
         return (f"{m.get('by')}: {m.get('payment_intent')} is {m.get('intent_status')} "
@@ -105,12 +112,22 @@ def describe(m: dict) -> tuple[str, str | None]:
     return kind, None
 
 
+def _participants(messages: list[dict]) -> dict:
+    forged = any(m["from"] in FORGER for m in messages)
+    return {**PARTICIPANTS, **(FORGER if forged else {})}
+
+
+def _head(messages: list[dict]) -> list[str]:
+    return ["sequenceDiagram", *(f"    participant {short} as {name}"
+                                 for short, name in _participants(messages).values())]
+
+
 def mermaid(messages: list[dict]) -> str:
-    lines = ["sequenceDiagram"]
-    lines += [f"    participant {short} as {name}" for short, name in PARTICIPANTS.values()]
+    lines = _head(messages)
+    participants = _participants(messages)
     for m in messages:
         label, answer = describe(m)
-        a, b = PARTICIPANTS[m["from"]][0], PARTICIPANTS[m["to"]][0]
+        a, b = participants[m["from"]][0], participants[m["to"]][0]
         failed = m.get("failed")
         arrow = "-x" if failed and answer is None else ("-->>" if m["kind"] == "answer" else "->>")
         if m["kind"] == "answer" and failed:
@@ -124,6 +141,46 @@ def mermaid(messages: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# kind -> (one, several), for the condensed drawing's counts
+KIND_NAMES = {"request": ("request", "requests"), "priced": ("pricing", "pricings"),
+              "answer": ("answer", "answers"), "stripe": ("call to Stripe", "calls to Stripe"),
+              "payment": ("card payment", "card payments"), "webhook": ("webhook", "webhooks"),
+              "reconcile": ("sync or reconcile", "syncs or reconciles"), "poll": ("poll", "polls")}
+
+
+def _counted(n: int, kind: str) -> str:
+    one, several = KIND_NAMES.get(kind, (kind, kind))
+    return f"{n} {one if n == 1 else several}"
+
+
+def condensed(messages: list[dict]) -> str:
+    """The trace in one arrow per step (in the order the steps first appear), each saying how
+    many messages of which kinds it holds, how many failed, and when the step began; a note at
+    the end says how many messages there are in all. The full list: mermaid(messages)."""
+    lines = _head(messages)
+    participants = _participants(messages)
+    steps: dict[int, list[dict]] = {}
+    for m in messages:
+        steps.setdefault(m["step"], []).append(m)
+    for step, ms in steps.items():
+        # The step's arrow goes the way most of its messages go (the first such way on a tie).
+        (sender, receiver), _ = Counter((m["from"], m["to"]) for m in ms).most_common(1)[0]
+        kinds = Counter()
+        for m in ms:
+            kinds[m["kind"]] += m.get("count", 1) if m["kind"] == "poll" else 1
+        what = ", ".join(_counted(n, k) for k, n in kinds.items())
+        forged = sum(1 for m in ms if m.get("signed_by"))
+        failed = sum(1 for m in ms if m.get("failed"))
+        notes = (f", {forged} forged with the lab's secret" if forged else "") + \
+            (f", ✗ {failed} failed" if failed else "")
+        arrow = "-x" if failed else "->>"
+        lines.append(f"    {participants[sender][0]}{arrow}{participants[receiver][0]}: {step}. "
+                     f"{len(ms)} {'message' if len(ms) == 1 else 'messages'}: {_text(what)}{notes} · {_since(ms[0]['t_ms'])}")
+    lines.append(f"    Note over C,St: condensed: {len(messages)} messages in {len(steps)} steps,"
+                 f" one arrow per step")
+    return "\n".join(lines)
+
+
 # --- in a notebook: lab.trace(order_id) ------------------------------------------------------------
 
 MERMAID_MIME = "text/vnd.mermaid"  # JupyterLab 4 draws it (@jupyterlab/mermaid-extension)
@@ -132,11 +189,18 @@ MERMAID_MIME = "text/vnd.mermaid"  # JupyterLab 4 draws it (@jupyterlab/mermaid-
 class TraceDiagram:
     """An order's trace as a notebook shows it: a display object whose Mermaid output
     (text/vnd.mermaid) JupyterLab draws as the diagram, never a Markdown fence that a label
-    could close; a plain console prints the diagram's text. `.data` holds the messages."""
+    could close; a plain console prints the diagram's text. `.data` holds the messages.
 
-    def __init__(self, order_id: str, body: dict, dashboard_url: str | None = None) -> None:
+    A trace of more than CONDENSE_OVER messages is drawn condensed, one arrow per step with its
+    counts (readable in a notebook cell); `.full()` draws every message, `.by_step()` condenses
+    a short one too. `.mermaid` is always the full diagram's text, `.condensed` the other."""
+
+    def __init__(self, order_id: str, body: dict, dashboard_url: str | None = None,
+                 full: bool | None = None) -> None:
         self.order_id, self.data, self.mermaid = order_id, body["data"], body["mermaid"]
+        self.condensed = body.get("condensed") or condensed(self.data)
         self.dashboard_url = dashboard_url
+        self.is_full = len(self.data) <= CONDENSE_OVER if full is None else full
 
     @classmethod
     def of(cls, lab, order) -> "TraceDiagram":
@@ -145,6 +209,23 @@ class TraceDiagram:
         if response.status_code != 200:
             raise LookupError(response.json().get("error", {}).get("message", response.text))
         return cls(order_id, response.json(), lab.public_url(f"/dashboard#follow={order_id}"))
+
+    def _as(self, full: bool) -> "TraceDiagram":
+        body = {"data": self.data, "mermaid": self.mermaid, "condensed": self.condensed}
+        return TraceDiagram(self.order_id, body, self.dashboard_url, full=full)
+
+    def full(self) -> "TraceDiagram":
+        """The same trace, every message drawn."""
+        return self._as(True)
+
+    def by_step(self) -> "TraceDiagram":
+        """The same trace, one arrow per step with its counts."""
+        return self._as(False)
+
+    @property
+    def drawn(self) -> str:
+        """The Mermaid text shown: the full diagram or the condensed one."""
+        return self.mermaid if self.is_full else self.condensed
 
     @property
     def steps(self) -> list[int]:
@@ -158,12 +239,13 @@ class TraceDiagram:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """The diagram for JupyterLab, its text for everything else. The title says whose trace
         it is; the order id, like every label, is cleaned first."""
-        lines = self.mermaid.split("\n")
-        title = f"    title Order {_text(self.order_id)}: {len(self.data)} messages"
+        lines = self.drawn.split("\n")
+        how = "" if self.is_full else ", condensed by step: .full() draws each one"
+        title = f"    title Order {_text(self.order_id)}: {len(self.data)} messages{_text(how)}"
         where = f"\n(also on the dashboard: {self.dashboard_url})" if self.dashboard_url else ""
         return {MERMAID_MIME: "\n".join([lines[0], title, *lines[1:]]),
-                "text/plain": f"Order {self.order_id}: {len(self.data)} messages{where}\n"
-                              f"{self.mermaid}"}
+                "text/plain": f"Order {self.order_id}: {len(self.data)} messages{how}{where}\n"
+                              f"{self.drawn}"}
 
     def __repr__(self) -> str:
-        return self.mermaid
+        return self.drawn

@@ -17,6 +17,23 @@ from ..fulfilment import SettleOutcome
 from ..reconcile import PAYMENT_INTENT_MISSING, STRIPE_UNREACHABLE
 
 CLIENT, SERVER, STRIPE = "client", "server", "stripe"
+NOTEBOOK = "notebook"  # the learner's own code, signing events with the lab's secret
+
+# A delivery the lab's own code forged (a notebook, the lab's `trigger` and `events resend`)
+# carries this header, which neither Stripe nor the offline stand-in ever sends; the trace draws
+# it from "Your notebook", not from Stripe. Why a header and not a field of the signed body:
+# - the header is read only on deliveries whose signature verified, i.e. sent by Stripe or by
+#   someone holding the lab's secret. Anyone else is refused and drawn on no order at all, so a
+#   stranger cannot use it to add or relabel anything;
+# - whoever holds the secret can sign anything: to the server they ARE Stripe, and no mark
+#   could tell their events from Stripe's. The mark is the lab's own courtesy to its learner;
+# - a body field would be covered by the signature, but a redelivery of Stripe's own event
+#   (06's "Stripe delivers an event twice", 07's replay) must stay byte for byte Stripe's body;
+# - only the trace's words depend on it. The server's handling never reads it (webhooks.py
+#   verifies, re-reads the PaymentIntent and fulfils exactly as for Stripe's events), so
+#   someone able to add or strip headers between Stripe and the server (who could as well drop
+#   the delivery) changes a label, never an order.
+SIGNED_BY_HEADER = "Tutorial-Signed-By"
 
 # Anything shaped like a secret is masked before it is stored, whatever field it is in; a
 # client secret (pi_..._secret_...) becomes the PaymentIntent id it belongs to.
@@ -195,10 +212,12 @@ def webhook_messages(db, unit, code: int, duration: float) -> tuple[str | None, 
         order_id = row["id"] if row else None
     if not isinstance(order_id, str):
         return None, []
-    line = message(6, STRIPE, SERVER, "webhook", at=unit.at, status=code, duration_ms=duration,
-                   event_id=str(event.get("id"))[:80], event_type=str(event.get("type"))[:80],
-                   signature="verified", outcome=outcome, failed=outcome in FAILED_OUTCOMES,
-                   payment_intent=intent.get("id"))
+    signed_by = str(unit.signed_by)[:40] if unit.signed_by else None
+    line = message(6, NOTEBOOK if signed_by else STRIPE, SERVER, "webhook", at=unit.at,
+                   status=code, duration_ms=duration, event_id=str(event.get("id"))[:80],
+                   event_type=str(event.get("type"))[:80], signature="verified",
+                   outcome=outcome, failed=outcome in FAILED_OUTCOMES,
+                   payment_intent=intent.get("id"), signed_by=signed_by)
     lines = [line]
     if outcome in PAYMENT_OUTCOMES:
         created = event.get("created")

@@ -21,6 +21,7 @@ from .. import learners
 from ..db import get_db, transaction
 from ..errors import ApiError
 from ..gateway import HTTPClientWrapper
+from .messages import SIGNED_BY_HEADER
 
 ENV_SWITCH = "TUTORIAL_TRACE"
 
@@ -58,6 +59,7 @@ class Unit:
     checks: list[tuple] = field(default_factory=list)
     checking_since: float = 0.0
     token: Any = None              # a reconcile's own unit: how to stop recording it
+    signed_by: str | None = None   # a verified delivery the lab's own code forged (messages.py)
 
 
 _unit: contextvars.ContextVar[Unit | None] = contextvars.ContextVar("trace_unit", default=None)
@@ -147,6 +149,7 @@ def webhook_handled(app: Flask, event: dict, outcome: str) -> None:
     unit = _unit.get()
     if unit is not None:
         unit.webhook = ("handled", event, outcome)
+        unit.signed_by = request.headers.get(SIGNED_BY_HEADER)  # verified: see messages.py
 
 
 def webhook_refused(app: Flask, payload: bytes, reason: str) -> None:

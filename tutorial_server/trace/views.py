@@ -1,6 +1,7 @@
 """GET /api/orders/<order_id>/trace: an order's messages and its sequence diagram.
 
-    {"object": "list", "order": ..., "data": [messages...], "mermaid": "sequenceDiagram ..."}
+    {"object": "list", "order": ..., "data": [messages...], "mermaid": "sequenceDiagram ...",
+     "condensed": "sequenceDiagram ..." (one arrow per step, with counts)}
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask import Blueprint, current_app, jsonify
 
 from ..db import get_db
 from ..orders_api import order_or_404
-from .diagram import mermaid
+from .diagram import condensed, mermaid
 from .writer import read_trace
 
 bp = Blueprint("trace", __name__)
@@ -21,4 +22,4 @@ def order_trace(order_id: str):
     current_app.extensions["trace_writer"].flush()  # what earlier requests handed over
     messages = read_trace(db, order_id)
     return jsonify({"object": "list", "order": order_id, "data": messages,
-                    "mermaid": mermaid(messages)})
+                    "mermaid": mermaid(messages), "condensed": condensed(messages)})

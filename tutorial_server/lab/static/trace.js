@@ -2,6 +2,8 @@
 // sequence diagram (GET api/orders/<id>/trace, tutorial_server/trace.py), drawn in the browser
 // by the Mermaid library this server serves (no CDN: it works offline and on a class network).
 // Without the library (the shop and it are built by `make client`), the diagram's text shows.
+// A trace of more than CONDENSE_OVER messages is drawn condensed (one arrow per step, with its
+// counts: the server's trace.condensed) until "full" is picked; a shorter one is drawn in full.
 //
 // The page's Content-Security-Policy allows no inline style, and Mermaid writes its CSS as a
 // <style> element inside the SVG: that CSS is moved into a constructed stylesheet
@@ -9,6 +11,7 @@
 (function () {
   "use strict";
   const POLL_MILLISECONDS = 2000;
+  const CONDENSE_OVER = 15;  // as trace/diagram.py
   const $ = (id) => document.getElementById(id);
   let drawn = null;     // the Mermaid text on screen
   let orderId = null;
@@ -68,8 +71,8 @@
 
   // A second wall behind the server's cleaning (trace/diagram.py): every line must be one of the
   // statements the server writes, its label free of Mermaid's syntax.
-  const STATEMENT = new RegExp("^(sequenceDiagram|    participant (C|S|St) as [A-Za-z ()/]+|"
-    + "    (C|S|St)(->>|-->>|-x|--x)(C|S|St): [^;#%<>\"`{}\\\\\\u0000-\\u001f\\u007f-\\u00a0\\u2028\\u2029]*|"
+  const STATEMENT = new RegExp("^(sequenceDiagram|    participant (C|S|St|N) as [A-Za-z ()/]+|"
+    + "    (C|S|St|N)(->>|-->>|-x|--x)(C|S|St|N): [^;#%<>\"`{}\\\\\\u0000-\\u001f\\u007f-\\u00a0\\u2028\\u2029]*|"
     + "    Note over C,St: [^;#%<>\"`{}\\\\\\u0000-\\u001f\\u007f-\\u00a0\\u2028\\u2029]*)$");
   const wellFormed = (text) => text.split("\n").every((line) => STATEMENT.test(line));
 
@@ -122,9 +125,12 @@
                                    {cache: "no-cache", headers: {Accept: "application/json"}});
       if (!response.ok) { setStatus(response.status === 404 ? "" : "Trace: HTTP " + response.status); return; }
       const body = await response.json();
-      if (body.mermaid !== drawn && id === orderId) {
-        drawn = body.mermaid;
-        await draw(body.mermaid);
+      const long = body.data.length > CONDENSE_OVER && typeof body.condensed === "string";
+      $("trace-how").hidden = !long;
+      const text = long && $("trace-condensed").checked ? body.condensed : body.mermaid;
+      if (text !== drawn && id === orderId) {
+        drawn = text;
+        await draw(text);
       }
     } catch (error) {
       setStatus("Could not draw the trace: " + error.message);
@@ -132,6 +138,8 @@
   }
 
   window.addEventListener("hashchange", () => setTimeout(refresh, 0));
+  document.querySelectorAll("input[name=trace-how]").forEach(
+    (input) => input.addEventListener("change", () => refresh()));
   refresh();
   setInterval(refresh, POLL_MILLISECONDS);
 })();
