@@ -42,9 +42,11 @@ def built_shop():
 @pytest.fixture
 def page(browser, lab):
     """A fresh page that records every console error (Content-Security-Policy reports
-    included), uncaught script errors, and any request that leaves the lab's own origin."""
+    included), uncaught script errors, console warnings, and any request that leaves the lab's
+    own origin."""
     with browser_page(browser, 900, 1100) as page:
-        page.elsewhere = []
+        page.elsewhere, page.warnings = [], []
+        page.on("console", lambda m: page.warnings.append(m.text) if m.type == "warning" else None)
         page.on("request", lambda r: page.elsewhere.append(r.url)
                 if not r.url.startswith((lab.url + "/", "data:")) else None)
         yield page
@@ -86,6 +88,8 @@ def expect_paid(lab, page: Page, order_id: str) -> dict:
 def clean(page: Page) -> None:
     assert page.problems == []  # no console error, no CSP violation, no uncaught exception
     assert page.elsewhere == []  # offline, nothing but the lab itself
+    # loadStripe checks the mock's Stripe.version (the relay says it: stripe_js_relay.py).
+    assert [w for w in page.warnings if "Stripe.js@" in w] == []
 
 
 def test_success_ends_paid_and_the_inventory_holds_the_product(lab, customer, page):
@@ -113,6 +117,23 @@ def test_success_ends_paid_and_the_inventory_holds_the_product(lab, customer, pa
         ("prod_coffee_beans", 2, order_id)]
     assert f"order={order_id}" in page.url  # a reload comes back to this order
     screenshot(page, "paid")
+    clean(page)
+    # The paid screen links to the order's trace: the dashboard's Follow view draws it.
+    page.get_by_role("link", name="Follow this order on the lab's dashboard").click()
+    assert page.url == f"{lab.url}/dashboard#follow={order_id}"
+    expect(page.locator("#follow-summary")).to_contain_text(order_id)
+    expect(page.locator("#trace-diagram svg, #trace-text")).not_to_have_count(0)
+
+
+def test_the_checkout_says_what_happens_to_an_order_left_unpaid(lab, customer, page):
+    open_shop(lab, page, customer)
+    order_id = buy(page, "Pour-over kit")
+    text = page.locator(".checkout").inner_text()
+    assert "nothing expires an unpaid order" in text
+    page.get_by_role("link", name="its checkout page").click()
+    assert page.url == f"{lab.url}/checkout/{order_id}"
+    expect(page.get_by_label("Card number")).to_be_visible()
+    assert lab.order_status(order_id)["status"] == "created"  # still open: nothing expired it
     clean(page)
 
 

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tutorial_server.lab.shop import DIST
+from tutorial_server.trace.diagram import CONDENSE_OVER
 
 from .browsers import browser_page
 from .card_form import DECLINED, SUCCESS, card_token
@@ -50,13 +51,22 @@ EVIL_EVENT_ID = 'evt_<b>x</b>;#1%%{init}%%:y"`\\\r\u00a0Note over C,St: click'
 
 def test_the_dashboard_draws_an_orders_trace_with_the_served_mermaid(lab, customer, browser):
     order_id = busy_order(lab, customer)
-    text = lab.get(f"/api/orders/{order_id}/trace").json()["mermaid"]
+    body = lab.get(f"/api/orders/{order_id}/trace").json()
+    text = body["mermaid"]
+    assert len(body["data"]) > CONDENSE_OVER
     requests_seen: list[str] = []
     with browser_page(browser, 1280, 720) as page:
         page.on("request", lambda r: requests_seen.append(r.url))
         page.goto(f"{lab.url}/dashboard#follow={order_id}")
         diagram = page.locator("#trace-diagram svg")
         expect(diagram).to_be_visible(timeout=15_000)
+        # A long trace comes condensed: one arrow per step; "full" draws every message.
+        arrows = page.locator("#trace-diagram svg :is(.messageLine0, .messageLine1)")
+        expect(arrows).to_have_count(len({m["step"] for m in body["data"]}))
+        assert page.evaluate("(text) => window.mermaid.parse(text)", body["condensed"])
+        page.get_by_label("full: every message").check()
+        expect(arrows).to_have_count(len([line for line in text.splitlines()[4:]
+                                          if ": " in line and "Note over" not in line]))
         # Mermaid itself says the text parses (it throws on a parse error).
         assert page.evaluate("(text) => window.mermaid.parse(text)", text)
         drawn = page.evaluate("document.querySelector('#trace-diagram svg').textContent")

@@ -173,6 +173,12 @@ function BuyForm({product, canBuy, onOrdered}: {
   );
 }
 
+// The order's trace: the lab dashboard's Follow view (its #follow=<order id> form, as in
+// tutorial_server/lab/static/dashboard.js), beside /shop/ on the same origin and path prefix.
+function traceUrl(orderId: string): string {
+  return `../dashboard#follow=${encodeURIComponent(orderId)}`;
+}
+
 // Step 6, the client's half: the order is paid when the SERVER says so, after Stripe's signed
 // webhook reached it and the amount matched. Stripe.js saying "succeeded" is not enough: the
 // browser is the customer's, and anything in it can be changed by them.
@@ -215,6 +221,8 @@ function Waiting({orderId, redirectFailed, productName, onBack}: {
         <dt>Paid</dt><dd id="order-paid">{formatAmount(order.amount_paid, order.currency)}</dd>
         <dt>Order status (from the server)</dt><dd id="order-status">{order.status}</dd>
       </dl>}
+      {paid && <p>What just happened, message by message (steps 1 to 6)? <a id="order-trace"
+        href={traceUrl(orderId)}>Follow this order on the lab's dashboard</a>.</p>}
       {!redirectFailed && !paid && <p role="status">Asked the server {checks}
         {checks === 1 ? " time" : " times"}; it says the order is {order?.status ?? "…"}.</p>}
       {done && !paid && !redirectFailed && order?.status !== "canceled" &&

@@ -127,7 +127,9 @@ function PaymentForm({mode, order: created, productName, returnUrl, onAccepted,
         <p role="alert" aria-live="assertive" id="payment-error">{error}</p>
       </form>
       <p><button type="button" className="link" onClick={onBack} disabled={busy}>
-        Back to the products</button> (the order stays open until you pay or it expires)</p>
+        Back to the products</button> (nothing expires an unpaid order: it stays open, and <a
+        href={`../checkout/${encodeURIComponent(order.id)}`}>its checkout page</a> pays it
+        later)</p>
     </section>
   );
 }

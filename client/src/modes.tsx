@@ -92,8 +92,9 @@ const testMode: Mode = {
 // initStripe): when `window.Stripe` is already defined, loadStripe uses it and adds no script
 // of its own. Then it calls `Stripe(publishableKey)` (with apply(), so the mock's arrow
 // function works where `new Stripe()` would throw), skips `_registerWrapper` (the mock has
-// none), and, because the key is a pk_test_ key and the mock has no `version`, logs a
-// console WARNING that the Stripe.js version is not the one it expects. Harmless here.
+// none), and, because the key is a pk_test_ key, compares `Stripe.version` with the release it
+// expects ('endive'), warning on the console when they differ. The mock has no version of its
+// own: the lab's relay adds the release it stands in for (tutorial_server/lab/stripe_js_relay.py).
 function addMockStripeJs(url: string): Promise<void> {
   if ("Stripe" in window) return Promise.resolve();
   return new Promise((resolve, reject) => {

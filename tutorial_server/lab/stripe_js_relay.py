@@ -34,6 +34,7 @@ import requests
 from flask import Blueprint, Response, current_app, request
 
 from ..errors import ApiError
+from ..gateway import API_VERSION
 from .reset import same_origin
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,18 @@ _PAYMENT_INTENT = re.compile(r"^pi_[A-Za-z0-9]{1,64}$")
 # createPaymentMethod(card): the card and nothing else.
 PAYMENT_METHOD_FIELDS = {"type", "card[number]", "card[exp_month]", "card[exp_year]",
                          "card[cvc]", "key"}
+
+# The mock says which Stripe.js it stands in for. @stripe/stripe-js's loadStripe (the React
+# shop's, client/node_modules/@stripe/stripe-js/dist/index.mjs, initStripe) reads
+# `Stripe.version` and, for a pk_test_ key, logs "Stripe.js@<version> was loaded on the page,
+# but @stripe/stripe-js@... expected Stripe.js@<its RELEASE_TRAIN>" when they differ; the mock
+# has no `version` at all ("Stripe.js@undefined"). The release it expects is the one paired with
+# the pinned API version (pages.REAL_STRIPE_JS loads the same one in test mode: 'endive' for
+# API_VERSION ...endive and @stripe/stripe-js 10.2.1). The mock's API is unchanged by this line.
+STRIPE_JS_RELEASE = API_VERSION.split(".")[1]
+VERSION_LINE = (f'\n// Added by the lab (stripe_js_relay.py): the Stripe.js release this mock stands'
+                f' in for.\nif (typeof Stripe === "function") {{ Stripe.version = '
+                f'"{STRIPE_JS_RELEASE}"; }}\n').encode()
 
 _session = requests.Session()
 _session.trust_env = False  # the stand-in is on this machine: no proxy from the environment
@@ -112,7 +125,7 @@ def stripe_js():
             if upstream.status_code != 200 or len(upstream.content) > MAX_SCRIPT_BYTES:
                 raise ApiError(502, "The offline Stripe did not serve its Stripe.js.",
                                type="api_error")
-            script = _script[backend] = upstream.content
+            script = _script[backend] = upstream.content + VERSION_LINE
     response = Response(script, mimetype="text/javascript",
                         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
     response.add_etag()  # each page view then costs a 304, not the 14 KB again
