@@ -53,7 +53,7 @@ def test_a_25_message_trace_condensed_has_one_arrow_per_step_with_counts():
         assert re.fullmatch(r"    (C|S|St|N)(->>|-x)(C|S|St|N): [^;#%<>\"`{}\\]*", arrow), arrow
     assert arrows[4].startswith("    C-xS: 5. 8 messages: 4 requests, 4 calls to Stripe")
     assert "✗ 1 failed" in arrows[4]
-    assert arrows[5].startswith("    St->>S: 6. 13 messages: 9 webhooks, 20 polls")
+    assert arrows[5].startswith("    St->>S: 6. 13 messages: 9 webhooks, 4 polls (20 requests)")
     assert "2 forged with the lab's secret" in arrows[5]
     assert NOTE.fullmatch(lines[-1]) and "25 messages in 6 steps" in lines[-1]
 

@@ -165,10 +165,12 @@ def condensed(messages: list[dict]) -> str:
     for step, ms in steps.items():
         # The step's arrow goes the way most of its messages go (the first such way on a tie).
         (sender, receiver), _ = Counter((m["from"], m["to"]) for m in ms).most_common(1)[0]
-        kinds = Counter()
-        for m in ms:
-            kinds[m["kind"]] += m.get("count", 1) if m["kind"] == "poll" else 1
+        kinds = Counter(m["kind"] for m in ms)
         what = ", ".join(_counted(n, k) for k, n in kinds.items())
+        asked = sum(m.get("count", 1) for m in ms if m["kind"] == "poll")
+        if asked > kinds["poll"]:  # polls in a row fold into one message (writer.py)
+            what = what.replace(_counted(kinds["poll"], "poll"),
+                                f"{_counted(kinds['poll'], 'poll')} ({asked} requests)")
         forged = sum(1 for m in ms if m.get("signed_by"))
         failed = sum(1 for m in ms if m.get("failed"))
         notes = (f", {forged} forged with the lab's secret" if forged else "") + \
