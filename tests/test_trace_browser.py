@@ -62,14 +62,16 @@ def test_the_dashboard_draws_an_orders_trace_with_the_served_mermaid(lab, custom
         expect(diagram).to_be_visible(timeout=15_000)
         # A long trace comes condensed: one arrow per step; "full" draws every message.
         arrows = page.locator("#trace-diagram svg :is(.messageLine0, .messageLine1)")
-        expect(arrows).to_have_count(len({m["step"] for m in body["data"]}))
+        expect(arrows).to_have_count(len({m["step"] for m in body["data"]}), timeout=15_000)
         assert page.evaluate("(text) => window.mermaid.parse(text)", body["condensed"])
         page.get_by_label("full: every message").check()
-        expect(page.locator("#trace-text")).not_to_contain_text("condensed:")
-        expect(page.locator("#trace-text")).to_contain_text("6. webhook")
+        # Drawing 50 messages takes a while on a busy machine: waits of 15 s, as above.
+        expect(page.locator("#trace-text")).not_to_contain_text("condensed:", timeout=15_000)
+        expect(page.locator("#trace-text")).to_contain_text("6. webhook", timeout=15_000)
         text = page.locator("#trace-text").text_content()  # the trace may have grown since
         expect(arrows).to_have_count(len([line for line in text.splitlines()[4:]
-                                          if ": " in line and not line.startswith("    Note")]))
+                                          if ": " in line and not line.startswith("    Note")]),
+                                     timeout=15_000)
         # Mermaid itself says the text parses (it throws on a parse error).
         assert page.evaluate("(text) => window.mermaid.parse(text)", text)
         drawn = page.evaluate("document.querySelector('#trace-diagram svg').textContent")
@@ -118,11 +120,11 @@ def test_the_success_page_links_to_what_just_happened(lab, customer, browser):
         body = lab.get(f"/api/orders/{order['id']}/trace").json()
         assert len(body["data"]) > CONDENSE_OVER
         drawn = page.locator("#trace-diagram svg :is(.messageLine0, .messageLine1)")
-        expect(drawn).to_have_count(len({m["step"] for m in body["data"]}))
+        expect(drawn).to_have_count(len({m["step"] for m in body["data"]}), timeout=15_000)
         page.get_by_label("full: every message").check()
-        expect(page.locator("#trace-text")).not_to_contain_text("condensed:")
+        expect(page.locator("#trace-text")).not_to_contain_text("condensed:", timeout=15_000)
         text = page.locator("#trace-text").text_content()
         arrows = [line for line in text.splitlines()[4:] if ": " in line]
         assert any("5. POST /checkout/" in a and "/confirm" in a for a in arrows)
-        expect(drawn).to_have_count(len(arrows))
+        expect(drawn).to_have_count(len(arrows), timeout=15_000)
         assert page.problems == []
