@@ -190,7 +190,17 @@ def test_no_store_file_is_written_and_a_leftover_of_another_user_does_not_stop_t
     folder = Path(tempfile.mkdtemp(prefix="stand-in-test-", dir="/var/tmp"))  # outside /tmp
     db = folder / "lab.sqlite3"
     secret = new_webhook_secret()
-    script = (f"mount -t tmpfs none /tmp && printf leftover > {STORE_FILE} && "
+    # A checkout (and its venv) may itself live under /tmp (a CI clone): the real /tmp is kept
+    # aside and those folders are bound back into the new, empty one.
+    keep = folder / "real-tmp"
+    keep.mkdir()
+    needed = sorted({Path(p).resolve().relative_to("/tmp").parts[0]
+                     for p in (ROOT, sys.executable, sys.prefix)
+                     if Path(p).resolve().is_relative_to("/tmp")})
+    rebind = "".join(f" && mkdir -p /tmp/{d} && mount --bind {keep}/{d} /tmp/{d}"
+                     for d in needed)
+    script = (f"mount --bind /tmp {keep} && mount -t tmpfs none /tmp{rebind} && "
+              f"printf leftover > {STORE_FILE} && "
               f"chown 65534:65534 {STORE_FILE} && chmod 000 {STORE_FILE} && "
               f'exec "$0" -m tutorial_server.lab serve --port 0 --db "$1"')
     lab = LabProcess(db, argv=["unshare", "--mount", "--propagation", "private", "sh", "-c",
