@@ -142,7 +142,7 @@ def _check_refundable(order: sqlite3.Row, requested: int | None, in_flight: int 
     """The amount to refund now, or an ApiError if this order cannot give it back."""
     status = order["status"]
     if status == "disputed":
-        raise ApiError(409, f"Order {order['id']} is disputed: the card network decides where "
+        raise ApiError(409, f"Order {order['id']} is disputed: the cardholder's bank decides where "
                        "the money goes now; answer the dispute instead of refunding.",
                        code="charge_disputed")
     if status not in orders.PAID_STATUSES:
