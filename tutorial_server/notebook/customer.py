@@ -215,9 +215,13 @@ class CustomerSide:
         """Offline: make a Refund fail at the stand-in, as real Stripe makes one fail later
         for a payment with the card 4000 0000 0000 5126 (pm_card_refundFail); True if done.
         In test mode (or without the lab's key) it prints how, and changes nothing."""
-        if self.mode != "offline" or not self._backend_key:
+        if self.mode != "offline":
             print("Only Stripe makes a refund fail: pay with the card 4000 0000 0000 5126 "
                   "(pm_card_refundFail), refund it, and Stripe sends refund.failed.")
+            return False
+        if not self._backend_key:  # a class server's stand-in takes its own lab's key only
+            print("The lab's offline Stripe is not yours to change: on the lab's machine, "
+                  "`python -m tutorial_server.lab trigger refund.failed --order ORDER_ID`.")
             return False
         fail_refund(self.backend_url or "", self._backend_key, refund_id)
         return True
