@@ -106,3 +106,17 @@ def test_hints_come_in_stages_and_the_solution_only_on_request(capsys):
 
 def test_without_the_webhook_secret_the_webhook_exercise_says_why(capsys):
     assert "webhook secret" in run_check(capsys, "06", {"outcome": "attempt_recorded"})
+
+
+def test_08_names_the_state_an_earlier_attempt_left_and_how_to_start_over(capsys):
+    """The typical mistake (a new key for the retry) refunds the rest; the right answer then
+    finds the order refunded in full: the check says so, and how to start over, in one line."""
+    refunded = {"order": {"id": "order_1", "status": "refunded"},
+                "refund": {"id": "re_1", "amount": 500}}
+    refused = {"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
+                         "message": "Order order_1 is already refunded in full.", "param": None}}
+    mistake = run_check(capsys, "08", (refunded, refused), lab=NO_SECRET_LAB, order_id="order_1")
+    assert "Idempotency-Key" in mistake and "setup cell again" in mistake, mistake
+    stuck = run_check(capsys, "08", (refused, refused), lab=NO_SECRET_LAB, order_id="order_1")
+    assert "earlier attempt" in stuck and "setup cell again" in stuck, stuck
+    assert len(stuck.splitlines()[0]) < 200

@@ -6,6 +6,13 @@ The event is verified and deduplicated by webhooks.py like every other. The disp
 is taken from the verified event (the offline stand-in has no disputes to re-read); which
 order it concerns is asked of Stripe, by re-reading the disputed Charge.
 
+When the bank decides, Stripe sends `charge.dispute.closed` with the dispute's final status:
+`won` (the money comes back to the merchant) or `warning_closed` (an inquiry that never became a
+chargeback): the order is paid again, with the status its refunds give it; `lost`: the order
+stays `disputed`, the dispute row says `lost` with its amount, and the dashboard says so. Each
+dispute closes once, whatever the order its events arrive in (a closed dispute is never
+reopened by a late `charge.dispute.created`).
+
 In test mode, paying with the card 4000 0000 0000 0259 makes a charge that Stripe disputes
 (as fraudulent) shortly after it succeeds; the event then arrives through `stripe listen`.
 """
@@ -19,15 +26,20 @@ import time
 import stripe
 from flask import current_app
 
-from . import orders
+from . import alerts, orders
 from .db import transaction
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("charge.dispute.created",)
+EVENT_TYPES = ("charge.dispute.created", "charge.dispute.closed")
 DISPUTED = "disputed"
 ALREADY_DISPUTED = "already_disputed"
+DISPUTE_WON = "dispute_won"
+DISPUTE_LOST = alerts.DISPUTE_LOST
+DISPUTE_ALREADY_CLOSED = "dispute_already_closed"
+# A closed dispute's final status: the merchant keeps the money, or the cardholder does.
+KEPT, LOST = ("won", "warning_closed"), "lost"
 UNKNOWN_ORDER = "unknown_order"
 
 _DISPUTE_ID = re.compile(r"(dp|du)_[A-Za-z0-9_]{1,255}")
@@ -59,6 +71,8 @@ def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
         order = orders.order_paid_by(db, intent_id) if isinstance(intent_id, str) else None
         if order is None or order["status"] not in orders.PAID_STATUSES:
             outcome, order_id = UNKNOWN_ORDER, None
+        elif event_type == "charge.dispute.closed":
+            outcome, order_id = close_dispute(db, order, dispute), order["id"]
         else:
             outcome, order_id = flag_order(db, order, dispute), order["id"]
         orders.set_event_outcome(db, event_id, order_id, outcome)
@@ -73,6 +87,9 @@ def flag_order(db: sqlite3.Connection, order: sqlite3.Row, dispute: dict) -> str
                (dispute["id"], order["id"], amount if isinstance(amount, int) else 0,
                 str(dispute.get("currency") or order["currency"]), dispute.get("reason"),
                 dispute.get("status"), int(time.time())))
+    known = db.execute("SELECT status FROM disputes WHERE id = ?", (dispute["id"],)).fetchone()
+    if known["status"] in (*KEPT, LOST):
+        return DISPUTE_ALREADY_CLOSED  # its closing came first and settled the order
     changed = db.execute("UPDATE orders SET status = 'disputed' WHERE id = ?"
                          " AND status != 'disputed'", (order["id"],)).rowcount
     if not changed:
@@ -81,3 +98,33 @@ def flag_order(db: sqlite3.Connection, order: sqlite3.Row, dispute: dict) -> str
                 order["id"], dispute.get("reason"), amount, dispute.get("currency"))
     return DISPUTED
 
+
+
+def close_dispute(db: sqlite3.Connection, order: sqlite3.Row, dispute: dict) -> str:
+    """The bank decided: record the dispute's final status, once, and settle the order."""
+    status, amount = dispute.get("status"), dispute.get("amount")
+    if status not in (*KEPT, LOST):
+        raise ApiError(400, "A closed dispute's status is won, lost or warning_closed.")
+    closed = db.execute(
+        "INSERT INTO disputes (id, order_id, amount, currency, reason, status, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status"
+        " WHERE disputes.status IS NULL OR disputes.status NOT IN ('won', 'warning_closed',"
+        " 'lost')", (dispute["id"], order["id"], amount if isinstance(amount, int) else 0,
+                     str(dispute.get("currency") or order["currency"]), dispute.get("reason"),
+                     status, int(time.time()))).rowcount
+    if not closed:
+        return DISPUTE_ALREADY_CLOSED
+    if status == LOST:  # the cardholder keeps the money: the order stays disputed, for good
+        db.execute("UPDATE orders SET status = 'disputed' WHERE id = ?", (order["id"],))
+        alerts.raise_once(db, order["id"], alerts.DISPUTE_LOST,
+                          f"order {order['id']}: dispute {dispute['id']} lost; {amount} "
+                          f"{dispute.get('currency')} stays with the cardholder", log)
+        return DISPUTE_LOST
+    still_open = db.execute("SELECT 1 FROM disputes WHERE order_id = ? AND (status IS NULL OR"
+                            " status NOT IN ('won', 'warning_closed'))", (order["id"],)).fetchone()
+    if order["status"] == DISPUTED and still_open is None:
+        paid, back = order["amount_paid"], order["amount_refunded"]
+        db.execute("UPDATE orders SET status = ? WHERE id = ?", (
+            "refunded" if back >= paid else "partially_refunded" if back else "paid", order["id"]))
+    log.info("order %s: dispute %s %s; the payment stands", order["id"], dispute["id"], status)
+    return DISPUTE_WON

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from . import orders
+from . import alerts, orders
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,11 @@ def fulfil_order(db: sqlite3.Connection, order: sqlite3.Row, intent: dict) -> Se
     Call inside a transaction. `intent` must be a succeeded PaymentIntent.
     """
     if not amount_matches(order, intent):
-        log.warning("order %s: PaymentIntent %s charged %s %s but the order is %s %s; "
-                    "not fulfilled", order["id"], intent.get("id"), intent.get("amount"),
-                    intent.get("currency"), order["amount"], order["currency"])
+        # Said once per order (every reconcile round meets it again), and on the dashboard.
+        alerts.raise_once(db, order["id"], alerts.AMOUNT_MISMATCH,
+                          f"order {order['id']}: PaymentIntent {intent.get('id')} charged "
+                          f"{intent.get('amount')} {intent.get('currency')} but the order is "
+                          f"{order['amount']} {order['currency']}; not fulfilled", log)
         return AMOUNT_MISMATCH
     if not orders.mark_paid(db, order["id"], intent["amount"]):
         return ALREADY_PAID

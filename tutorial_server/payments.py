@@ -62,9 +62,14 @@ def _create_claimed_payment_intent(db, order) -> dict:
     """Create and link the PaymentIntent of an order whose claim this request holds."""
     try:
         intent = _gateway().create_payment_intent(order)
-    except stripe.InvalidRequestError:
+    except stripe.InvalidRequestError as e:
         claims.release(db, INTENT_CLAIM, order["id"])
         log.warning("Stripe refused to create a PaymentIntent for order %s", order["id"])
+        if e.code == "amount_too_small":  # e.g. below the settlement currency's minimum
+            raise ApiError(400, f"Stripe refused the amount: {e.user_message or e.code}. It must "
+                           "also convert to at least the minimum charge of the account's "
+                           "settlement currency: order more.", param="quantity",
+                           code="amount_too_small") from None
         raise ApiError(502, "Stripe refused to create the payment for this order; the server "
                        "log has details.", type="api_error") from None
     except BaseException:  # unreachable, or anything else: a retry may try again

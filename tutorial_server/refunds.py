@@ -12,10 +12,10 @@
    `partially_refunded` or `refunded`, and (full refund only) the product leaves the
    customer's inventory, exactly once.
 
-Stripe also reports refunds by webhook (`charge.refunded`, `refund.updated`), e.g. one made in
-the Dashboard: verified and deduplicated by webhooks.py, settled here the same way after
-re-reading the PaymentIntent's refunds from Stripe. Each Refund is recorded by its id and the
-order's total is the sum of its recorded refunds, so every report of one Refund counts it once.
+Stripe also reports refunds by webhook (`charge.refunded`, `refund.updated`, `refund.failed`),
+e.g. one made in the Dashboard: verified and deduplicated by webhooks.py, settled here the same
+way after re-reading the PaymentIntent's refunds from Stripe. Each Refund is recorded by its id,
+the order's total is the sum of those counted: each report counts one once; a failed one, never.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from contextlib import nullcontext
 import stripe
 from flask import Blueprint, current_app, jsonify
 
-from . import claims, learners, orders
+from . import alerts, claims, learners, orders
 from .db import get_db, transaction
 from .errors import ApiError
 from .orders_api import order_or_404
@@ -39,7 +39,7 @@ from .parsing import idempotency_conflict, idempotency_key, read_refund_amount
 log = logging.getLogger(__name__)
 bp = Blueprint("refunds", __name__, url_prefix="/api")
 
-EVENT_TYPES = ("charge.refunded", "refund.updated")
+EVENT_TYPES = ("charge.refunded", "refund.updated", "refund.failed")
 # Stripe's Refund statuses that mean the money is (or is on its way) back to the customer;
 # `failed` and `canceled` refunds give nothing back and do not count.
 COUNTED = ("pending", "requires_action", "succeeded")
@@ -48,6 +48,7 @@ COUNTED = ("pending", "requires_action", "succeeded")
 REFUNDED = "refunded"
 PARTIALLY_REFUNDED = "partially_refunded"
 REFUND_ALREADY_RECORDED = "refund_already_recorded"
+REFUND_FAILED = alerts.REFUND_FAILED
 UNKNOWN_ORDER = "unknown_order"
 
 _REFUND_ID = re.compile(r"re_[A-Za-z0-9_]{1,255}")
@@ -141,7 +142,7 @@ def _check_refundable(order: sqlite3.Row, requested: int | None, in_flight: int 
     """The amount to refund now, or an ApiError if this order cannot give it back."""
     status = order["status"]
     if status == "disputed":
-        raise ApiError(409, f"Order {order['id']} is disputed: the card network decides where "
+        raise ApiError(409, f"Order {order['id']} is disputed: the cardholder's bank decides where "
                        "the money goes now; answer the dispute instead of refunding.",
                        code="charge_disputed")
     if status not in orders.PAID_STATUSES:
@@ -205,8 +206,8 @@ def list_refunds(order_id: str):
 # --- settling: from the API answer and from webhooks alike ------------------------------------
 
 def settle_refunds(db: sqlite3.Connection, order: sqlite3.Row, refunds: list[dict]) -> str:
-    """Record these Refunds of the order (as Stripe describes them now) and bring the order's
-    amount_refunded and status in line. Call inside a transaction. Idempotent."""
+    """Record these Refunds of the order (as Stripe describes them now; failed and canceled are
+    final) and bring amount_refunded and status in line. Call inside a transaction. Idempotent."""
     for refund in refunds:
         if refund.get("payment_intent") not in (None, order["payment_intent"]) \
                 or refund.get("currency") != order["currency"]:
@@ -216,7 +217,8 @@ def settle_refunds(db: sqlite3.Connection, order: sqlite3.Row, refunds: list[dic
             continue
         db.execute("INSERT INTO refunds (id, order_id, amount, currency, status, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?)"
-                   " ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+                   " ON CONFLICT (id) DO UPDATE SET status = CASE WHEN refunds.status IN"
+                   " ('failed', 'canceled') THEN refunds.status ELSE excluded.status END",
                    (refund["id"], order["id"], amount, refund["currency"],
                     str(refund.get("status")), int(refund.get("created") or time.time())))
     marks = ",".join("?" * len(COUNTED))
@@ -230,9 +232,10 @@ def settle_refunds(db: sqlite3.Connection, order: sqlite3.Row, refunds: list[dic
                   else PARTIALLY_REFUNDED if total > 0 else "paid")
     db.execute("UPDATE orders SET amount_refunded = ?, status = ? WHERE id = ?",
                (total, status, order["id"]))
+    if total < order["amount_refunded"]:
+        return _refund_failed(db, order, total)
     if total >= order["amount_paid"]:
-        # All the money went back, so the goods do too; the row exists once, so this
-        # takes them out once, however many times the refund is reported.
+        # All the money went back, so the goods do too: once (the row exists once).
         if db.execute("DELETE FROM inventory WHERE order_id = ?", (order["id"],)).rowcount:
             log.info("order %s refunded in full: %s x %s taken out of %s's inventory",
                      order["id"], order["quantity"], order["product_id"], order["customer"])
@@ -240,9 +243,20 @@ def settle_refunds(db: sqlite3.Connection, order: sqlite3.Row, refunds: list[dic
     return PARTIALLY_REFUNDED
 
 
+def _refund_failed(db: sqlite3.Connection, order: sqlite3.Row, total: int) -> str:
+    """A counted refund failed or was canceled: the money and (after a full refund) the goods
+    are back where they were before it; a person must refund the customer another way."""
+    if order["amount_refunded"] >= order["amount_paid"]:
+        orders.add_to_inventory(db, order)
+    alerts.raise_once(db, order["id"], alerts.REFUND_FAILED,
+                      f"order {order['id']}: a refund of {order['amount_refunded'] - total} "
+                      f"{order['currency']} failed at Stripe; refund the customer another way", log)
+    return REFUND_FAILED
+
+
 def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
                  snapshot: dict | None) -> str:
-    """charge.refunded (data.object: the Charge) or refund.updated (the Refund): find the
+    """charge.refunded (data.object: the Charge), refund.updated or .failed (the Refund): find the
     PaymentIntent, re-read all its Refunds from Stripe, settle the order. The event's own
     amounts are never believed; only what Stripe says when asked."""
     gateway = current_app.extensions["gateway"]
@@ -250,7 +264,6 @@ def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
     object_id = snapshot.get("id")
     unreachable = ApiError(503, "Could not reach Stripe to confirm the refund; retry later.",
                            type="api_connection_error")
-    intent_id = None
     if event_type == "charge.refunded":
         if snapshot.get("object") != "charge" or not isinstance(object_id, str) \
                 or not _CHARGE_ID.fullmatch(object_id):
@@ -266,16 +279,14 @@ def handle_event(db: sqlite3.Connection, event_id: str, event_type: str,
             intent_id = None  # Stripe does not know it: not ours
         except stripe.StripeError:
             raise unreachable from None
-    refunds: list[dict] = []
-    if isinstance(intent_id, str) and _INTENT_ID.fullmatch(intent_id):
-        try:
-            refunds = gateway.refunds_of(intent_id)
-        except stripe.InvalidRequestError:
-            intent_id = None
-        except stripe.StripeError:
-            raise unreachable from None
-    else:
+    if not (isinstance(intent_id, str) and _INTENT_ID.fullmatch(intent_id)):
         intent_id = None
+    try:
+        refunds = gateway.refunds_of(intent_id) if intent_id else []
+    except stripe.InvalidRequestError:
+        intent_id, refunds = None, []
+    except stripe.StripeError:
+        raise unreachable from None
 
     with transaction(db):
         if not orders.record_event(db, event_id, event_type, intent_id, None, "processing"):

@@ -117,6 +117,16 @@ CREATE TABLE IF NOT EXISTS disputes (
     created_at INTEGER NOT NULL
 );
 
+-- What a person should look at about an order (alerts.py), once per order and kind: a payment
+-- that does not match its order, a refund that failed, a dispute that was lost.
+CREATE TABLE IF NOT EXISTS order_alerts (
+    order_id   TEXT NOT NULL REFERENCES orders (id),
+    kind       TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (order_id, kind)
+);
+
 -- Each order's messages (the lab's trace, tutorial_server/trace/): steps 1-6 as a sequence diagram.
 CREATE TABLE IF NOT EXISTS trace_messages (
     id          INTEGER PRIMARY KEY,          -- the order messages were recorded in

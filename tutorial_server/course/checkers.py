@@ -250,6 +250,15 @@ def check_07(answer: Any, context: dict) -> str | None:
 
 def check_08(answer: Any, context: dict) -> str | None:
     expected = "(first JSON answer, second JSON answer)"
+    lab, order_id = context.get("lab"), context.get("order_id")
+    codes = [(one.get("error") or {}).get("code") if isinstance(one, dict) else None
+             for one in (answer if isinstance(answer, tuple) else ())]
+    if codes[:1] == ["charge_already_refunded"]:  # the state an earlier attempt left
+        return ("an earlier attempt already refunded this order in full: run the exercise's "
+                "setup cell again (it makes a fresh, partly refunded order), then your answer.")
+    if codes[1:2] == ["charge_already_refunded"]:
+        return ("the second request was a new refund, refused: send it with the first one's "
+                "Idempotency-Key (a retry). Then run the setup cell again for a fresh order.")
     if not isinstance(answer, tuple) or len(answer) != 2:
         return _common_mistake(answer, expected) or (
             f"my_answer is {_kind(answer)}; store a pair: {expected}.")
@@ -266,7 +275,6 @@ def check_08(answer: Any, context: dict) -> str | None:
     if first["order"].get("status") != "refunded":
         return (f"the order is {first['order'].get('status')} after your refund: refund all "
                 "that is left (leave `amount` out of the body).")
-    lab, order_id = context.get("lab"), context.get("order_id")
     if lab is not None and order_id and first["order"].get("id") != order_id:
         return "you refunded another order: use exercise_order['id']."
     if lab is not None and order_id:

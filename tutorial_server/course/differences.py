@@ -141,17 +141,22 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
             "same release."},
     {"topic": "Refunds",
      "real": "Refund create checks the amount against what is left; sends charge.refunded "
-             "and refund.created / refund.updated events; honours Idempotency-Key.",
+             "and refund.created / refund.updated events; honours Idempotency-Key. A refund "
+             "can fail later (test card 4000 0000 0000 5126): refund.failed.",
      "offline": "Creates Refunds (any amount, over-refunds included), ignores "
-                "Idempotency-Key, sends no refund events.",
+                "Idempotency-Key, sends no refund events; every refund succeeds.",
      "lab": "The server checks the amount itself before asking, settles the order from the "
-            "Refund it gets back, and `trigger charge.refunded --order ID` plays the event."},
+            "Refund it gets back, and `trigger charge.refunded --order ID` plays the event; "
+            "`trigger refund.failed --order ID` makes the latest Refund fail at the stand-in "
+            "(lab.fail_refund() in a notebook) and sends refund.failed."},
     {"topic": "Disputes",
      "real": "The test card 4000 0000 0000 0259 is disputed (fraudulent) after it succeeds; "
-             "charge.dispute.created arrives; evidence is due by a deadline.",
+             "charge.dispute.created arrives; evidence is due by a deadline; "
+             "charge.dispute.closed says won or lost.",
      "offline": "No disputes at all: no Dispute objects, no events.",
-     "lab": "The server flags the order disputed on a verified charge.dispute.created; the "
-            "tests sign such events themselves, shaped like real Stripe's."},
+     "lab": "The server flags the order disputed on a verified charge.dispute.created and "
+            "settles it on charge.dispute.closed; `trigger charge.dispute.created` / "
+            "`.closed --order ID` play them, shaped like real Stripe's."},
     {"topic": "Validation and errors",
      "real": "Strict: unknown currency or parameter is an error with a precise message and param.",
      "offline": "Loose (currency 'xxx' accepted); messages are generic, no param.",

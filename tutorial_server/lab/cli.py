@@ -238,8 +238,13 @@ def main(argv: list[str] | None = None) -> None:
                              "to the lab's /webhook (like `stripe trigger`)")
     trigger.add_argument("event_type", choices=["payment_intent.succeeded",
                                                 "payment_intent.payment_failed",
-                                                "charge.refunded"])
+                                                "charge.refunded", "refund.failed",
+                                                *cli_events.DISPUTE_EVENTS])
     trigger.add_argument("--order", required=True, metavar="ORDER_ID")
+    trigger.add_argument("--dispute-status", choices=["needs_response", "warning_needs_response",
+                                                      "won", "lost", "warning_closed"],
+                         help="the Dispute's status (default: needs_response when created, "
+                         "won when closed)")
     cli_events.add_forging_options(trigger)
     trigger.set_defaults(func=lambda a: cli_events.cmd_trigger(a, _settings(a)))
 

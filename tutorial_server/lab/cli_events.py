@@ -1,7 +1,8 @@
 """The CLI's Stripe-side commands, the offline equivalents of the Stripe CLI's:
 
   events resend EVT_ID              deliver one of Stripe's events to the lab's /webhook again
-  trigger TYPE --order ORDER_ID     deliver a new event about the order's PaymentIntent
+  trigger TYPE --order ORDER_ID     deliver a new event about the order's PaymentIntent (or
+                                    its latest Refund, or a Dispute of its charge)
 
 with options to forge a delivery on purpose (another secret, an old timestamp, another amount),
 so a lesson can show the server refusing it.
@@ -15,9 +16,18 @@ import urllib.parse
 import requests
 import stripe
 
-from ..config import Settings
+from ..config import OFFLINE_SECRET_KEY, Settings
+from .offline_stripe import fail_refund
 from .process import gateway_for, read_lab_state
-from .webhook_sender import charge_refunded_event, deliver_event, payment_intent_event, with_amount
+from .webhook_sender import (
+    charge_refunded_event,
+    deliver_event,
+    lab_dispute,
+    payment_intent_event,
+    with_amount,
+)
+
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.closed")
 
 
 def _running_lab(settings: Settings):
@@ -101,11 +111,55 @@ def cmd_trigger(args, settings: Settings) -> None:
             raise SystemExit(f"{payment_intent} has no charge yet: nothing to refund.")
         _deliver(state, charge_refunded_event(gateway, intent), secret, args)
         return
+    if args.event_type == "refund.failed":
+        _deliver(state, _failed_refund_event(state, gateway, payment_intent), secret, args)
+        return
+    if args.event_type in DISPUTE_EVENTS:
+        _deliver(state, _dispute_event(state, intent, args), secret, args)
+        return
     expected = "succeeded" if args.event_type == "payment_intent.succeeded" else None
     if expected and intent["status"] != expected:
         print(f"Note: Stripe says {payment_intent} is {intent['status']}. The server re-reads "
               "it from Stripe, so this event will not pay the order.")
     _deliver(state, payment_intent_event(intent, args.event_type), secret, args)
+
+
+def _failed_refund_event(state: dict, gateway, payment_intent: str) -> dict:
+    """refund.failed about the PaymentIntent's latest Refund. Offline, the lab first makes that
+    Refund fail at the stand-in (which has no failing refunds); in test mode Stripe's own Refund
+    is sent as it is (a refund of a payment made with pm_card_refundFail fails by itself)."""
+    try:
+        refunds = gateway.refunds_of(payment_intent)
+    except stripe.StripeError as e:
+        raise SystemExit(f"Could not list the refunds of {payment_intent}: "
+                         f"{type(e).__name__}.") from None
+    if not refunds:
+        raise SystemExit(f"{payment_intent} has no refund yet: refund the order first.")
+    latest = max(refunds, key=lambda r: (r.get("created") or 0, r["id"]))
+    if state.get("mode") == "offline":
+        fail_refund(state["backend_url"], state.get("backend_key") or OFFLINE_SECRET_KEY,
+                    latest["id"])
+        latest = gateway.retrieve_refund(latest["id"])
+    elif latest.get("status") != "failed":
+        print(f"Note: Stripe says {latest['id']} is {latest.get('status')}. The server re-reads "
+              "it from Stripe, so this event will change nothing.")
+    return payment_intent_event(latest, "refund.failed")
+
+
+def _dispute_event(state: dict, intent: dict, args) -> dict:
+    """charge.dispute.created or .closed about a Dispute of the PaymentIntent's charge (offline
+    only: the stand-in has no disputes; in test mode Stripe sends real ones)."""
+    if state.get("mode") != "offline":
+        raise SystemExit("In test mode Stripe sends dispute events itself: pay with the card "
+                         "4000 0000 0000 0259, then submit the evidence text winning_evidence "
+                         "or losing_evidence in the Dashboard to close the dispute.")
+    if not intent.get("latest_charge") or intent.get("status") != "succeeded":
+        raise SystemExit(f"{intent['id']} has no successful charge: nothing to dispute.")
+    closing = args.event_type == "charge.dispute.closed"
+    status = args.dispute_status or ("won" if closing else "needs_response")
+    if closing != (status in ("won", "lost", "warning_closed")):
+        raise SystemExit(f"--dispute-status {status} does not fit {args.event_type}.")
+    return payment_intent_event(lab_dispute(intent, status), args.event_type)
 
 
 def add_forging_options(parser: argparse.ArgumentParser) -> None:

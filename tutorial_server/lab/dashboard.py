@@ -30,7 +30,7 @@ from flask import (
     send_from_directory,
 )
 
-from .. import catalogue, orders
+from .. import alerts, catalogue, orders
 from ..db import get_db, snapshot
 from .reset import RESET_CONFIRMATION, csrf_token, reset_rules
 from .shop import dist_folder
@@ -41,8 +41,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/dashboard/static")
 
-POLL_MILLISECONDS = 1500
-LIST_LIMIT = 50  # newest rows per list; the step counts and totals cover every order
+POLL_MILLISECONDS, LIST_LIMIT = 1500, 50  # newest rows per list; counts cover every order
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'", "script-src 'self'", "connect-src 'self'", "style-src 'self'",
     "img-src 'self' data:", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
@@ -141,6 +140,7 @@ def dashboard_data(db, mode: str, deliveries: deque) -> dict:
 
     recent = orders.recent_orders(db, LIST_LIMIT)
     order_list, payment_list = [], []
+    notes = alerts.for_orders(db, [o["id"] for o in recent])  # what a person must look at
     for o in recent:
         amount = catalogue.format_amount(o["amount"], o["currency"])
         order_list.append({
@@ -149,7 +149,7 @@ def dashboard_data(db, mode: str, deliveries: deque) -> dict:
             "amount": amount, "status": o["status"], "step": step_of(o["status"], o["payment_intent"]),
             "attempts": o["attempts"], "payment_error": _error_message(o),
             "refunded": (catalogue.format_amount(o["amount_refunded"], o["currency"])
-                         if o["amount_refunded"] else None),
+                         if o["amount_refunded"] else None), "alerts": notes.get(o["id"], []),
         })
         if o["payment_intent"]:
             payment_list.append({

@@ -159,6 +159,14 @@ def clear_backend_data(backend_url: str, key: str) -> None:
     _request(backend_url, key, "DELETE", "/_config/data")
 
 
+def fail_refund(backend_url: str, key: str, refund_id: str) -> None:
+    """Make a Refund fail at the stand-in, as real Stripe's does later for the card
+    pm_card_refundFail (4000 0000 0000 5126). Not Stripe's API: Stripe lets nobody set a
+    Refund's status; the stand-in's generic update does, and the lab uses it for this alone."""
+    _request(backend_url, key, "POST", "/v1/refunds/" + urllib.parse.quote(refund_id, safe=""),
+             {"status": "failed"})
+
+
 def registered_webhooks(backend_url: str, key: str) -> list[dict] | None:
     """The endpoints registered at our stand-in (id, url, events), or None where the stand-in
     cannot list them (a plain localstripe attached with `serve --backend-url`)."""

@@ -122,6 +122,17 @@ def charge_refunded_event(gateway: StripeGateway, intent: dict,
     return payment_intent_event(snapshot, "charge.refunded", event_id)
 
 
+def lab_dispute(intent: dict, status: str = "needs_response") -> dict:
+    """A Dispute of the PaymentIntent's charge, shaped like real Stripe's (the offline stand-in
+    has none). Its id comes from the charge, so the dispute's opening and closing name one."""
+    digest = hashlib.sha256(str(intent["latest_charge"]).encode()).hexdigest()[:24]
+    return {"id": "dp_" + digest, "object": "dispute", "amount": intent["amount"],
+            "currency": intent["currency"], "charge": intent["latest_charge"],
+            "payment_intent": intent["id"], "reason": "fraudulent", "status": status,
+            "is_charge_refundable": False,
+            "evidence_details": {"has_evidence": False, "past_due": False, "submission_count": 0}}
+
+
 def with_amount(event: dict, amount: int) -> dict:
     """A copy of the event whose data.object.amount says `amount` (a doctored event)."""
     intent = {**event["data"]["object"], "amount": amount}

@@ -17,7 +17,7 @@ from dotenv import load_dotenv
 from ..checkout import TEST_CARDS
 from ..config import PROJECT_ROOT, load_settings
 from ..gateway import StripeGateway
-from ..lab.offline_stripe import register_webhook
+from ..lab.offline_stripe import fail_refund, register_webhook
 from ..lab.process import gateway_for
 from .customer_gateway import CustomerGateway
 
@@ -210,6 +210,21 @@ class CustomerSide:
         """Offline: point the stand-in's webhook deliveries at `url`, signed with `secret`
         (only on a lab of your own: it needs the lab's key for its stand-in)."""
         register_webhook(self.backend_url or "", url, secret, self._backend_key or "")
+
+    def fail_refund(self, refund_id: str) -> bool:
+        """Offline: make a Refund fail at the stand-in, as real Stripe makes one fail later
+        for a payment with the card 4000 0000 0000 5126 (pm_card_refundFail); True if done.
+        In test mode (or without the lab's key) it prints how, and changes nothing."""
+        if self.mode != "offline":
+            print("Only Stripe makes a refund fail: pay with the card 4000 0000 0000 5126 "
+                  "(pm_card_refundFail), refund it, and Stripe sends refund.failed.")
+            return False
+        if not self._backend_key:  # a class server's stand-in takes its own lab's key only
+            print("The lab's offline Stripe is not yours to change: on the lab's machine, "
+                  "`python -m tutorial_server.lab trigger refund.failed --order ORDER_ID`.")
+            return False
+        fail_refund(self.backend_url or "", self._backend_key, refund_id)
+        return True
 
     @property
     def stripe(self) -> stripe.StripeClient:

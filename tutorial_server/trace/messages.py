@@ -12,7 +12,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import orders
+from .. import alerts, orders
 from ..fulfilment import SettleOutcome
 from ..reconcile import PAYMENT_INTENT_MISSING, STRIPE_UNREACHABLE
 
@@ -42,7 +42,8 @@ _CLIENT_SECRET = re.compile(r"\b(pi_[0-9A-Za-z]+)_secret_[0-9A-Za-z_]+")
 
 # What a handler did that went wrong (drawn with a cross); every other outcome is normal work.
 FAILED_OUTCOMES = (SettleOutcome.AMOUNT_MISMATCH, SettleOutcome.UNKNOWN_ORDER,
-                   STRIPE_UNREACHABLE, PAYMENT_INTENT_MISSING)
+                   STRIPE_UNREACHABLE, PAYMENT_INTENT_MISSING, alerts.REFUND_FAILED,
+                   alerts.DISPUTE_LOST)
 # Outcomes that mean the customer's payment (step 5) happened: drawn before the report of it.
 PAYMENT_OUTCOMES = (SettleOutcome.FULFILLED, SettleOutcome.ATTEMPT_RECORDED,
                     SettleOutcome.FULFILLED_AFTER_CANCEL)

@@ -20,8 +20,8 @@
     created: "info", requires_payment_method: "info", duplicate: "info", processing: "info",
     canceled: "muted", missing: "muted", ignored_type: "muted", no_change: "muted",
     refunded: "info", partially_refunded: "info", refund_already_recorded: "info",
-    disputed: "warn", already_disputed: "warn",
-    amount_mismatch: "bad", rejected: "bad",
+    disputed: "warn", already_disputed: "warn", dispute_won: "ok", dispute_already_closed: "info",
+    amount_mismatch: "bad", rejected: "bad", refund_failed: "bad", dispute_lost: "bad",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -43,6 +43,15 @@
     span.className = "badge badge-" + (kind || KIND[label] || "muted");
     span.textContent = label;
     return span;
+  }
+
+  // An order's status, and what a person must look at about it (alerts.py), in words.
+  function statusWithAlerts(o) {
+    if (!o.alerts || !o.alerts.length) return badge(o.status);
+    const wrap = document.createElement("span");
+    const mark = badge("⚠ " + o.alerts.join(" · "), "bad");
+    wrap.append(badge(o.status), " ", mark);
+    return wrap;
   }
 
   function cell(content, className) {
@@ -122,9 +131,9 @@
 
     // Learners find their own row by their customer id; the order id is in the Payments table
     // and in each row's tooltip.
-    fill("orders", data.orders, (o) => o.id + o.status, (o) => [
+    fill("orders", data.orders, (o) => o.id + o.status + (o.alerts || []).length, (o) => [
       cell(followLink(o), "customer"), cell(o.product + " × " + o.quantity, "wrap"),
-      cell(o.amount, "num"), cell(badge(o.status)), cell(o.step, "num"),
+      cell(o.amount, "num"), cell(statusWithAlerts(o)), cell(o.step, "num"),
     ], data.totals.orders, (o) => o.id + " · " + o.created + (o.payment_error ? " · " + o.payment_error : "")
       + (o.refunded ? " · refunded " + o.refunded : ""));
     fill("payments", data.payments, (p) => p.id + p.status, (p) => [
