@@ -52,6 +52,9 @@ def check_00(answer: Any, context: dict) -> str | None:
     if answer.get("product") != "prod_enamel_mug" or answer.get("quantity") != 2:
         return (f"this order is for {answer.get('quantity')} x {answer.get('product')}; "
                 "the exercise asks for 2 x prod_enamel_mug.")
+    if answer.get("status") == "attempted":
+        return (f"the order you stored says 'attempted': its payment failed ({answer.get('attempts')} "
+                "attempt(s)); pay it with the 'success' test card.")
     if answer.get("status") != "paid":
         return (f"the order you stored says '{answer.get('status')}': either it was not paid, "
                 "or you stored it before the server heard from Stripe (step 6 comes about a "
@@ -104,9 +107,13 @@ def check_02(answer: Any, context: dict) -> str | None:
     if text == "¥5,400":
         return None
     number = _number_in(text)
-    if number == 54:  # 5400 divided by 100: "¥54.00", "¥54.0", "54", "$54.00"...
+    other_currency = any(sign in text for sign in ("$", "₹", "Rs", "USD", "INR"))
+    if number == 54 and other_currency:  # format_amount(5400, "usd")
+        return ("that formats the amount as another currency, which divides by 100; yen have "
+                "no minor unit: format it with the order's own currency (its .currency, 'jpy').")
+    if number == 54:  # 5400 divided by 100 by hand: "¥54.00", "¥54.0", "54"...
         return _YEN_DIVIDED
-    if any(sign in text for sign in ("$", "₹", "Rs", "USD", "INR")):
+    if other_currency:
         return (f"'{text}' is written in another currency; drip bags are sold in yen: format "
                 "the amount with the order's own currency (its .currency, 'jpy').")
     if number in (6000, 60):

@@ -29,6 +29,11 @@ def check_06(answer: Any, context: dict) -> str | None:
     if outcome == "duplicate":
         return ("the server had already processed an event with that id: make a new event "
                 "with new_event for each delivery.")
+    status = lab.order(order_id)["status"]
+    if status not in ("created", "attempted"):
+        return (f"the order is '{status}', not 'attempted' (an earlier attempt paid or changed "
+                "it?): run the exercise's setup cell again for a fresh order, then your answer "
+                "cell.")
     if not recorded & counted:
         if any(kind == "payment_intent.succeeded" for kind, _ in recorded):
             return ("the server heard you, but is the event type "
@@ -37,10 +42,8 @@ def check_06(answer: Any, context: dict) -> str | None:
                 "exercise_order's PaymentIntent, re-read from Stripe?")
     if outcome not in ("attempt_recorded", "attempt_already_recorded"):
         return f"the answer you stored says '{outcome}': store the answer to your event."
-    if lab.order(order_id)["status"] != "attempted":
-        return (f"the order is '{lab.order(order_id)['status']}', not 'attempted' (an earlier "
-                "attempt paid or changed it?): run the exercise's setup cell again for a fresh "
-                "order, then your answer cell.")
+    if status != "attempted":
+        return "the order is not 'attempted' yet: send the event for exercise_order's payment."
     return None
 
 
