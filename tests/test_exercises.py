@@ -163,6 +163,6 @@ def test_the_replay_exercise_answers_in_my_answer_like_every_other(capsys):
 def test_state_an_earlier_attempt_left_is_named_with_how_to_start_over(capsys):
     lost = {"order": {"id": "order_1"}, "client_secret": "[redacted]"}
     start_exercise("04", answer=lost).check({**lost})  # `answer` lost its secret before the start
-    assert "run the cell that makes `answer` again" in capsys.readouterr().out
+    assert "run the exercise's setup cell again" in capsys.readouterr().out
     conflict = {"error": {"type": "idempotency_error", "message": "Keys...", "param": "Idempotency-Key"}}
     assert "make a new key" in run_check(capsys, "03", (conflict, conflict))

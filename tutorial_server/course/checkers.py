@@ -181,8 +181,8 @@ def check_04(answer: Any, context: dict) -> str | None:
     shared: dict = context["shared"]
     if "_secret_" not in str(pristine.get("client_secret")):
         return ("`answer` had already lost its client secret when this exercise started (an "
-                "earlier attempt changed it): run the cell that makes `answer` again, then "
-                "this exercise's cells.")
+                "earlier attempt changed it): run the exercise's setup cell again, which makes "
+                "`answer` afresh, then your answer cell.")
     if shared != pristine:
         # Put the shared answer back, so the learner's next try starts from the real thing.
         shared.clear()
