@@ -120,3 +120,63 @@ def test_08_names_the_state_an_earlier_attempt_left_and_how_to_start_over(capsys
     stuck = run_check(capsys, "08", (refused, refused), lab=NO_SECRET_LAB, order_id="order_1")
     assert "earlier attempt" in stuck and "setup cell again" in stuck, stuck
     assert len(stuck.splitlines()[0]) < 200
+
+
+@pytest.mark.parametrize("answer", ["¥54.0", "¥54.00", "¥54", "54.0", 54, "$54.00"])
+def test_yen_divided_by_100_is_named_as_the_minor_unit_mistake(capsys, answer):
+    printed = run_check(capsys, "02", answer)
+    assert "yen have no minor unit" in printed and "price_order first" not in printed, printed
+
+
+@pytest.mark.parametrize("answer, named", [("$5,400.00", "another currency"),
+                                           ("¥600", "the discount"),
+                                           ("¥6,000", "before the 10% volume discount"),
+                                           ("¥540,000", "multiplies by 100"),
+                                           ("5400", "not the right format")])
+def test_other_pricing_mistakes_are_named(capsys, answer, named):
+    assert named in run_check(capsys, "02", answer)
+
+
+def _delivery(status, outcome, payload=b'{"id": "evt_1"}', signature="t=1,v1=abc"):
+    return types.SimpleNamespace(status=status, outcome=outcome, payload=payload,
+                                 signature=signature)
+
+
+SIGNING_LAB = types.SimpleNamespace(can_sign_webhooks=True)
+CAPTURED = (b'{"id": "evt_1"}', "t=1,v1=abc")
+
+
+def run_07(capsys, answer) -> str:
+    return run_check(capsys, "07", answer, lab=SIGNING_LAB, captured=CAPTURED)
+
+
+def test_a_replay_signed_again_with_the_labs_secret_is_not_a_replay(capsys):
+    resigned = _delivery(200, "duplicate", signature="t=2,v1=def")
+    assert "you signed it again: an attacker has no webhook secret" in run_07(capsys, resigned)
+    assert run_07(capsys, _delivery(200, "duplicate")).startswith("✓")
+
+
+def test_a_replay_must_be_the_captured_body_byte_for_byte(capsys):
+    reformatted = _delivery(200, "duplicate", payload=b'{"id":"evt_1"}')
+    assert "byte for byte" in run_07(capsys, reformatted)
+    assert "no Stripe-Signature header" in run_07(capsys, _delivery(400, "rejected", signature=None))
+
+
+def test_a_capture_older_than_the_window_says_to_capture_again(capsys):
+    stale = _delivery(400, "rejected: Timestamp outside the tolerance zone")
+    printed = run_07(capsys, stale)
+    assert "5-minute window" in printed and "run the cell that makes the genuine delivery again" in printed
+
+
+def test_the_replay_exercise_answers_in_my_answer_like_every_other(capsys):
+    from tutorial_server.course.solutions import STUBS
+    assert all(stub.startswith("my_answer = None") for stub in STUBS.values())
+    assert "my_answer is a dict" in run_07(capsys, {"x": 1})
+
+
+def test_state_an_earlier_attempt_left_is_named_with_how_to_start_over(capsys):
+    lost = {"order": {"id": "order_1"}, "client_secret": "[redacted]"}
+    start_exercise("04", answer=lost).check({**lost})  # `answer` lost its secret before the start
+    assert "run the exercise's setup cell again" in capsys.readouterr().out
+    conflict = {"error": {"type": "idempotency_error", "message": "Keys...", "param": "Idempotency-Key"}}
+    assert "make a new key" in run_check(capsys, "03", (conflict, conflict))

@@ -37,7 +37,9 @@ PRODUCTS = (
             1200, "usd"),
     Product("prod_drip_bags", "Drip bags, box of 5", "Single-serve coffee bags.",
             500, "jpy"),
-    # Cheaper than Stripe's minimum charge (₹0.50) on its own: one is refused, two are fine.
+    # Cheaper than Stripe's INR minimum (₹0.50) on its own: one is refused. Two pass that
+    # minimum, but an account that settles in another currency also needs the amount to
+    # convert to at least its own minimum (US$0.50 for dollars): there Stripe refuses them.
     Product("prod_sugar_sachet", "Sugar sachet", "One sachet costs less than Stripe's minimum "
             "charge: order two or more.", 30, "inr"),
 )

@@ -44,13 +44,26 @@ MAX_WAIT_SECONDS = 300
 # offline too). The notebooks play the customer with the same cards (notebook/customer.py).
 TEST_CARDS: dict[str, dict[str, Any]] = {
     "success": {"card": "4242 4242 4242 4242", "real": "pm_card_visa", "offline_number": None},
-    "declined": {"card": "4000 0000 0000 0341", "real": "pm_card_chargeCustomerFail",
-                 "offline_number": None},
-    # pm_card_authenticationRequired is this card (4000 0025 0000 3155 is the one that asks
-    # only when a card is saved for later, pm_card_authenticationRequiredOnSetup).
+    # Stripe's generic decline. Offline it would wrongly succeed (the stand-in declines 0002
+    # only when it is attached to a customer), so the stand-in gets 0341 instead, which it
+    # declines when charged, as Stripe declines 0002; the page lists the number that works.
+    "declined": {"card": "4000 0000 0000 0002", "real": "pm_card_visa_chargeDeclined",
+                 "offline_number": "4000000000000341", "offline_card": "4000 0000 0000 0341"},
+    # pm_card_authenticationRequired is this card: it asks for authentication on every payment.
+    # (4000 0025 0000 3155, pm_card_authenticationRequiredOnSetup, also asks on every on-session
+    # payment; only off-session payments with a card set up for them go through without.)
     "3ds": {"card": "4000 0027 6000 3184", "real": "pm_card_authenticationRequired",
             "offline_number": "4000002760003184"},
 }
+
+
+def cards_to_type(offline: bool) -> dict[str, dict[str, Any]]:
+    """TEST_CARDS as the page lists them: offline, the numbers the stand-in answers as Stripe
+    answers the real ones."""
+    if not offline:
+        return TEST_CARDS
+    return {name: {**card, "card": card.get("offline_card") or card["card"]}
+            for name, card in TEST_CARDS.items()}
 
 
 @bp.record_once
@@ -105,7 +118,7 @@ def checkout_page(order_id: str):
         return redirect(url_for(".complete_page", order_id=order_id))
     settings = current_app.config["SETTINGS"]
     return page(
-        "checkout.html", stripe_js=True, problem=None, test_cards=TEST_CARDS,
+        "checkout.html", stripe_js=True, problem=None, test_cards=cards_to_type(settings.offline),
         stripe_js_url=stripe_js_url(),
         publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
         order_access=access if learners.class_mode() else None,

@@ -18,8 +18,9 @@ VOLUME_DISCOUNT_PERCENT = 10
 
 # What Stripe will charge at all, per currency, in minor units. Below the minimum Stripe
 # refuses the PaymentIntent (amount_too_small); Stripe's table lists USD $0.50, INR ₹0.50 and
-# JPY ¥50, and the amount must also convert to at least 0.50 USD in the account's settlement
-# currency. An amount has at most 8 digits (99,999,999 minor units).
+# JPY ¥50 (not the same value: ₹0.50 is under one US cent). The amount must also convert to
+# at least the minimum of the account's settlement currency (US$0.50 on a dollar account),
+# which only Stripe can check (it knows the rate). At most 8 digits (99,999,999 minor units).
 # Source: https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts
 MINIMUM_CHARGE = {"usd": 50, "inr": 50, "jpy": 50}
 MAXIMUM_CHARGE = 99_999_999

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import requests
@@ -51,6 +52,9 @@ def check_00(answer: Any, context: dict) -> str | None:
     if answer.get("product") != "prod_enamel_mug" or answer.get("quantity") != 2:
         return (f"this order is for {answer.get('quantity')} x {answer.get('product')}; "
                 "the exercise asks for 2 x prod_enamel_mug.")
+    if answer.get("status") == "attempted":
+        return (f"the order you stored says 'attempted': its payment failed ({answer.get('attempts')} "
+                "attempt(s)); pay it with the 'success' test card.")
     if answer.get("status") != "paid":
         return (f"the order you stored says '{answer.get('status')}': either it was not paid, "
                 "or you stored it before the server heard from Stripe (step 6 comes about a "
@@ -88,27 +92,55 @@ def check_02(answer: Any, context: dict) -> str | None:
     if hasattr(answer, "amount") and hasattr(answer, "currency"):
         return ("this is the whole priced order (a PricedOrder); the exercise wants its amount "
                 "formatted for people.")
-    if isinstance(answer, bool) or not isinstance(answer, (int, str)):
+    if isinstance(answer, bool) or not isinstance(answer, (int, float, str)):
         return f"my_answer is {_kind(answer)}; the exercise wants text formatted for people."
-    if isinstance(answer, int):
+    if not isinstance(answer, str):
         if answer == 5400:
             return ("5400 is the right amount, in minor units; people read it formatted: pass "
                     "it through format_amount with its currency.")
+        if answer == 54:
+            return _YEN_DIVIDED
         if answer == 6000:
             return "6000 is 12 x ¥500 before the volume discount; and format it for people."
         return f"{answer} is a number; the exercise wants the amount formatted, as text."
     text = answer.strip()
     if text == "¥5,400":
         return None
-    if text in ("¥54.00", "¥54", "54.00"):
-        return ("that divides by 100, as for rupees or dollars; yen have no minor unit, so 5400 "
-                "minor units are ¥5,400.")
-    if "6,000" in text or "6000" in text:
+    number = _number_in(text)
+    other_currency = any(sign in text for sign in ("$", "₹", "Rs", "USD", "INR"))
+    if number == 54 and other_currency:  # format_amount(5400, "usd")
+        return ("that formats the amount as another currency, which divides by 100; yen have "
+                "no minor unit: format it with the order's own currency (its .currency, 'jpy').")
+    if number == 54:  # 5400 divided by 100 by hand: "¥54.00", "¥54.0", "54"...
+        return _YEN_DIVIDED
+    if other_currency:
+        return (f"'{text}' is written in another currency; drip bags are sold in yen: format "
+                "the amount with the order's own currency (its .currency, 'jpy').")
+    if number in (6000, 60):
         return "that is 12 x ¥500 before the 10% volume discount (from 10 items on)."
-    if "5400" in text or "5,400" in text:
+    if number in (600, 6):
+        return "that is the discount (10% of ¥6,000); the customer pays what is left."
+    if number == 540000:
+        return ("that multiplies by 100; the amount is already in minor units, and a yen is "
+                "its own minor unit: ¥5,400.")
+    if number == 5400:
         return (f"'{text}' has the right number but not the right format: let format_amount "
                 "write it.")
-    return f"'{text}' is not what the order costs; price 12 boxes with price_order first."
+    return (f"'{text}' is not what 12 boxes cost after the discount: price them with "
+            "price_order(get_product('prod_drip_bags'), 12) and format its amount.")
+
+
+_YEN_DIVIDED = ("that divides by 100, as for rupees or dollars; yen have no minor unit (the "
+                "amount 5400 already counts whole yen), so the order costs ¥5,400.")
+
+
+def _number_in(text: str) -> float | None:
+    """The number a formatted amount shows ("¥54.0" -> 54.0), or None."""
+    digits = re.sub(r"[^0-9.]", "", text.replace(",", ""))
+    try:
+        return float(digits.strip("."))
+    except ValueError:
+        return None
 
 
 def _order_of(answer: Any) -> dict | None:
@@ -124,6 +156,9 @@ def check_03(answer: Any, context: dict) -> str | None:
     if not isinstance(answer, (list, tuple)) or len(answer) != 2:
         return f"my_answer is {_kind(answer)}; the exercise wants a pair: (first, second)."
     for place, one in zip(("first", "second"), answer):
+        if isinstance(one, dict) and (one.get("error") or {}).get("type") == "idempotency_error":
+            return (f"the {place} request reused a key already sent with another body (by an "
+                    "earlier attempt?): make a new key with uuid.uuid4() and send both again.")
         mistake = _common_mistake(one, "a JSON answer") or _server_refused(one)
         if mistake:
             return f"the {place} answer: {mistake}"
@@ -144,6 +179,10 @@ def check_03(answer: Any, context: dict) -> str | None:
 def check_04(answer: Any, context: dict) -> str | None:
     pristine: dict = context["pristine"]
     shared: dict = context["shared"]
+    if "_secret_" not in str(pristine.get("client_secret")):
+        return ("`answer` had already lost its client secret when this exercise started (an "
+                "earlier attempt changed it): run the exercise's setup cell again, which makes "
+                "`answer` afresh, then your answer cell.")
     if shared != pristine:
         # Put the shared answer back, so the learner's next try starts from the real thing.
         shared.clear()
@@ -194,57 +233,6 @@ def check_05(answer: Any, context: dict) -> str | None:
         if got != right:
             return (f"for the PaymentIntent '{what}' it returned {got!r}, not {right!r}: "
                     f"{_NEXT_STEP_HINTS[what]}.")
-    return None
-
-
-def check_06(answer: Any, context: dict) -> str | None:
-    lab, order_id = context["lab"], context["order_id"]
-    if not lab.can_sign_webhooks:
-        return ("this exercise signs an event with the lab's webhook secret, which stays on "
-                "the machine running the lab; do it on a lab of your own.")
-    mistake = _common_mistake(answer, "send(...).json()") or _server_refused(answer)
-    if mistake:
-        return mistake
-    if not isinstance(answer, dict) or "outcome" not in answer:
-        return f"my_answer is {_kind(answer)}; the server answers a dict with an 'outcome'."
-    recorded = {(e["type"], e["outcome"]) for e in lab.get("/api/dashboard").json()["events"]
-                if e["order"] == order_id}
-    counted = {("payment_intent.payment_failed", "attempt_recorded"),
-               ("payment_intent.payment_failed", "attempt_already_recorded")}
-    outcome = answer["outcome"]
-    if outcome == "duplicate":
-        return ("the server had already processed an event with that id: make a new event "
-                "with new_event for each delivery.")
-    if not recorded & counted:
-        if any(kind == "payment_intent.succeeded" for kind, _ in recorded):
-            return ("the server heard you, but is the event type "
-                    "payment_intent.payment_failed?")
-        return ("the server has no event about this exercise's order: did data.object hold "
-                "exercise_order's PaymentIntent, re-read from Stripe?")
-    if outcome not in ("attempt_recorded", "attempt_already_recorded"):
-        return f"the answer you stored says '{outcome}': store the answer to your event."
-    if lab.order(order_id)["status"] != "attempted":
-        return "the order is not 'attempted'; run the cell that makes the payment again."
-    return None
-
-
-def check_07(answer: Any, context: dict) -> str | None:
-    lab = context.get("lab")
-    if lab is not None and not lab.can_sign_webhooks:
-        return ("this exercise needs a delivery signed with the lab's webhook secret, which "
-                "stays on the machine running the lab; do it on a lab of your own.")
-    mistake = _common_mistake(answer, "what deliver(...) returns")
-    if mistake:
-        return mistake
-    status, outcome = getattr(answer, "status", None), getattr(answer, "outcome", None)
-    if status is None:
-        return f"my_replay is {_kind(answer)}; keep what deliver(...) returns (a Delivery)."
-    if status == 400:
-        return (f"the server refused it ({outcome}): a replay sends the captured body and "
-                "header exactly as they were, unchanged and not signed again.")
-    if outcome != "duplicate":
-        return (f"the server processed it as a new event ({outcome}): replay the captured "
-                "delivery itself, the same body with the same event id.")
     return None
 
 

@@ -60,16 +60,21 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "offline": "Always 2017-08-15.",
      "lab": "The server reads only fields both versions share, and re-reads the PaymentIntent."},
     {"topic": "Webhook endpoints",
-     "real": "Created in the Dashboard or by `stripe listen`, each with its own whsec_ secret.",
+     "real": "Created in the Dashboard (Workbench) or through the API, each with its own "
+             "whsec_ secret. `stripe listen` creates none: it forwards the account's events "
+             "itself, signed with a secret of its own that stays the same across restarts.",
      "offline": "Registered through a private /_config route; kept in memory only.",
      "lab": "The lab registers its /webhook with the lab's secret at every start."},
     {"topic": "Test cards (server side)",
-     "real": "pm_card_visa, pm_card_chargeCustomerFail, pm_card_authenticationRequired "
-             "(the card 4000 0027 6000 3184), ...",
-     "offline": "pm_card_visa and pm_card_chargeCustomerFail work; pm_card_authenticationRequired "
-                "is unknown, so 3-D Secure needs a PaymentMethod made from the raw number "
-                "4000002760003184.",
-     "lab": "Each test scenario maps to what the backend accepts (checkout.TEST_CARDS)."},
+     "real": "pm_card_visa, pm_card_visa_chargeDeclined (the generic decline, 4000 0000 0000 "
+             "0002), pm_card_authenticationRequired (the card 4000 0027 6000 3184), ...",
+     "offline": "pm_card_visa works; pm_card_visa_chargeDeclined wrongly succeeds (it declines "
+                "0002 only when attached to a customer) and pm_card_authenticationRequired is "
+                "unknown.",
+     "lab": "Each test scenario maps to what the backend accepts (checkout.TEST_CARDS): "
+            "offline, a PaymentMethod from the raw number 4000000000000341 (declined when "
+            "charged) for the decline and from 4000002760003184 for 3-D Secure; the checkout "
+            "page lists 4000 0000 0000 0341 offline."},
     {"topic": "Confirm with a payment method",
      "real": "`confirm` takes payment_method (and return_url) in one call.",
      "offline": "confirm with payment_method answers 500 Not implemented.",

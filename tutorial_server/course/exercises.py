@@ -7,7 +7,9 @@ solution only when the learner asks for it.
     exercise.hint()                   # the next hint, one stage at a time
     exercise.show_solution()          # the full answer, on purpose (from solutions.py)
 
-The checkers themselves, one per notebook, are in checkers.py.
+The checkers themselves, one per notebook, are in checkers.py (06 and 07 in webhook_checkers.py).
+An exercise's setup cell makes what it needs afresh each time it runs, so running it again
+starts over; a checker that meets what an earlier attempt left says so, and how to start over.
 
 A checker keeps its own deep copy of whatever it compares against, taken when the exercise
 starts, so an answer that changed a shared variable cannot break the next try.
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import checkers
+from . import checkers, webhook_checkers
 from .solutions import SOLUTIONS
 
 # A checker returns None when the answer is right, else one line naming the likely mistake.
@@ -102,16 +104,18 @@ _EXERCISES: dict[str, tuple[Checker, str, list[str]]] = {
         "requires_payment_method with last_payment_error set means a failed attempt; without "
         "it, nothing has been tried yet.",
     ]),
-    "06": (checkers.check_06, "the server verified your event, re-read the PaymentIntent and counted "
-                      "the failed attempt once.", [
+    "06": (webhook_checkers.check_06, "the server verified your event, re-read the "
+                      "PaymentIntent and counted the failed attempt once.", [
         "new_event(event_type, intent) builds the event; send(event) signs and posts it and "
         "returns the server's response.",
         "The intent is gateway.retrieve_payment_intent(exercise_order['payment_intent']); the "
         "type is 'payment_intent.payment_failed'; keep send(...).json().",
     ]),
-    "07": (checkers.check_07, "accepted (the signature is valid) and ignored: the server has already "
-                      "processed this event id.", [
-        "A replay sends exactly what was captured: the same bytes and the same header.",
+    "07": (webhook_checkers.check_07, "accepted (the signature is valid) and ignored: the "
+                      "server has already processed this event id. An attacker needs no secret for "
+                      "this, and the record of event ids is what stops it.", [
+        "A replay sends exactly what was captured: the same bytes and the same header (an "
+        "attacker has no secret to sign anything again).",
         "deliver(lab.url, captured_body, captured_header) returns the result to keep.",
     ]),
     "08": (checkers.check_08, "one refund of what was left, however often the request was sent: the "

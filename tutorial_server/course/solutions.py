@@ -17,7 +17,7 @@ STUBS: dict[str, str] = {
     "04": "my_answer = None  # replace None with a log-safe copy of `answer`",
     "05": "my_answer = None  # replace None with your function: def next_step(intent): ...",
     "06": "my_answer = None  # replace None with the server's JSON answer to your event",
-    "07": "my_replay = None  # replace None with the result of replaying the captured delivery",
+    "07": "my_answer = None  # replace None with the result of replaying the captured delivery",
     "08": "my_answer = None  # replace None with (first JSON answer, second JSON answer)",
 }
 
@@ -62,7 +62,7 @@ failed_now = gateway.retrieve_payment_intent(exercise_order["payment_intent"])
 my_answer = send(new_event("payment_intent.payment_failed", failed_now)).json()
 ''',
     "07": '''\
-my_replay = deliver(lab.url, captured_body, captured_header)
+my_answer = deliver(lab.url, captured_body, captured_header)
 ''',
     "08": '''\
 key = str(uuid.uuid4())

@@ -129,6 +129,8 @@ def _quiet_or_verbose(verbose: bool) -> None:
 
 
 def cmd_lab(args) -> None:
+    if args.jupyter_port is not None:  # JupyterLab reads its port from JUPYTER_PORT
+        os.environ["JUPYTER_PORT"] = str(args.jupyter_port)
     run_lab(_settings(args), open_browser=not args.no_browser)
 
 
@@ -212,7 +214,11 @@ def main(argv: list[str] | None = None) -> None:
     demo.set_defaults(func=cmd_demo)
 
     lab = sub.add_parser("lab", help="serve, plus JupyterLab opened on notebooks/")
-    lab.add_argument("--port", type=int)
+    lab.add_argument("--port", type=int, help="merchant server port (default 4242, or $PORT); "
+                     "JupyterLab's port is --jupyter-port")
+    lab.add_argument("--jupyter-port", type=int, metavar="PORT",
+                     help="JupyterLab's port (default $JUPYTER_PORT, else 8888 or the next free "
+                     "one)")
     lab.add_argument("--db")
     lab.add_argument("--no-browser", action="store_true")
     lab.set_defaults(func=cmd_lab)

@@ -50,6 +50,8 @@ class Delivery:
     answer: Any  # the JSON answer, or the raw text if it was not JSON
     event_id: str | None = None
     event_type: str | None = None
+    payload: bytes | None = None  # what was sent, byte for byte (notebook 07's exercise checks it)
+    signature: str | None = None  # the Stripe-Signature header sent (None: none)
 
     @property
     def accepted(self) -> bool:
@@ -89,7 +91,7 @@ def deliver(server_url: str, payload: bytes, signature: str | None,
             event_id, event_type = event.get("id"), event.get("type")
     except ValueError:
         pass
-    return Delivery(response.status_code, answer, event_id, event_type)
+    return Delivery(response.status_code, answer, event_id, event_type, payload, signature)
 
 
 def deliver_event(server_url: str, event: dict, secret: str, *, timestamp_offset: int = 0,

@@ -28,6 +28,7 @@ from ..security import is_loopback
 from .client import LabClient
 from .display import redact
 from .hub import on_hub, start_learners_lab
+from .skipped import what_it_would_print
 
 _current: LabClient | None = None
 
@@ -145,7 +146,7 @@ def signing_possible(lab: LabClient) -> bool:
     # Offline on a class server, even with its secret: the events the cells sign come from the
     # lab's Stripe account, which stays on the instructor's machine too.
     print("Skipped: this cell signs webhooks with the lab's secret, which stays on the machine "
-          "running the lab (a class server's is the instructor's); the stored output shows it.")
+          "running the lab (a class server's is the instructor's).\n" + what_it_would_print())
     return False
 
 
@@ -157,8 +158,8 @@ def stripe_account_possible(lab: LabClient) -> bool:
     if lab.mode != "offline" or lab._backend_key:
         return True
     print("Skipped: this cell uses the lab's Stripe account itself (its secret key), which stays "
-          "on the machine running the lab (a class server's is the instructor's); the stored "
-          "output shows it.")
+          "on the machine running the lab (a class server's is the instructor's).\n"
+          + what_it_would_print())
     return False
 
 
