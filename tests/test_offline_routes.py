@@ -11,6 +11,8 @@ import json
 import pytest
 import requests
 
+from tutorial_server.lab import stripe_js_relay
+
 from .app_modes import app_in
 from .card_form import THREE_DS
 from .running_lab import wait_for
@@ -50,7 +52,9 @@ def test_the_mock_stripe_js_comes_from_the_merchant_server(lab, customer):
     r = lab.get("/offline-stripe/js.stripe.com/v3/")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/javascript")
     assert "LOCALSTRIPE_BASE_API" in r.text  # the stand-in's mock, byte for byte
-    assert r.content == requests.get(f"{lab.backend_url}/js.stripe.com/v3/", timeout=10).content
+    mock = requests.get(f"{lab.backend_url}/js.stripe.com/v3/", timeout=10).content
+    # The stand-in's mock byte for byte, then the one line that gives it a version (relay).
+    assert r.content.startswith(mock) and r.content[len(mock):] == stripe_js_relay.VERSION_LINE
     again = lab.get("/offline-stripe/js.stripe.com/v3/", headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304 and again.content == b""
     config = lab.get("/api/config").json()
