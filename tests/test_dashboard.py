@@ -224,7 +224,7 @@ def test_a_shared_lab_resets_only_from_its_own_machine_or_with_the_token(tmp_pat
     page = learner.get("/dashboard").get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     assert learner.get("/api/dashboard").get_json()["reset"] == {"allowed": True,
-                                                                 "needs_token": True}
+                                                                 "needs_token": True, "resets": 0}
     headers = {"Origin": "http://localhost", "X-CSRF-Token": token}  # the test client's host
     refused = learner.post("/dashboard/reset", json={"confirm": "reset"}, headers=headers)
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "reset_not_allowed"
@@ -240,7 +240,8 @@ def test_a_shared_lab_resets_only_from_its_own_machine_or_with_the_token(tmp_pat
     # Without a reset token, only the server's own machine may reset.
     app.config["RESET_TOKEN"] = None
     assert learner.get("/api/dashboard").get_json()["reset"] == {"allowed": False,
-                                                                 "needs_token": False}
+                                                                 "needs_token": False,
+                                                                 "resets": 1}  # the one above
     assert learner.post("/dashboard/reset", json={"confirm": "reset", "reset_token": ""},
                         headers=headers).status_code == 403
     instructor = app.test_client()  # REMOTE_ADDR 127.0.0.1

@@ -108,7 +108,10 @@ def reset_rules() -> dict:
     local = is_loopback(request.remote_addr or "")
     token_set = bool(current_app.config.get("RESET_TOKEN"))
     needs_token = shared and not local
-    return {"allowed": not needs_token or token_set, "needs_token": needs_token and token_set}
+    # resets: how many times this server was reset, so an open dashboard (the CLI's reset too)
+    # knows to forget what it showed, the order it follows included.
+    return {"allowed": not needs_token or token_set, "needs_token": needs_token and token_set,
+            "resets": current_app.extensions.get("lab_resets", 0)}
 
 
 def _forbidden(message: str, code: str) -> ApiError:
@@ -150,5 +153,6 @@ def reset_lab():
         log.warning("reset: could not clear the offline Stripe: %s", e)
         raise ApiError(503, "Could not reach the offline Stripe to clear it; nothing was "
                        "deleted. Try again.", type="api_connection_error") from None
+    current_app.extensions["lab_resets"] = current_app.extensions.get("lab_resets", 0) + 1
     log.warning("the lab was reset from the dashboard (%s)", request.remote_addr)
     return jsonify({"reset": True, "mode": current_app.config["SETTINGS"].mode})

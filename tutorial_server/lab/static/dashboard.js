@@ -92,11 +92,18 @@
     return a;
   }
 
+  // The lab holds nothing at all (just reset, or nobody has ordered yet).
+  function labEmpty(data) {
+    return data.totals.orders === 0 && data.totals.deliveries === 0
+      && data.totals.webhook_events === 0;
+  }
+
   function fill(name, items, key, makeCells, total, tooltip) {
     const body = $(name).tBodies[0];
     const known = seen[name];
     const rows = items.slice(0, ROWS).map((item) => {
       const tr = document.createElement("tr");
+      tr.dataset.rowId = item.id || key(item);  // where focus goes back to after a refresh
       makeCells(item).forEach((td) => tr.appendChild(td));
       if (tooltip) tr.title = tooltip(item);
       // Highlight what appeared since the last refresh (not on the first paint).
@@ -106,7 +113,7 @@
     body.replaceChildren(...rows);
     if (rows.length === 0) {
       const tr = document.createElement("tr");
-      const td = cell("nothing yet", "empty");
+      const td = cell(labEmpty(latest) ? "nothing yet: the lab is empty" : "nothing yet", "empty");
       td.colSpan = $(name).tHead.rows[0].cells.length;
       tr.appendChild(td);
       body.appendChild(tr);
@@ -116,8 +123,45 @@
     $(name + "-more").textContent = hidden > 0 ? "and " + hidden + " more" : "";
   }
 
+  // What a refresh must not throw away: the focused element (found again by its row's id and
+  // its place in the row) and where each box, and the page, is scrolled to.
+  function keepPlace(repaint) {
+    const active = document.activeElement;
+    const row = active && active.closest ? active.closest("tr[data-row-id]") : null;
+    const table = row ? row.closest("table") : null;
+    const place = row ? [...row.querySelectorAll("a, button, [tabindex]")].indexOf(active) : -1;
+    const boxes = [...document.querySelectorAll(".scroll-box")].map((b) => [b, b.scrollLeft, b.scrollTop]);
+    const [x, y] = [window.scrollX, window.scrollY];
+    repaint();
+    if (row && table && !document.contains(active)) {
+      const again = [...table.querySelectorAll("tr[data-row-id]")].find(
+        (tr) => tr.dataset.rowId === row.dataset.rowId);
+      const target = again ? again.querySelectorAll("a, button, [tabindex]")[place] : null;
+      (target || table.closest(".scroll-box[tabindex]") || $("tab-" + currentView()))
+        .focus({preventScroll: true});
+    }
+    boxes.forEach(([b, left, top]) => { b.scrollLeft = left; b.scrollTop = top; });
+    if (window.scrollX !== x || window.scrollY !== y) window.scrollTo(x, y);
+  }
+
+  let resets = null;  // how many times the server was reset: a change means it was, meanwhile
+
+  function forgetTheOldLab() {
+    Object.keys(seen).forEach((k) => { seen[k] = null; });
+    if (followed) followGone();
+    $("demo-link").textContent = "The lab was reset: it is empty.";
+  }
+
   function render(data) {
+    const count = data.reset ? data.reset.resets : null;
     latest = data;
+    if (resets !== null && count !== null && count !== resets) forgetTheOldLab();
+    resets = count;
+    keepPlace(() => paint(data));
+    markScrollBoxes();
+  }
+
+  function paint(data) {
     data.steps.forEach((s) => {
       const tile = document.querySelector('.step[data-step="' + s.step + '"] .step-count');
       if (tile) tile.textContent = s.count === null ? "–" : String(s.count);
@@ -186,7 +230,7 @@
     if (learners.length === 0) {
       const li = document.createElement("li");
       li.className = "empty";
-      li.textContent = "nobody yet";
+      li.textContent = labEmpty(data) ? "nobody yet: the lab is empty" : "nobody yet";
       $("learners").appendChild(li);
     }
     const waiting = learners.filter((l) => l.step === null).length;
@@ -214,10 +258,20 @@
     try {
       const response = await fetch("api/orders/" + encodeURIComponent(followed),
                                    {cache: "no-cache", headers: {Accept: "application/json"}});
-      followedOrder = response.ok ? (await response.json()).order : {missing: true};
+      if (response.status === 404) return followGone();
+      if (!response.ok) return;
+      followedOrder = (await response.json()).order;
     } catch (error) {
       return;
     }
+    renderFollow(latest);
+  }
+
+  // The followed order is gone (a reset): say so, clear its steps, its events and its trace, and
+  // stop asking for it (Follow again, or another order, asks once more).
+  function followGone() {
+    followedOrder = {missing: true};
+    document.dispatchEvent(new CustomEvent("follow-gone", {detail: followed}));
     renderFollow(latest);
   }
 
@@ -227,8 +281,14 @@
     box.hidden = false;
     const o = followedOrder;
     if (o.missing) {
-      $("follow-summary").textContent = "No order " + followed + " on this server.";
+      $("follow-summary").textContent = "No order " + followed + " on this server"
+        + (labEmpty(data) ? ": the lab is empty." : ".");
       $("follow-now").textContent = "";
+      document.querySelectorAll("#journey li").forEach((li) => {
+        li.className = "";
+        li.removeAttribute("aria-current");
+      });
+      $("follow-events").tBodies[0].replaceChildren();
       return;
     }
     const row = (data.orders || []).find((r) => r.id === o.id);
@@ -266,6 +326,11 @@
   // --- views: one screenful each at 1280 x 720, chosen by the address's #fragment -----------
   const VIEWS = ["orders", "learners", "webhooks", "follow"];
 
+  function currentView() {
+    const view = decodeURIComponent(location.hash.slice(1)).split("=")[0];
+    return VIEWS.includes(view) ? view : "orders";
+  }
+
   function showView() {
     const hash = decodeURIComponent(location.hash.slice(1));
     let view = hash.split("=")[0];
@@ -283,11 +348,47 @@
     });
   }
   window.addEventListener("hashchange", showView);
+
+  // A new address without the browser's jump to the element of the same id (#orders is also
+  // the table's): focus stays where it is, the page stays where it was scrolled.
+  function go(hash) {
+    if (location.hash === hash) { showView(); markScrollBoxes(); return; }
+    const before = location.href;
+    history.pushState(null, "", hash);
+    window.dispatchEvent(new HashChangeEvent("hashchange", {oldURL: before, newURL: location.href}));
+    markScrollBoxes();
+  }
+  document.querySelectorAll(".views a").forEach((tab) => tab.addEventListener("click", (event) => {
+    if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    go(tab.getAttribute("href"));
+  }));
   $("follow-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = $("follow-id").value.trim();
-    if (id) location.hash = "follow=" + encodeURIComponent(id);
+    if (id) { followedOrder = null; go("#follow=" + encodeURIComponent(id)); }
   });
+
+  // A box that scrolls (a table at 200 % zoom, the trace's list on the projector) is a named
+  // region in the Tab order, so a keyboard can scroll it; one that fits is neither.
+  function markScrollBoxes() {
+    document.querySelectorAll(".scroll-box").forEach((box) => {
+      const scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+      if (scrolls && box.getAttribute("tabindex") !== "0") {
+        box.setAttribute("role", "region");
+        box.tabIndex = 0;
+        if (box.dataset.labelledby) box.setAttribute("aria-labelledby", box.dataset.labelledby);
+        if (box.dataset.label) box.setAttribute("aria-label", box.dataset.label);
+      } else if (!scrolls && box.hasAttribute("tabindex") && document.activeElement !== box) {
+        ["role", "tabindex", "aria-labelledby", "aria-label"].forEach((a) => box.removeAttribute(a));
+      }
+    });
+  }
+  window.markScrollBoxes = markScrollBoxes;  // trace.js, after it draws
+  if (window.ResizeObserver) {
+    const watch = new ResizeObserver(() => markScrollBoxes());
+    document.querySelectorAll(".scroll-box, .scroll-box > *").forEach((el) => watch.observe(el));
+  }
 
   function clock() {
     return new Date().toTimeString().slice(0, 8); // 14:03:07, like the server's times
@@ -325,14 +426,18 @@
     if (!document.hidden) {  // a hidden tab costs the server nothing
       await refresh();
       tickDurations();
-      if (followed && $("view-follow").hidden === false) await loadFollowed();
+      if (followed && !(followedOrder && followedOrder.missing)
+          && $("view-follow").hidden === false) await loadFollowed();
     }
     setTimeout(loop, POLL_MS);
   }
 
   // --- a demo order for the instructor: its checkout link, and the projector follows it ----
+  let demoBusy = false;
   $("demo-order").addEventListener("click", async () => {
-    $("demo-order").disabled = true;
+    if (demoBusy) return;
+    demoBusy = true;  // not `disabled`: a disabled button loses the keyboard's focus
+    $("demo-order").setAttribute("aria-disabled", "true");
     try {
       const response = await fetch("api/orders", {
         method: "POST", credentials: "same-origin",
@@ -345,13 +450,15 @@
       link.href = "checkout/" + encodeURIComponent(answer.order.id);
       link.target = "_blank";
       link.textContent = new URL(link.href, location.href).href;
+      followedOrder = null;
+      go("#follow=" + encodeURIComponent(answer.order.id));
       $("demo-link").replaceChildren("Demo order " + answer.order.id + ": pay it at ", link,
                                      " (4242 4242 4242 4242, 12/34, 123).");
-      location.hash = "follow=" + encodeURIComponent(answer.order.id);
     } catch (error) {
       $("demo-link").textContent = "No demo order: " + error.message;
     } finally {
-      $("demo-order").disabled = false;
+      demoBusy = false;
+      $("demo-order").removeAttribute("aria-disabled");
     }
   });
 
@@ -384,11 +491,8 @@
         throw new Error((answer.error && answer.error.message) || "HTTP " + response.status);
       }
       dialog.close();
-      Object.keys(seen).forEach((k) => { seen[k] = null; });
-      $("demo-link").textContent = "";
-      followedOrder = followed ? {missing: true} : null;
       lastText = null;
-      await refresh();
+      await refresh();  // the new reset count: forgetTheOldLab()
       setLive(true, "● lab reset · " + clock());
     } catch (error) {
       $("reset-error").textContent = "Not reset: " + error.message;
@@ -399,5 +503,6 @@
 
   render(latest); // first paint from the data embedded in the page, then keep it fresh
   showView();
+  markScrollBoxes();
   loop();
 })();

@@ -17,6 +17,8 @@
   let orderId = null;
   let sheet = null;
   let renders = 0;
+  let gone = null;      // the order the server no longer has (a reset): not asked for again
+  const PROJECTOR = "dashboard-projector";
 
   function followed() {
     const hash = decodeURIComponent(location.hash.slice(1));
@@ -33,7 +35,8 @@
   if (window.mermaid) {
     window.mermaid.initialize({startOnLoad: false, securityLevel: "loose", theme: "neutral",
                                htmlLabels: false,
-                               sequence: {useMaxWidth: true, wrap: true, width: 260}});
+                               sequence: {useMaxWidth: true, wrap: true, width: 260,
+                                          mirrorActors: false}});
   }
 
   // While Mermaid draws (in a hidden element of this page), style attributes it sets become
@@ -76,8 +79,71 @@
     + "    Note over C,St: [^;#%<>\"`{}\\\\\\u0000-\\u001f\\u007f-\\u00a0\\u2028\\u2029]*)$");
   const wellFormed = (text) => text.split("\n").every((line) => STATEMENT.test(line));
 
+  // The drawn text as an ordered list, one item per arrow: step, who, what, outcome (the answer
+  // arrow under it, if any), time. Built with textContent from the statements checked above.
+  const ARROW = /^    (C|S|St|N)(->>|-->>|-x|--x)(C|S|St|N): (.*)$/;
+
+  function listOf(text) {
+    const names = {};
+    const items = [];
+    let note = "";
+    text.split("\n").forEach((line) => {
+      const who = /^    participant (\S+) as (.*)$/.exec(line);
+      if (who) { names[who[1]] = who[2]; return; }
+      if (line.startsWith("    Note over C,St: ")) { note = line.slice(20); return; }
+      const m = ARROW.exec(line);
+      if (!m) return;
+      const [, from, arrow, to, label] = m;
+      const numbered = /^(\d)\. (.*?)(?: · (\+[^·]*))?$/.exec(label);
+      const last = items[items.length - 1];
+      if (!numbered && last && last.from === to && last.to === from && !last.outcome) {
+        last.outcome = label;  // the answer to the arrow above
+        last.failed = last.failed || arrow.endsWith("x");
+        return;
+      }
+      items.push({step: numbered ? numbered[1] : "", from, to, what: numbered ? numbered[2] : label,
+                  time: numbered && numbered[3] ? numbered[3] : "", failed: arrow.endsWith("x"),
+                  outcome: ""});
+    });
+    const list = items.map((item) => {
+      const li = document.createElement("li");
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = (item.step ? "Step " + item.step + " · " : "")
+        + (names[item.from] || item.from) + " → " + (names[item.to] || item.to) + ": ";
+      li.append(who, item.what);
+      if (item.outcome) {
+        const outcome = document.createElement("span");
+        outcome.className = item.failed ? "outcome-failed" : "";
+        outcome.textContent = " → " + item.outcome;
+        li.append(outcome);
+      } else if (item.failed) {
+        const failed = document.createElement("span");
+        failed.className = "outcome-failed";
+        failed.textContent = " (failed)";
+        li.append(failed);
+      }
+      if (item.time) li.append(" · " + item.time.trim());
+      return li;
+    });
+    $("trace-list").replaceChildren(...list);
+    $("trace-note").textContent = note;
+    return items.length;
+  }
+
+  function clear() {
+    drawn = null;
+    $("trace-diagram").replaceChildren();
+    $("trace-list").replaceChildren();
+    $("trace-note").textContent = "";
+    $("trace-text").textContent = "";
+    $("trace-how").hidden = true;
+  }
+
   async function draw(text) {
     $("trace-text").textContent = text;
+    const arrows = listOf(text);
+    const condensedText = text.includes("Note over C,St: condensed:");
     if (!wellFormed(text)) {
       setStatus("This trace holds a line the lab does not draw: its text is below.");
       $("trace-source").open = true;
@@ -111,21 +177,30 @@
       el.style.cssText = inline[Number(el.dataset.traceStyle)];
       el.removeAttribute("data-trace-style");
     });
+    // Its name: what it shows, and where the same in words is (the list beside it).
+    shown.setAttribute("role", "img");
+    shown.setAttribute("aria-label", "Sequence diagram of order " + orderId + ": " + arrows
+      + (condensedText ? " arrows, one per step (condensed)" : " arrows, every message")
+      + ". The same as a list: " + $("trace-list-heading").textContent + ".");
     $("trace-diagram").replaceChildren(shown);
     setStatus("");
+    if (window.markScrollBoxes) window.markScrollBoxes();
   }
 
   async function refresh() {
     const id = followed();
     const view = $("view-follow");
-    if (!id || !view || view.hidden) return;
-    if (id !== orderId) { orderId = id; drawn = null; $("trace-diagram").replaceChildren(); }
+    if (!id || !view || view.hidden || id === gone) return;
+    if (id !== orderId) { orderId = id; clear(); }
     try {
       const response = await fetch("api/orders/" + encodeURIComponent(id) + "/trace",
                                    {cache: "no-cache", headers: {Accept: "application/json"}});
-      if (!response.ok) { setStatus(response.status === 404 ? "" : "Trace: HTTP " + response.status); return; }
+      if (response.status === 404) { forget(id); return; }
+      if (!response.ok) { setStatus("Trace: HTTP " + response.status); return; }
       const body = await response.json();
-      const long = body.data.length > CONDENSE_OVER && typeof body.condensed === "string";
+      // On the projector, condensed by step whatever its length; else only a long one.
+      const long = typeof body.condensed === "string"
+        && (body.data.length > CONDENSE_OVER || document.body.classList.contains("projector"));
       $("trace-how").hidden = !long;
       const text = long && $("trace-condensed").checked ? body.condensed : body.mermaid;
       if (text !== drawn && id === orderId) {
@@ -137,7 +212,26 @@
     }
   }
 
-  window.addEventListener("hashchange", () => setTimeout(refresh, 0));
+  // The order is gone (a reset, or never was): clear its trace, and ask no more about it.
+  function forget(id) {
+    gone = id;
+    if (id === orderId) { clear(); setStatus(""); }
+  }
+  document.addEventListener("follow-gone", (event) => forget(event.detail));
+
+  // Projector mode: one order on one screen (dashboard.css), condensed by step until "full".
+  function projector(on) {
+    document.body.classList.toggle("projector", on);
+    $("projector").setAttribute("aria-pressed", String(on));
+    try { localStorage.setItem(PROJECTOR, on ? "on" : ""); } catch (error) { /* private mode */ }
+    if (on) $("trace-condensed").checked = true;
+    drawn = null;
+    refresh();
+  }
+  $("projector").addEventListener("click", () => projector(!document.body.classList.contains("projector")));
+  try { if (localStorage.getItem(PROJECTOR) === "on") projector(true); } catch (error) { /* none */ }
+
+  window.addEventListener("hashchange", () => { gone = null; setTimeout(refresh, 0); });
   document.querySelectorAll("input[name=trace-how]").forEach(
     (input) => input.addEventListener("change", () => refresh()));
   refresh();
