@@ -2,7 +2,8 @@
 the things axe cannot check: the keyboard, the focus, what a screen reader hears.
 
 Zero axe violations of serious or critical impact on: the checkout (fresh, after an empty Pay,
-declined, 3-D Secure open), the success page, the dashboard with orders, and the 404 pages.
+declined, 3-D Secure open), the success page, the React shop (the list, its checkout fresh,
+after an empty Pay, declined, 3-D Secure open, paid), the dashboard with orders, and the 404 pages.
 A moderate finding is allowed only if it is named in ALLOWED_MODERATE with the reason it stays.
 Each page's results are kept in test-artifacts/axe-results.json.
 """
@@ -70,6 +71,36 @@ def test_axe_success_page(lab, customer, page):
     pay(page)
     expect_paid(lab, page, order["id"])
     check(page, "success: paid")
+
+
+def test_axe_shop_list_checkout_error_declined_three_d_secure_and_paid(lab, customer, page):
+    """The React shop (/shop/, built by `make client`) in every state a customer sees."""
+    page.goto(f"{lab.url}/shop/?customer={customer}")
+    expect(page.locator("#mode")).to_contain_text("Offline mode")
+    expect(page.get_by_role("spinbutton")).to_have_count(6)
+    check(page, "shop: product list")
+    item = page.get_by_role("listitem").filter(has=page.get_by_role("heading",
+                                                                    name="Drip bags, box of 5"))
+    item.get_by_role("button", name="Buy Drip bags, box of 5").click()
+    expect(page.get_by_label("Card number")).to_be_visible()
+    check(page, "shop: checkout form")
+    pay(page)  # nothing filled in
+    expect(page.get_by_role("alert")).to_contain_text("Enter the card number")
+    check(page, "shop: Pay with nothing filled in")
+    fill_card(page, DECLINED)
+    pay(page)
+    expect(page.get_by_role("alert")).to_contain_text("declined")
+    check(page, "shop: declined")
+    fill_card(page, THREE_DS)
+    pay(page)
+    expect(page.get_by_role("dialog")).to_be_visible()
+    check(page, "shop: 3-D Secure challenge open")
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(page.get_by_role("heading", name="Payment confirmed: your order is paid")) \
+        .to_be_visible(timeout=10_000)
+    expect(page.get_by_role("status")).to_contain_text("is paid")
+    check(page, "shop: paid")
+    assert page.problems == []
 
 
 def test_axe_dashboard_with_orders(lab, customer, page):

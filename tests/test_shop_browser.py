@@ -402,3 +402,220 @@ def test_in_test_mode_the_shop_uses_the_payment_element_and_confirm_payment(test
         expect(page.locator("#order-status")).to_have_text("created")
         expect(page.get_by_role("status")).to_contain_text("it says the order is created")
         assert page.problems == []
+
+
+# --- by keyboard only, as people fill in forms (issue 24) ----------------------------------
+# The mock Stripe.js moves the focus by itself (16 digits -> month, ...); the shop puts it
+# back, so type-then-Tab, paste-then-Tab and Shift+Tab back all land where the person meant.
+
+# Everything the shop's live region says, in order, recorded in the page; and that it is one
+# element from Pay to "paid" (a region added with its text already in it is not announced).
+RECORD_LIVE_REGION = """() => {
+window.said = [];
+new MutationObserver(() => {
+  const region = document.getElementById("payment-status");
+  if (!region) return;
+  window.liveRegion ||= region;
+  const text = region.textContent;
+  if (text && said[said.length - 1] !== text) said.push(text);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def focused(page: Page, locator) -> bool:
+    return locator.evaluate("el => el === document.activeElement")
+
+
+def tab_to(page: Page, locator, limit: int = 40) -> None:
+    """Tab from wherever the focus is (never a click) until `locator` has it."""
+    for _ in range(limit):
+        if focused(page, locator):
+            return
+        page.keyboard.press("Tab")
+    pytest.fail("Tab never reached the field")
+
+
+def paste(page: Page, text: str) -> None:
+    """Ctrl+V from the clipboard: the whole value in one input event."""
+    page.evaluate("text => navigator.clipboard.writeText(text)", text)
+    page.keyboard.press("Control+V")
+
+
+def keyboard_buy(lab, page: Page, name: str, quantity: int) -> str:
+    page.evaluate(RECORD_LIVE_REGION)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
+    quantity_field = page.get_by_role("spinbutton", name=f"Quantity of {name}")
+    tab_to(page, quantity_field)
+    page.keyboard.press("Control+A")
+    page.keyboard.type(str(quantity))
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name=f"Buy {name}")).to_be_focused()
+    page.keyboard.press("Enter")
+    # After Buy the focus is on the checkout's heading; the next Tab is the card number.
+    expect(page.get_by_role("heading", name="Pay for your order")).to_be_focused()
+    expect(page.get_by_label("Card number")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Card number")).to_be_focused()
+    return page.locator("#order-id").inner_text()
+
+
+def keyboard_card(page: Page, number: str, by: str) -> None:
+    """From the card number: the number (typed or pasted), Tab, 12, Tab, 34, Tab, 123, and
+    Enter; `by="paste"` also Tabs on to the postal code and Shift+Tabs back first."""
+    paste(page, number) if by == "paste" else page.keyboard.type(number)
+    for label, text in [("Expiry month (MM)", "12"), ("Expiry year (YY)", "34"), ("CVC", "123")]:
+        page.keyboard.press("Tab")
+        expect(page.get_by_label(label)).to_be_focused()
+        page.keyboard.type(text)
+        expect(page.get_by_label(label)).to_be_focused()  # no jump after the last digit
+    if by == "paste":
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Postal code (optional)")).to_be_focused()
+        page.keyboard.press("Shift+Tab")
+        expect(page.get_by_label("CVC")).to_be_focused()
+    for label, text in [("Card number", number), ("Expiry month (MM)", "12"),
+                        ("Expiry year (YY)", "34"), ("CVC", "123"),
+                        ("Postal code (optional)", "")]:
+        expect(page.get_by_label(label)).to_have_value(text)
+    page.keyboard.press("Enter")
+
+
+def expect_paid_and_announced(lab, page: Page, order_id: str) -> None:
+    expect_paid(lab, page, order_id)
+    heading = page.get_by_role("heading", name="Payment confirmed: your order is paid")
+    expect(heading).to_be_focused()  # the result, where a screen reader starts reading
+    status = page.get_by_role("status")  # the one live region, still there, saying the outcome
+    expect(status).to_have_text(re.compile(rf"^Payment confirmed: order {order_id} is paid "))
+    # The accessibility tree (what a screen reader gets) has the heading and the status.
+    tree = page.locator("main").aria_snapshot()
+    assert 'heading "Payment confirmed: your order is paid"' in tree, tree
+    assert re.search(rf'^ *- status: "?Payment confirmed: order {order_id} is paid', tree,
+                     re.M), tree
+    said = page.evaluate("said")
+    assert said[0] == "Sending the card to Stripe …", said
+    assert "Stripe accepted the payment. Now waiting for the server to confirm it …" in said
+    assert said[-1].startswith(f"Payment confirmed: order {order_id} is paid"), said
+    assert page.evaluate("window.liveRegion === document.getElementById('payment-status')")
+
+
+@pytest.mark.parametrize("by", ["type", "paste"])
+def test_keyboard_only_purchase_type_or_paste_then_tab(lab, customer, page, by):
+    open_shop(lab, page, customer)
+    order_id = keyboard_buy(lab, page, "Coffee beans, 1 kg", 2)
+    keyboard_card(page, SUCCESS, by)
+    expect_paid_and_announced(lab, page, order_id)
+    clean(page)
+
+
+def test_keyboard_only_three_d_secure_completed_with_tab_kept_in_the_dialog(lab, customer, page):
+    open_shop(lab, page, customer)
+    order_id = keyboard_buy(lab, page, "Drip bags, box of 5", 1)
+    keyboard_card(page, THREE_DS, "paste")
+    dialog = page.get_by_role("dialog", name=re.compile("3D Secure"))
+    expect(dialog.get_by_role("button", name="Complete authentication")).to_be_focused()
+    for key in ["Tab", "Tab", "Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"]:
+        page.keyboard.press(key)  # from "Fail" too: the focus never leaves the dialog
+        assert dialog.evaluate("d => d.contains(document.activeElement)"), key
+    expect(dialog.get_by_role("button", name="Complete authentication")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Fail authentication")).to_be_focused()
+    page.keyboard.press("Tab")  # from "Fail": back to "Complete", not out of the dialog
+    expect(dialog.get_by_role("button", name="Complete authentication")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_paid_and_announced(lab, page, order_id)
+    clean(page)
+
+
+def test_keyboard_only_three_d_secure_failed_then_the_card_number_has_the_focus(lab, customer,
+                                                                               page):
+    open_shop(lab, page, customer)
+    order_id = keyboard_buy(lab, page, "Enamel mug", 1)
+    keyboard_card(page, THREE_DS, "type")
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Fail authentication")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("3-D Secure authentication failed")
+    expect(page.get_by_label("Card number")).to_be_focused()
+    assert lab.wait_for_status(order_id, "attempted")["attempts"] == 1
+    clean(page)
+
+
+def test_keyboard_only_decline_then_another_card_pays(lab, customer, page):
+    open_shop(lab, page, customer)
+    order_id = keyboard_buy(lab, page, "Pour-over kit", 1)
+    keyboard_card(page, DECLINED, "type")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Payment declined: Your card was declined.")
+    number = page.get_by_label("Card number")
+    expect(number).to_be_focused()  # selected: typing replaces it
+    expect(number).to_have_attribute("aria-invalid", "false")  # the card was read; the bank said no
+    tree = page.locator("main").aria_snapshot()
+    assert re.search(r'^ *- alert: "?Payment declined: Your card was declined\.', tree, re.M), tree
+    page.keyboard.type(SUCCESS)
+    expect(number).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_paid_and_announced(lab, page, order_id)
+    assert lab.order_status(order_id)["attempts"] == 2
+    clean(page)
+
+
+def test_errors_name_only_the_wrong_fields_mark_them_invalid_and_focus_the_first(lab, customer,
+                                                                                 page):
+    open_shop(lab, page, customer)
+    order_id = keyboard_buy(lab, page, "Enamel mug", 1)
+    page.keyboard.type(SUCCESS)
+    page.keyboard.press("Tab")  # the month left empty
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("CVC")).to_be_focused()
+    page.keyboard.type("12")  # one digit short
+    page.keyboard.press("Enter")
+    error = page.get_by_role("alert")
+    expect(error).to_have_text("Enter the expiry month (01 to 12) and the expiry year (two "
+                               "digits, YY). Check the CVC (3 digits).")
+    month = page.get_by_label("Expiry month (MM)")
+    expect(month).to_be_focused()  # the first field to fix
+    for label, invalid in [("Card number", "false"), ("Expiry month (MM)", "true"),
+                           ("Expiry year (YY)", "true"), ("CVC", "true")]:
+        expect(page.get_by_label(label)).to_have_attribute("aria-invalid", invalid)
+    expect(month).to_have_accessible_description(error.inner_text())
+    expect(page.get_by_label("Card number")).not_to_have_attribute("aria-describedby",
+                                                                   "payment-error")
+    assert lab.order_status(order_id)["status"] == "created"
+    page.keyboard.type("12")  # fixed: no longer announced as invalid
+    expect(month).to_have_attribute("aria-invalid", "false")
+    expect(month).to_be_focused()
+    clean(page)
+
+
+def test_autofill_fills_every_card_field_and_the_focus_stays(lab, customer, page):
+    """The browser's autofill sets each field and fires `input` on each, the focus in the one
+    the person chose; the mock would jump on after each."""
+    open_shop(lab, page, customer)
+    keyboard_buy(lab, page, "Enamel mug", 1)
+    page.evaluate("""values => Object.entries(values).forEach(([id, value]) => {
+        const input = document.getElementById(id);
+        input.value = value;
+        input.dispatchEvent(new Event("input", {bubbles: true}));
+    })""", {"card-number": SUCCESS, "card-exp-month": "12", "card-exp-year": "34",
+            "card-cvc": "123"})
+    expect(page.get_by_label("Card number")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Payment confirmed: your order is paid")).to_be_visible(
+        timeout=WAIT_FOR_WEBHOOK_MS)
+    clean(page)
+
+
+def test_every_quantity_input_and_form_is_named_after_its_product(lab, customer, page):
+    open_shop(lab, page, customer)
+    names = page.locator(".products h2").all_inner_texts()
+    assert len(names) == 6
+    for name in names:
+        expect(page.get_by_role("spinbutton", name=f"Quantity of {name}", exact=True)) \
+            .to_have_count(1)
+        expect(page.get_by_role("form", name=name, exact=True)).to_have_count(1)
+    tree = page.locator("main").aria_snapshot()
+    assert tree.count('spinbutton "Quantity"') == 0, tree
+    clean(page)

@@ -37,6 +37,10 @@ export function App(): ReactElement {
   const [products, setProducts] = useState<Product[] | null>(null);
   const [loadError, setLoadError] = useState("");
   const [view, setView] = useState<View>(firstView);
+  // The shop's live region: progress, then the outcome, from Pay until the server says "paid".
+  // It is on every screen, so it is in place before anything is said in it and stays after.
+  const [progress, setProgress] = useState("");
+  const title = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => {
     (async () => {
@@ -61,6 +65,8 @@ export function App(): ReactElement {
 
   function show(next: View) {
     setView(next);
+    if (next.name !== "waiting") setProgress("");
+    if (next.name === "products") setTimeout(() => title.current?.focus()); // after the render
     // The address says which order is on screen, so a reload comes back to it.
     window.history.replaceState(null, "",
                                 shopAddress(next.name === "waiting" ? next.orderId : undefined));
@@ -74,7 +80,7 @@ export function App(): ReactElement {
         {mode?.banner}
       </header>
       <main id="main">
-        <h1>Coffee shop</h1>
+        <h1 ref={title} tabIndex={-1}>Coffee shop</h1>
         {loadError && <p role="alert" className="error">{loadError}</p>}
         {view.name === "products" && (products
           ? <ProductList products={products} canBuy={stripe !== null}
@@ -85,12 +91,15 @@ export function App(): ReactElement {
           <Checkout stripe={stripe} mode={mode} order={view.order}
                     productName={productName(view.order.product)}
                     clientSecret={view.clientSecret} returnUrl={shopAddress(view.order.id)}
+                    setProgress={setProgress}
                     onAccepted={() => show({name: "waiting", orderId: view.order.id,
                                             redirectFailed: false})}
                     onBack={() => show({name: "products"})} />}
         {view.name === "waiting" &&
           <Waiting orderId={view.orderId} redirectFailed={view.redirectFailed}
-                   productName={productName} onBack={() => show({name: "products"})} />}
+                   productName={productName} setProgress={setProgress}
+                   onBack={() => show({name: "products"})} />}
+        <p role="status" id="payment-status" className="live">{progress}</p>
       </main>
     </>
   );
@@ -159,11 +168,12 @@ function BuyForm({product, canBuy, onOrdered}: {
   }
 
   return (
-    <form onSubmit={buy} aria-busy={busy} noValidate>
+    <form onSubmit={buy} aria-busy={busy} aria-labelledby={`name-${product.id}`} noValidate>
       <h2 id={`name-${product.id}`}>{product.name}</h2>
       <p>{product.description}</p>
       <p className="price">{formatAmount(product.unit_amount, product.currency)} each</p>
-      <label htmlFor={quantityId}>Quantity</label>
+      <label htmlFor={quantityId}>Quantity<span className="visually-hidden"> of {product.name}
+        </span></label>
       <input id={quantityId} type="number" inputMode="numeric" min={1} max={100}
              value={quantity} onChange={(e) => setQuantity(e.target.value)} />
       <button type="submit" disabled={busy || !canBuy}>Buy {product.name}</button>
@@ -182,9 +192,9 @@ function traceUrl(orderId: string): string {
 // Step 6, the client's half: the order is paid when the SERVER says so, after Stripe's signed
 // webhook reached it and the amount matched. Stripe.js saying "succeeded" is not enough: the
 // browser is the customer's, and anything in it can be changed by them.
-function Waiting({orderId, redirectFailed, productName, onBack}: {
+function Waiting({orderId, redirectFailed, productName, setProgress, onBack}: {
   orderId: string; redirectFailed: boolean; productName: (id: string) => string;
-  onBack: () => void;
+  setProgress: (progress: string) => void; onBack: () => void;
 }): ReactElement {
   const [order, setOrder] = useState<Order | null>(null);
   const [checks, setChecks] = useState(0);
@@ -208,9 +218,28 @@ function Waiting({orderId, redirectFailed, productName, onBack}: {
     : redirectFailed ? "Payment not completed"
     : order?.status === "canceled" ? "This order was canceled"
     : done ? "Payment not confirmed yet" : "Waiting for the server to confirm your payment";
+
+  // Said in the shop's live region (it changes only when the server's answer does, not at
+  // every check).
+  const amount = order && formatAmount(order.amount, order.currency);
+  const said = paid ? `Payment confirmed: order ${orderId} is paid (${amount}).`
+    : redirectFailed ? "Payment not completed: Stripe reports that the payment did not go "
+      + "through. Nothing was charged."
+    : order?.status === "canceled" ? `Order ${orderId} was canceled.`
+    : done ? "The server has not confirmed the payment yet: it says the order is "
+      + `${order?.status ?? "unknown"}. Do not pay again.`
+    : order ? `Waiting for the server to confirm the payment: it says the order is ${order.status}.`
+    : "";
+  useEffect(() => { if (said) setProgress(said); }, [said, setProgress]);
+
+  // The result heading has the focus from the moment Stripe accepted the payment (the Pay
+  // button is gone), so a screen reader reads it and Tab goes on from here.
+  const title = useRef<HTMLHeadingElement>(null);
+  useEffect(() => title.current?.focus(), []);
+
   return (
     <section aria-labelledby="outcome-heading" className="waiting">
-      <h2 id="outcome-heading">{heading}</h2>
+      <h2 id="outcome-heading" ref={title} tabIndex={-1}>{heading}</h2>
       {redirectFailed && <p>Stripe reports that the payment did not go through. Nothing was
         charged. <a href={`../checkout/${encodeURIComponent(orderId)}`}>Pay this order on the
         checkout page</a>, or go back to the products.</p>}
@@ -223,7 +252,7 @@ function Waiting({orderId, redirectFailed, productName, onBack}: {
       </dl>}
       {paid && <p>What just happened, message by message (steps 1 to 6)? <a id="order-trace"
         href={traceUrl(orderId)}>Follow this order on the lab's dashboard</a>.</p>}
-      {!redirectFailed && !paid && <p role="status">Asked the server {checks}
+      {!redirectFailed && !paid && <p className="checks">Asked the server {checks}
         {checks === 1 ? " time" : " times"}; it says the order is {order?.status ?? "…"}.</p>}
       {done && !paid && !redirectFailed && order?.status !== "canceled" &&
         <p>Stripe's webhook has not reached the server yet. Do not pay again: <button

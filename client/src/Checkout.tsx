@@ -15,6 +15,9 @@ interface CheckoutProps {
   productName: string;
   clientSecret: string;
   returnUrl: string;
+  // The shop's live region (App.tsx): it stays on screen from Pay to "paid", so what it says
+  // is announced even when this form is gone.
+  setProgress: (progress: string) => void;
   onAccepted: () => void; // Stripe took the payment: go and ask the server
   onBack: () => void;
 }
@@ -40,17 +43,18 @@ function declineMessage(outcome: Extract<PayOutcome, {kind: "declined"}>): strin
     + "was charged and your order is still open: try another card.";
 }
 
-function PaymentForm({mode, order: created, productName, returnUrl, onAccepted,
+function PaymentForm({mode, order: created, productName, returnUrl, setProgress, onAccepted,
                       onBack}: CheckoutProps): ReactElement {
   const stripe = useStripe();
   const elements = useElements();
   const [order, setOrder] = useState(created); // as the server last described it
-  const [progress, setProgress] = useState("");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const busyNow = useRef(false); // a second click before React re-renders is the same attempt
   const fields = useRef<HTMLDivElement>(null);
-  const [failures, setFailures] = useState(0);
+  const heading = useRef<HTMLHeadingElement>(null);
+  // Each failed attempt, and the field to fix (an id; "" = the first card field).
+  const [failure, setFailure] = useState({count: 0, field: ""});
   const total = formatAmount(order.amount, order.currency);
 
   // After a decline Stripe's webhook reaches the server a moment later: show the order as the
@@ -91,22 +95,29 @@ function PaymentForm({mode, order: created, productName, returnUrl, onAccepted,
     setBusy(false);
     setProgress("");
     setError(outcome.kind === "declined" ? declineMessage(outcome) : outcome.message);
-    setFailures((n) => n + 1);
+    const field = outcome.kind === "failed" ? outcome.field ?? "" : "";
+    setFailure(({count}) => ({count: count + 1, field}));
     if (outcome.kind === "declined") void watchOrder();
   }
 
-  // After a failure, once the form is enabled again: the card number, ready for another card.
+  // After Buy: the focus on this form's heading, so a screen reader says where it is and Tab
+  // goes on to the card.
+  useEffect(() => heading.current?.focus(), []);
+
+  // After a failure, once the form is enabled again: the first field to fix, or else the card
+  // number, selected, ready for another card.
   useEffect(() => {
-    const first = fields.current?.querySelector("input");
-    if (failures && first) {
-      first.focus();
-      first.select();
-    }
-  }, [failures]);
+    if (!failure.count) return;
+    const named = failure.field && document.getElementById(failure.field);
+    const target = (named || fields.current?.querySelector("input")) as HTMLInputElement | null;
+    if (!target) return;
+    target.focus();
+    if (!named) target.select();
+  }, [failure]);
 
   return (
     <section aria-labelledby="checkout-heading" className="checkout">
-      <h2 id="checkout-heading">Pay for your order</h2>
+      <h2 id="checkout-heading" ref={heading} tabIndex={-1}>Pay for your order</h2>
       <dl className="summary">
         <dt>Order</dt><dd id="order-id">{order.id}</dd>
         <dt>Item</dt><dd>{productName} × {order.quantity}</dd>
@@ -117,13 +128,12 @@ function PaymentForm({mode, order: created, productName, returnUrl, onAccepted,
         <dd><span id="order-status">{order.status}</span>, attempts: <span
           id="order-attempts">{order.attempts}</span></dd>
       </dl>
-      <form onSubmit={pay} aria-busy={busy} noValidate>
+      <form onSubmit={pay} aria-busy={busy} aria-label="Pay by card" noValidate>
         <fieldset disabled={busy}>
           <legend>Card</legend>
           <div ref={fields}><mode.PaymentFields /></div>
         </fieldset>
         <button type="submit" className="pay" disabled={busy || !stripe}>Pay {total}</button>
-        <p role="status" id="payment-status">{progress}</p>
         <p role="alert" aria-live="assertive" id="payment-error">{error}</p>
       </form>
       <p><button type="button" className="link" onClick={onBack} disabled={busy}>

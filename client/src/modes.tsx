@@ -27,7 +27,8 @@ import {confirmWithToken, syncOrder, type IntentSummary, type Order, type ShopCo
 export type PayOutcome =
   | {kind: "accepted"} // Stripe took the payment: now wait for the SERVER to say "paid"
   | {kind: "declined"; code?: string | null; message?: string | null} // try another card
-  | {kind: "failed"; message: string}; // nothing was charged; the customer can try again
+  // Nothing was charged; the customer can try again. `field`: the id of the first field to fix.
+  | {kind: "failed"; message: string; field?: string};
 
 export interface PayRequest {
   stripe: Stripe;
@@ -110,18 +111,40 @@ function addMockStripeJs(url: string): Promise<void> {
 
 // The mock's card element is five bare <input>s named only by placeholders. Label them as
 // the checkout page does (checkout-offline.js), and let people type spaces in the number.
-const CARD_INPUTS: Record<string, {id: string; label: string; autocomplete: string;
-                                   max: number; hint: string}> = {
+// `valid` and `problem`: what Pay checks before sending the card, and how an error names it.
+interface CardInput {id: string; label: string; autocomplete: string; max: number; hint: string;
+                     valid?: RegExp; problem?: string}
+const CARD_INPUTS: Record<string, CardInput> = {
   number: {id: "card-number", label: "Card number", autocomplete: "cc-number", max: 19,
-           hint: "4242424242424242"},
+           hint: "4242424242424242", valid: /^\d{16}$/, problem: "the card number (16 digits)"},
   exp_month: {id: "card-exp-month", label: "Expiry month (MM)", autocomplete: "cc-exp-month",
-              max: 2, hint: "MM"},
+              max: 2, hint: "MM", valid: /^(0?[1-9]|1[0-2])$/,
+              problem: "the expiry month (01 to 12)"},
   exp_year: {id: "card-exp-year", label: "Expiry year (YY)", autocomplete: "cc-exp-year",
-             max: 2, hint: "YY"},
-  cvc: {id: "card-cvc", label: "CVC", autocomplete: "cc-csc", max: 3, hint: "123"},
+             max: 2, hint: "YY", valid: /^\d{2}$/, problem: "the expiry year (two digits, YY)"},
+  cvc: {id: "card-cvc", label: "CVC", autocomplete: "cc-csc", max: 3, hint: "123",
+        valid: /^\d{3}$/, problem: "the CVC (3 digits)"},
   postal_code: {id: "card-postal-code", label: "Postal code (optional)",
                 autocomplete: "postal-code", max: 10, hint: ""},
 };
+const REQUIRED = ["number", "exp_month", "exp_year", "cvc"];
+
+// The mock moves the focus on by itself (16 digits -> month, month -> year, ...), so a person
+// who types and then presses Tab, as on any other form, skips a field; pasting, or the
+// browser's autofill filling several fields, jumps too. Keep the mock's handler (it records
+// the value) and put the focus back wherever it was before: the person moves it, with Tab,
+// Shift+Tab or a click, as the checkout page does (checkout-offline.js).
+function keepFocusWhereThePersonPutIt(input: HTMLInputElement): void {
+  const mockHandler = input.oninput;
+  if (typeof mockHandler !== "function") return;
+  input.oninput = function (event) {
+    const before = document.activeElement;
+    mockHandler.call(this, event);
+    if (before instanceof HTMLElement && before.isConnected && document.activeElement !== before) {
+      before.focus();
+    }
+  };
+}
 
 function labelMockCardInputs(container: HTMLElement): void {
   const note = container.querySelector("span:not(.mock-note)");
@@ -139,8 +162,16 @@ function labelMockCardInputs(container: HTMLElement): void {
     input.inputMode = name === "postal_code" ? "text" : "numeric";
     input.maxLength = field.max;
     input.placeholder = field.hint;
+    keepFocusWhereThePersonPutIt(input);
     if (name !== "postal_code") {
       input.required = true;
+      // Fixed since the last Pay: no longer announced as invalid.
+      input.addEventListener("input", () => {
+        if (input.getAttribute("aria-invalid") === "true" && field.valid?.test(input.value)) {
+          input.setAttribute("aria-invalid", "false");
+          input.removeAttribute("aria-describedby");
+        }
+      });
       input.addEventListener("input", () => {
         const digits = input.value.replace(/\D/g, "");
         if (digits !== input.value) {
@@ -178,9 +209,34 @@ function OfflineCardFields(): ReactElement {
   return <div ref={box} className="mock-card"><CardElement options={CARD_OPTIONS} /></div>;
 }
 
-function cardFilledIn(): boolean {
-  return ["card-number", "card-exp-month", "card-exp-year", "card-cvc"].every(
-    (id) => (document.getElementById(id) as HTMLInputElement | null)?.value);
+function listed(texts: string[]): string {
+  return texts.length < 2 ? texts.join("")
+    : `${texts.slice(0, -1).join(", ")} and ${texts[texts.length - 1]}`;
+}
+
+// The card fields that are empty or not in the form Stripe needs, as an error that names only
+// those (in the form's order), each marked aria-invalid and described by the error line; the
+// others are marked valid. null when the card can go to Stripe.
+function cardProblems(): {message: string; field: string} | null {
+  const empty: string[] = [], wrong: string[] = [];
+  let first = "";
+  for (const name of REQUIRED) {
+    const field = CARD_INPUTS[name];
+    const input = document.getElementById(field.id) as HTMLInputElement | null;
+    if (!input) return {message: "The card fields did not load. Reload the page.", field: ""};
+    const bad = !field.valid!.test(input.value);
+    input.setAttribute("aria-invalid", String(bad));
+    if (bad) input.setAttribute("aria-describedby", "payment-error");
+    else input.removeAttribute("aria-describedby");
+    if (!bad) continue;
+    first ||= field.id;
+    (input.value === "" ? empty : wrong).push(field.problem!);
+  }
+  if (!first) return null;
+  const sentences = [];
+  if (empty.length) sentences.push(`Enter ${listed(empty)}.`);
+  if (wrong.length) sentences.push(`Check ${listed(wrong)}.`);
+  return {message: sentences.join(" "), field: first};
 }
 
 // The mock's 3-D Secure challenge is a bare <div> it appends to <body>, with two buttons.
@@ -201,8 +257,13 @@ async function withChallengeDialog<T>(challenge: () => Promise<T>): Promise<T> {
       node.setAttribute("aria-labelledby", text.id);
       node.addEventListener("keydown", (event) => {
         if (event.key === "Escape") buttons[1].click();
+        if (event.key === "Tab") { // keep the focus on the dialog's two buttons
+          event.preventDefault();
+          (document.activeElement === buttons[0] ? buttons[1] : buttons[0]).focus();
+        }
       });
       if (shop) shop.inert = true;
+      if (!node.contains(document.activeElement)) buttons[0].focus();
     });
   }));
   observer.observe(document.body, {childList: true});
@@ -231,9 +292,10 @@ const offline: Mode = {
 
   async pay({stripe, elements, order, say}) {
     const card = elements.getElement(CardElement);
-    if (!card || !cardFilledIn()) {
-      return {kind: "failed",
-              message: "Enter the card number, the expiry month and year, and the CVC."};
+    const problems = cardProblems();
+    if (!card || problems) {
+      return {kind: "failed", field: problems?.field || undefined,
+              message: problems?.message ?? "The card fields did not load. Reload the page."};
     }
     say("Sending the card to Stripe …");
     const tokenized = await stripe.createToken(card);
