@@ -95,5 +95,19 @@ def problems(nb) -> list[str]:
 
 
 def printed(nb) -> str:
-    """Everything the notebook's code cells printed or displayed as text."""
-    return "\n".join(text_of(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    """Everything the notebook's code cells printed or displayed as text. A print can reach
+    the notebook as several stream outputs on a busy machine ("dashboard answers", " 200\n"):
+    one stream's pieces are joined as they were printed, everything else a line apart."""
+    parts: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        previous = None
+        for output in cell.outputs:
+            stream = output.get("name") if output.output_type == "stream" else None
+            if stream is not None and stream == previous and parts:
+                parts[-1] += output.text
+            else:
+                parts.append(text_of(output))
+            previous = stream
+    return "\n".join(parts)
