@@ -168,3 +168,30 @@ def test_a_learner_orders_for_any_id_but_a_classmates_and_the_order_stays_theirs
     gift_id = gift.get_json()["order"]["id"]
     assert call(client, "POST", f"/api/orders/{gift_id}/cancel", MALLORY).status_code == 403
     assert call(client, "POST", f"/api/orders/{gift_id}/cancel", ADA, ada).status_code == 200
+
+
+def test_a_classmate_with_a_key_of_her_own_still_cannot_touch_adas_order(class_app):
+    client = class_app.test_client()
+    ada = join(client, "ada").get_json()["learner_key"]
+    mallory = join(client, "linus", MALLORY).get_json()["learner_key"]  # joined, as someone
+    order = call(client, "POST", "/api/orders", ADA, ada,
+                 json={"productId": "prod_drip_bags", "quantity": 1}).get_json()["order"]
+    for who, key in ((MALLORY, mallory), (MALLORY, "Basic " + mallory), (MALLORY, "lk_forged")):
+        headers = {"Authorization": key} if key.startswith("Basic") else {}
+        answer = call(client, "POST", f"/api/orders/{order['id']}/cancel", who,
+                      None if headers else key, headers=headers)
+        assert answer.status_code in (401, 403), (key[:8], answer.status_code)
+    assert call(client, "GET", f"/api/orders/{order['id']}", ADA).get_json()["order"][
+        "status"] == "created"
+    refused = join(client, "mallory", MALLORY)
+    assert refused.status_code == 403  # not on the roster
+
+
+def test_an_order_made_before_class_mode_is_the_instructors_alone(app):
+    client = app.test_client()
+    made = client.post("/api/orders", json={"productId": "prod_drip_bags", "quantity": 1},
+                       environ_base=ADA).get_json()["order"]  # on a laptop: no owner recorded
+    app.config.update(LISTEN_HOST="0.0.0.0")  # the same database, now served to a class
+    path = f"/api/orders/{made['id']}/cancel"
+    assert client.post(path, environ_base=ADA).status_code == 403
+    assert client.post(path, environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
