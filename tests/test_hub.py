@@ -24,10 +24,11 @@ import requests
 
 from tutorial_server.lab.hub import under_key
 from tutorial_server.notebook.display import Link, link
-from tutorial_server.notebook.hub import learner_customer, public_url
+from tutorial_server.notebook.hub import learner_customer
 from tutorial_server.lab.jupyter_proxy import NAME
 from tutorial_server.lab.offline_stripe import free_port
 
+from .jupyterhub_run import running_jupyterhub
 from .running_lab import ROOT, lab_env, wait_for
 
 STATE = Path(".stripe-lab") / "tutorial.sqlite3.lab.json"  # inside a learner's home
@@ -298,16 +299,6 @@ def _processes_with(marker: str) -> dict[int, dict]:
     return found
 
 
-def _stop(process: subprocess.Popen, timeout: float = 30) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @contextmanager
 def real_jupyterhub(tmp_path: Path):
     chp = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -322,25 +313,10 @@ def real_jupyterhub(tmp_path: Path):
         folder=str(folder), marker=marker))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TUTORIAL_", "STRIPE_", "JUPYTER"))}
     env.update(HUB_TEST_MARKER=marker, PATH=os.path.dirname(sys.executable) + ":" + env["PATH"])
-    log = open(folder / "hub.log", "ab")
-    hub = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
-                           cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        if hub.poll() is not None:
-            pytest.fail((folder / "hub.log").read_text()[-3000:])
-        try:
-            return requests.get(f"{base}/hub/api/", timeout=2).ok
-        except requests.ConnectionError:
-            return False
-
     try:
-        wait_for(up, 60, 0.2, "JupyterHub")
-        yield base, folder, marker
+        with running_jupyterhub(folder, env, port) as base:
+            yield base, folder, marker
     finally:
-        _stop(hub, 60)  # the hub stops the learners' servers; their labs stop with them
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and _processes_with(marker):
             time.sleep(0.2)

@@ -38,6 +38,7 @@ import requests
 from tutorial_server.lab.jupyter_proxy import NAME
 from tutorial_server.lab.offline_stripe import free_port
 
+from .jupyterhub_run import running_jupyterhub
 from .running_lab import ROOT, wait_for
 
 STATE = Path(".stripe-lab") / "tutorial.sqlite3.lab.json"  # inside a learner's home
@@ -222,33 +223,10 @@ def jupyterhub_for(folder: Path, users: list[str], python: Path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TUTORIAL_", "STRIPE_", "JUPYTER", "PYTHON"))}
     env["PATH"] = os.path.dirname(sys.executable) + ":" + env["PATH"]
-    log = open(folder / "hub.log", "ab")
-    hub = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
-                           cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     admin = requests.Session()
     admin.headers["Authorization"] = f"token {token}"
-
-    def up():
-        if hub.poll() is not None:
-            pytest.fail((folder / "hub.log").read_text()[-3000:])
-        try:
-            return requests.get(f"{base}/hub/api/", timeout=2).ok
-        except requests.ConnectionError:
-            return False
-
-    try:
-        wait_for(up, 60, 0.2, "JupyterHub")
+    with running_jupyterhub(folder, env, port) as base:
         yield base, admin
-    finally:
-        if hub.poll() is None:
-            hub.send_signal(signal.SIGTERM)
-            try:
-                hub.wait(timeout=60)  # the hub stops the learners' servers; their labs follow
-            except subprocess.TimeoutExpired:
-                hub.kill()
-                hub.wait()
 
 
 def _start_server(base: str, admin: requests.Session, name: str, folder: Path) -> str:

@@ -150,6 +150,9 @@ class CustomerSide:
     def public_url(self, path: str = "/") -> str:
         raise NotImplementedError
 
+    def checkout_url(self, order: str | dict) -> str:
+        raise NotImplementedError
+
     @property
     def gateway(self) -> StripeGateway:
         """The Stripe backend this lab uses, for playing the customer in step 5. Offline on a
@@ -199,7 +202,7 @@ class CustomerSide:
                                      "card first.", None, http_status=error.http_status) from None
         order_id = (intent.get("metadata") or {}).get("order_id")
         action = (intent.get("next_action") or {}).get("type", "none")
-        where = (f"open {self.public_url(f'/checkout/{order_id}')} and pay there"
+        where = (f"open {self.checkout_url(order_id)} and pay there"
                  if order_id else "let Stripe.js handle the PaymentIntent's next_action")
         print(f"Test mode: the customer completes 3-D Secure in the browser (next_action: "
               f"{action}): {where}, and press {'Complete' if approve else 'Fail'} on Stripe's "
