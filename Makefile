@@ -1,7 +1,12 @@
 # Two commands for people:   make lab    (install, then start the lab with JupyterLab)
 #                            make test   (install test tools, then run every test)
 # Everything goes into .venv/ in this folder; nothing is installed system-wide by `make lab`.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python: the course supports 3.10 to 3.13 (pyproject.toml's classifiers). make picks python3.11
+# (the version the notebooks' stored outputs are made on, and CI's whole suite runs on), else the
+# newest supported Python found (python3.X on the PATH, or pyenv's), else python3; it says which
+# one it uses, and what to install if none fits (tools/pythons.py). Another one:
+# make PYTHON=/path/to/python3.12 lab   (after rm -rf .venv if .venv was made with another)
+PYTHON ?= $(shell python3 tools/pythons.py pick 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 # The browser the tests drive (Debian's chromium by default; any Chrome or Chromium works).
@@ -11,7 +16,9 @@ export CHROMIUM
 .PHONY: lab serve test clean chromium
 
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found " + sys.version.split()[0] + "); run: make PYTHON=/path/to/python3.11 ...")'
+	@[ -n "$(PYTHON)" ] || { echo "No Python found: the course needs Python 3.10 to 3.13 (python.org, or your package manager)."; exit 1; }
+	@$(PYTHON) tools/pythons.py check
+	@$(PYTHON) -c 'import sys; print("Using Python", sys.version.split()[0], "at", sys.executable)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -41,8 +48,26 @@ serve: $(VENV)/.lab-installed
 # kernels and browsers: on 2 cores 4 workers took about 3.5 minutes, 2 or 3 about 4.5 (one
 # process: 10); TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 4
-test: $(VENV)/.test-installed node_modules/.installed chromium client client-check
+test: $(VENV)/.test-installed other-pythons node_modules/.installed chromium client client-check
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# The other Pythons (tests/test_python_versions.py runs the fast tier and strict nbval of the
+# notebooks on each): .venv-3.X/ with the package and its test tools, for the oldest and the newest
+# supported Python found besides .venv's own. OTHER_PYTHONS="3.10 3.12 3.13" picks them yourself;
+# OTHER_PYTHONS= none. A version that is not set up is skipped by the tests, with the reason.
+OTHER_PYTHONS ?= auto
+.PHONY: other-pythons
+other-pythons: $(VENV)/.lab-installed
+	@versions="$(OTHER_PYTHONS)"; \
+	if [ "$$versions" = auto ]; then versions=$$($(BIN)/python tools/pythons.py others); fi; \
+	for v in $$versions; do $(MAKE) --no-print-directory .venv-$$v/.test-installed || exit 1; done
+
+.venv-%/.test-installed: pyproject.toml
+	@[ -x .venv-$*/bin/python ] || { p=$$(python3 tools/pythons.py find $*) || { \
+	  echo "No Python $* found (python$* on the PATH, or pyenv's)."; exit 1; }; \
+	  echo "$$p -m venv .venv-$*"; $$p -m venv .venv-$*; }
+	.venv-$*/bin/python -m pip install --quiet --no-compile -e ".[test]"
+	@touch $@
 
 # The fast tier alone (tests/fast/): the app in this process against one shared offline Stripe;
 # no lab process, browser, notebook or newman. Well under a minute; `make test` runs it too.
@@ -96,4 +121,4 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache node_modules client/node_modules client/dist
+	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache node_modules client/node_modules client/dist

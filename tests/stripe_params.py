@@ -75,14 +75,19 @@ def endpoint_of(method: str, path: str) -> tuple[str, str] | None:
     return None
 
 
+# NotRequired[...] / Required[...]: typing's own from Python 3.11 (typing_extensions' before).
+_REQUIRED_MARKERS = tuple({typing_extensions.NotRequired, typing_extensions.Required,
+                           getattr(typing, "NotRequired", typing_extensions.NotRequired),
+                           getattr(typing, "Required", typing_extensions.Required)})
+
+
 def _resolve(annotation: Any, namespace: dict) -> Any:
     while True:
         if isinstance(annotation, str):
             annotation = eval(annotation, namespace)  # noqa: S307 - the SDK's own annotations
         elif isinstance(annotation, typing.ForwardRef):
             annotation = eval(annotation.__forward_arg__, namespace)  # noqa: S307
-        elif get_origin(annotation) in (typing_extensions.NotRequired, typing_extensions.Required,
-                                        typing.NotRequired, typing.Required):
+        elif get_origin(annotation) in _REQUIRED_MARKERS:
             annotation = get_args(annotation)[0]
         else:
             return annotation

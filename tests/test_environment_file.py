@@ -3,7 +3,11 @@ here, so this checks it statically: the YAML parses, every conda spec parses, th
 admits Python 3.11, and the pip pins are exactly pyproject's."""
 import re
 import sys
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser from PyPI (tomli, a test extra)
+    import tomli as tomllib
 
 import yaml
 from rattler import MatchSpec, Version, VersionSpec

@@ -22,12 +22,16 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 import types
 import typing
 from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser from PyPI (tomli, a test extra)
+    import tomli as tomllib
 
 import pytest
 import requests

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Any
 
 from . import alerts, orders
+from .compat import StrEnum
 
 log = logging.getLogger(__name__)
 

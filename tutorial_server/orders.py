@@ -13,8 +13,8 @@ import secrets
 import sqlite3
 import string
 import time
-from enum import StrEnum
 
+from .compat import StrEnum
 from .pricing import PricedOrder
 
 _ALPHABET = string.ascii_letters + string.digits

@@ -1,0 +1,133 @@
+"""Which Pythons the course supports, and which of them this machine has.
+
+The supported versions are pyproject.toml's classifiers ("Programming Language :: Python ::
+3.X"); `requires-python` starts at the oldest of them. An interpreter counts as found when
+`python3.X` on the PATH runs (a pyenv shim of a version that is not active does not), or when
+pyenv has it ($PYENV_ROOT or ~/.pyenv, versions/3.X.*/bin/python3.X).
+
+    python3 tools/pythons.py pick        # the interpreter `make` builds .venv with
+    PYTHON tools/pythons.py check        # is PYTHON supported? If not, say what to install
+    python3 tools/pythons.py found       # each supported version and where it is (or "-")
+    python3 tools/pythons.py others X.Y  # the oldest and newest found other than X.Y
+
+`pick` prefers Python 3.11 (the version the stored outputs are made on and the whole suite
+runs on in CI), then the newest supported one found, then `python3` itself if it is supported.
+Written to run on any Python 3, so an old one can still say what is needed.
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREFERRED = "3.11"
+
+
+def supported():
+    """["3.10", "3.11", ...] from pyproject.toml's classifiers, oldest first."""
+    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
+        text = f.read()
+    found = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', text)
+    return sorted(set(found), key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def _run(path):
+    """(version "3.X", the interpreter's own path) of the Python at `path`, or (None, None)."""
+    try:
+        out = subprocess.run(
+            [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True,
+            timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    parts = out.stdout.strip().split(" ", 1)
+    return (parts[0], parts[1]) if out.returncode == 0 and len(parts) == 2 else (None, None)
+
+
+def _version_of(path):
+    return _run(path)[0]
+
+
+def find(version):
+    """The path of a working Python `version` ("3.12"), or None. A pyenv shim is resolved to
+    the interpreter it runs."""
+    on_path = shutil.which("python" + version)
+    if on_path:
+        got, executable = _run(on_path)
+        if got == version:
+            return executable
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    builds = glob.glob(os.path.join(pyenv, "versions", version + ".*", "bin", "python" + version))
+    builds = [b for b in builds if re.search(r"/%s\.\d+/bin/" % re.escape(version), b)]
+    for build in sorted(builds, key=lambda b: int(b.split(os.sep)[-3].split(".")[2]), reverse=True):
+        if _version_of(build) == version:
+            return build
+    return None
+
+
+def found():
+    """{version: path or None} for every supported version."""
+    return {version: find(version) for version in supported()}
+
+
+def pick():
+    versions = supported()
+    for version in [PREFERRED] + versions[::-1]:
+        path = find(version)
+        if path:
+            return path
+    python3 = shutil.which("python3")
+    return python3 if python3 and _version_of(python3) in versions else None
+
+
+def check():
+    """Run by the interpreter being checked: exit 0 if it is supported (a note if it is newer
+    than any tested), else say which Python this is and which are needed."""
+    versions = supported()
+    mine = "%d.%d" % sys.version_info[:2]
+    as_tuple = lambda v: tuple(int(p) for p in v.split("."))  # noqa: E731
+    if mine in versions:
+        return 0
+    if as_tuple(mine) > as_tuple(versions[-1]):
+        print("Note: Python %s is newer than the versions the course is tested on (%s to %s); "
+              "trying it." % (sys.version.split()[0], versions[0], versions[-1]))
+        return 0
+    print("Python %s (%s) is too old: the course needs Python %s to %s." % (
+        sys.version.split()[0], sys.executable, versions[0], versions[-1]))
+    print("Install one (python.org, your package manager, or pyenv), then run make again, or "
+          "point make at it: make PYTHON=/path/to/python3.12 ...")
+    return 1
+
+
+def others(main):
+    """The oldest and the newest supported version found, leaving out `main`."""
+    have = [v for v, path in found().items() if path and v != main]
+    return sorted(set(have[:1] + have[-1:]), key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def main(args):
+    command = args[0] if args else "found"
+    if command == "pick":
+        path = pick()
+        if path:
+            print(path)
+        return 0 if path else 1
+    if command == "check":
+        return check()
+    if command == "others":
+        print(" ".join(others(args[1] if len(args) > 1 else "")))
+        return 0
+    if command == "find":
+        path = find(args[1])
+        if path:
+            print(path)
+        return 0 if path else 1
+    for version, path in found().items():
+        print(version, path or "-")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
