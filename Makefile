@@ -6,7 +6,9 @@
 # newest supported Python found (python3.X on the PATH, or pyenv's), else python3; it says which
 # one it uses, and what to install if none fits (tools/pythons.py). Another one:
 # make PYTHON=/path/to/python3.12 lab   (after rm -rf .venv if .venv was made with another)
-PYTHON ?= $(shell python3 tools/pythons.py pick 2>/dev/null || command -v python3)
+ifndef PYTHON
+PYTHON := $(shell python3 tools/pythons.py pick 2>/dev/null || command -v python3)
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 # The browser the tests drive (Debian's chromium by default; any Chrome or Chromium works).
@@ -48,26 +50,20 @@ serve: $(VENV)/.lab-installed
 # kernels and browsers: on 2 cores 4 workers took about 3.5 minutes, 2 or 3 about 4.5 (one
 # process: 10); TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 4
-test: $(VENV)/.test-installed other-pythons node_modules/.installed chromium client client-check
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
-
-# The other Pythons (tests/test_python_versions.py runs the fast tier and strict nbval of the
-# notebooks on each): .venv-3.X/ with the package and its test tools, for the oldest and the newest
-# supported Python found besides .venv's own. OTHER_PYTHONS="3.10 3.12 3.13" picks them yourself;
-# OTHER_PYTHONS= none. A version that is not set up is skipped by the tests, with the reason.
+# OTHER_PYTHONS: the other Pythons the tests run the fast tier and strict nbval of the notebooks
+# on (tests/test_python_versions.py), each from .venv-3.X/ (the package and its test tools). By
+# default the oldest and the newest supported Python found besides .venv's own; the test sets
+# them up itself while the other tests run (about a minute each), so they cost little time.
+# OTHER_PYTHONS="3.10 3.12 3.13" picks them yourself; OTHER_PYTHONS= none (they are then skipped,
+# with the reason). `make other-pythons` sets them up without testing.
 OTHER_PYTHONS ?= auto
+OTHER_PYTHONS_FOUND = $(if $(filter auto,$(OTHER_PYTHONS)),$$($(BIN)/python tools/pythons.py others),$(OTHER_PYTHONS))
+test: $(VENV)/.test-installed node_modules/.installed chromium client client-check
+	TEST_OTHER_PYTHONS="$(OTHER_PYTHONS_FOUND)" $(BIN)/python -m pytest -n $(TEST_WORKERS)
+
 .PHONY: other-pythons
 other-pythons: $(VENV)/.lab-installed
-	@versions="$(OTHER_PYTHONS)"; \
-	if [ "$$versions" = auto ]; then versions=$$($(BIN)/python tools/pythons.py others); fi; \
-	for v in $$versions; do $(MAKE) --no-print-directory .venv-$$v/.test-installed || exit 1; done
-
-.venv-%/.test-installed: pyproject.toml
-	@[ -x .venv-$*/bin/python ] || { p=$$(python3 tools/pythons.py find $*) || { \
-	  echo "No Python $* found (python$* on the PATH, or pyenv's)."; exit 1; }; \
-	  echo "$$p -m venv .venv-$*"; $$p -m venv .venv-$*; }
-	.venv-$*/bin/python -m pip install --quiet --no-compile -e ".[test]"
-	@touch $@
+	$(BIN)/python tools/pythons.py setup $(OTHER_PYTHONS_FOUND)
 
 # The fast tier alone (tests/fast/): the app in this process against one shared offline Stripe;
 # no lab process, browser, notebook or newman. Well under a minute; `make test` runs it too.

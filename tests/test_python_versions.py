@@ -1,21 +1,21 @@
 """The course on every Python it supports (pyproject.toml's classifiers: 3.10 to 3.13).
 
-This suite runs on one Python (.venv's). For each other supported version this machine has, that
-version's own environment (.venv-3.X, with the package and its test tools; `make other-pythons`,
-which `make test` runs for the oldest and the newest found) runs the fast tier and every notebook
-under strict nbval (stored outputs compared, tests/nbval_sanitize.cfg's masks only), as
-subprocesses, from this checkout. A version the machine does not have, or has not set up, is
-skipped with the reason; nothing is skipped inside a run.
-
-tools/pythons.py says which versions are supported and where they are.
+This suite runs on one Python (.venv's). For each other supported version, that version's own
+environment (.venv-3.X: the package and its test tools) runs the fast tier and every notebook
+under strict nbval (stored outputs compared, with tests/nbval_sanitize.cfg's masks only), as a
+subprocess, from this checkout. `make test` names the versions in TEST_OTHER_PYTHONS (the oldest
+and the newest found, by default), and this test sets them up itself if need be, while the other
+test files run. Any other version runs if it is already set up (`make other-pythons`), and is
+skipped, with the reason, if not or if the machine does not have it. Nothing is skipped inside a
+run. tools/pythons.py says which versions are supported and where they are.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,67 +38,81 @@ NOTEBOOK_CELLS = sum(c.cell_type == "code" for p in NOTEBOOKS
                      for c in nbformat.read(p, as_version=4).cells)
 
 
+# The versions `make test` asks for (OTHER_PYTHONS): set up here, if need be, before they run.
+REQUESTED = os.environ.get("TEST_OTHER_PYTHONS", "").split()
+
+
 def child_env() -> dict:
     """This environment, less what belongs to this pytest run: its xdist worker, its record of
     Stripe requests and the lab settings its conftest set (the other run sets its own)."""
     return {k: v for k, v in os.environ.items()
-            if not k.startswith(("PYTEST_", "TUTORIAL_", "STRIPE_", "VIRTUAL_ENV"))}
+            if not k.startswith(("PYTEST_", "TUTORIAL_", "STRIPE_", "VIRTUAL_ENV", "TEST_OTHER"))}
 
 
 def environment_of(version: str):
     """(.venv-3.X's interpreter, None), or (None, why it cannot run here)."""
-    venv = ROOT / f".venv-{version}"
-    marker = venv / ".test-installed"
+    python = ROOT / f".venv-{version}" / "bin" / "python"
     if version == THIS:
         return None, f"Python {version} runs this suite itself: every other test is the check"
-    if not marker.exists():
-        found = pythons.find(version)
-        if found is None:
-            return None, (f"no Python {version} on this machine (python{version} on the PATH, "
-                          f"or pyenv's versions/{version}.*)")
-        return None, (f"Python {version} is here ({found}) but not set up for the tests: "
-                      f"make other-pythons OTHER_PYTHONS={version}")
-    if marker.stat().st_mtime < (ROOT / "pyproject.toml").stat().st_mtime:
-        return None, (f".venv-{version} is older than pyproject.toml: "
-                      f"make other-pythons OTHER_PYTHONS={version}")
-    return venv / "bin" / "python", None
+    if pythons.is_set_up(version) or version in REQUESTED:
+        return python, None
+    found = pythons.find(version)
+    if found is None:
+        return None, (f"no Python {version} on this machine (python{version} on the PATH, "
+                      f"or pyenv's versions/{version}.*)")
+    state = "out of date" if python.exists() else "not set up"
+    return None, (f"Python {version} is here ({found}) but .venv-{version} is {state}: "
+                  f"make other-pythons OTHER_PYTHONS={version}, or make test "
+                  f"OTHER_PYTHONS='{' '.join(REQUESTED + [version])}'")
 
 
 @dataclass
 class Run:
-    """One version's pytest, running: its output goes to `log`, its JUnit report to `report`."""
-    process: subprocess.Popen
+    """One version: its set-up (if needed), then its pytest run; all output goes to `log`."""
+    version: str
+    python: Path
     log: Path
     report: Path
-    started: float
+    returncode: int | None = None
+    setup_seconds: float = 0.0
+    test_seconds: float = 0.0
+
+    def __call__(self) -> None:
+        with self.log.open("w") as out:
+            started = time.monotonic()
+            self.returncode = subprocess.call(
+                [sys.executable, str(ROOT / "tools" / "pythons.py"), "setup", self.version],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.setup_seconds = time.monotonic() - started
+            if self.returncode:
+                return
+            started = time.monotonic()
+            # -n 2: each notebook whole on one of two workers (pyproject's --dist loadfile).
+            self.returncode = subprocess.call(
+                [str(self.python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2",
+                 f"--junitxml={self.report}", "tests/fast", "notebooks"],
+                cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, timeout=900)
+            self.test_seconds = time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
 def runs(request, tmp_path_factory):
-    """Every selected, set-up version's run, started at once: each spends most of its time
-    waiting on kernels and labs, so side by side they take little longer than one."""
+    """Every selected version's run, all started at once: a set-up mostly downloads and
+    unpacks, a run mostly waits on kernels and labs, so side by side they take little longer
+    than one (and under `make test` the other test files run meanwhile)."""
     selected = {item.callspec.params["version"] for item in request.session.items
                 if item.module is sys.modules[__name__] and hasattr(item, "callspec")}
-    started: dict[str, Run] = {}
+    started: dict[str, tuple[Run, threading.Thread]] = {}
     for version in sorted(selected):
         python, _why = environment_of(version)
-        if python is None:
-            continue
-        folder = tmp_path_factory.mktemp(f"python-{version}")
-        log, report = folder / "pytest.log", folder / "report.xml"
-        with log.open("w") as out:
-            # -n 2: each notebook whole on one of two workers (pyproject's --dist loadfile).
-            process = subprocess.Popen(
-                [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2",
-                 f"--junitxml={report}", "tests/fast", "notebooks"],
-                cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
-        started[version] = Run(process, log, report, time.monotonic())
-    yield started
-    for run in started.values():
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.wait()
+        if python is not None:
+            folder = tmp_path_factory.mktemp(f"python-{version}")
+            run = Run(version, python, folder / "output.log", folder / "report.xml")
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            started[version] = (run, thread)
+    return started
 
 
 def outcomes(report) -> dict[str, dict[str, int]]:
@@ -118,15 +132,17 @@ def test_the_fast_tier_and_the_notebooks_pass_on(version, runs):
     python, why = environment_of(version)
     if python is None:
         pytest.skip(why)
+    run, thread = runs[version]
+    thread.join(timeout=1500)
+    output = run.log.read_text() if run.log.exists() else ""
+    assert not thread.is_alive(), f"Python {version} still running after 25 minutes: {output[-3000:]}"
+    found = outcomes(run.report) if run.report.exists() else {}
+    print(f"Python {version}: set up in {run.setup_seconds:.0f} s, {found} in "
+          f"{run.test_seconds:.0f} s")
+    assert run.returncode == 0, output[-5000:]
     reported = subprocess.run([str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                               capture_output=True, text=True, check=True).stdout.strip()
     assert reported == version, f".venv-{version} runs Python {reported}"
-    run = runs[version]
-    returncode = run.process.wait(timeout=900)
-    output = run.log.read_text()
-    found = outcomes(run.report) if run.report.exists() else {}
-    print(f"Python {version}: {found}, {time.monotonic() - run.started:.0f} s after the start")
-    assert returncode == 0, output[-5000:]
     # Every code cell of every notebook compared with its stored outputs, nothing skipped, and
     # the fast tier beside them.
     assert found.get("notebooks") == {"passed": NOTEBOOK_CELLS}, found

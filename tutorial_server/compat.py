@@ -14,7 +14,10 @@ if sys.version_info >= (3, 11):
 else:
     class StrEnum(str, Enum):
         """enum.StrEnum as Python 3.11 has it: str() and format() give the member's value."""
-        __str__ = str.__str__
-        __format__ = str.__format__
+        def __str__(self) -> str:
+            return str.__str__(self)
+
+        def __format__(self, format_spec: str) -> str:
+            return str.__format__(self, format_spec)
 
 __all__ = ["StrEnum"]
