@@ -41,7 +41,7 @@ lab: $(VENV)/.lab-installed
 	@if command -v npm >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory client || echo "The React shop (/shop/) did not build (Node.js 20.19+ needed); the lab starts without it."; \
 	else echo "The React shop at /shop/ needs Node.js 20.19+ and npm: install them, then run make client."; fi
-	$(BIN)/python -m tutorial_server.lab lab
+	$(BIN)/python -m tutorial_server.lab lab --no-shop-build
 
 serve: $(VENV)/.lab-installed
 	$(BIN)/python -m tutorial_server.lab serve

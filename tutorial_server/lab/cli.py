@@ -28,6 +28,7 @@ from ..reconcile import describe, reconcile
 from ..security import OneLineFormatter
 from . import cli_events
 from .app import create_lab_app
+from .course_folder import build_shop, install_settings_override, notebook_folder
 from .proxied import secret_from_environment
 from .launcher import run_lab, run_serve
 from .process import read_lab_state
@@ -131,7 +132,15 @@ def _quiet_or_verbose(verbose: bool) -> None:
 def cmd_lab(args) -> None:
     if args.jupyter_port is not None:  # JupyterLab reads its port from JUPYTER_PORT
         os.environ["JUPYTER_PORT"] = str(args.jupyter_port)
-    run_lab(_settings(args), open_browser=not args.no_browser)
+    settings = _settings(args)
+    notebook_folder()  # says where to start it if the notebooks are not there
+    # Without make (pip alone, Windows): what `make lab` does around the lab (course_folder.py).
+    install_settings_override()
+    if not args.no_shop_build:
+        note = build_shop()
+        if note:
+            print(note, flush=True)
+    run_lab(settings, open_browser=not args.no_browser)
 
 
 def cmd_reconcile(args) -> None:
@@ -221,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
                      "one)")
     lab.add_argument("--db")
     lab.add_argument("--no-browser", action="store_true")
+    lab.add_argument("--no-shop-build", action="store_true",
+                     help="do not build the React shop with npm when it is not built (make lab "
+                     "builds it first)")
     lab.set_defaults(func=cmd_lab)
 
     rec = sub.add_parser("reconcile", help="settle orders whose webhook never arrived")

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import security
-from ..config import PROJECT_ROOT, Settings
+from ..config import Settings
 from ..db import connect
 from ..reconcile import DEFAULT_INTERVAL_SECONDS, BackgroundReconcile, describe, reconcile
 from .addresses import class_addresses, shared_lab_warning, url_from_here
 from .app import create_lab_app
+from .course_folder import notebook_folder
 from .http_server import AppSlot, check_port_free, make_server
 from .hub import SocketServer, banner_lines
 from .offline_stripe import (OfflineBackend, StandInDidNotStart, WebhookWatchdog,
@@ -268,7 +269,7 @@ def run_lab(settings: Settings, open_browser: bool = True) -> None:
         lab.start()
         lab.serve_in_thread()
         lab.announce()
-        argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={PROJECT_ROOT / 'notebooks'}"]
+        argv = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebook_folder()}"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             argv.append("--allow-root")
         if not open_browser:

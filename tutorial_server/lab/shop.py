@@ -18,6 +18,7 @@ from flask import Blueprint, current_app, make_response, send_from_directory
 
 from ..config import PROJECT_ROOT
 from ..pages import content_security_policy
+from .course_folder import course_folder
 
 bp = Blueprint("shop", __name__, url_prefix="/shop")
 
@@ -31,16 +32,23 @@ NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Shop not built · Stripe payments lab</title>
 </head><body><main><h1>The React shop is not built yet</h1>
 <p>The shop at <code>/shop/</code> is built from <code>client/</code> with Node.js (20.19 or
-later) and npm. In the project folder run <code>make client</code>, then reload this page.</p>
+later) and npm. In the project folder run <code>make client</code> (without make: in
+<code>client/</code>, <code>npm ci</code> then <code>npm run build</code>), then reload this page.</p>
 <p>Meanwhile the <a href="../dashboard">dashboard</a> and every checkout page work without it.</p>
 </main></body></html>
 """
 
 
 def dist_folder() -> Path:
+    """The build: `make client`'s in the package's folder; else, for a plain `pip install .`
+    started in a clone, the clone's; else an installed copy's."""
     if current_app.config.get("SHOP_DIST"):
         return Path(current_app.config["SHOP_DIST"])
-    return DIST if DIST.is_dir() or not INSTALLED_DIST.is_dir() else INSTALLED_DIST
+    folder = course_folder()
+    for dist in (DIST, folder / "client" / "dist" if folder else DIST, INSTALLED_DIST):
+        if dist.is_dir():
+            return dist
+    return DIST
 
 
 def _secured(response):
