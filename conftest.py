@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent
 # `make test` spreads the run over processes (pytest-xdist, --dist loadfile): each file goes whole
 # to one worker, in the order collected. The files that take longest go first, so that none of
 # them starts last and keeps the run going on one worker while the others sit idle. (Measured
-# with --durations=0; the rest keep their order.)
-LONGEST_FIRST = ["tests/test_hub.py", "tests/test_hub_users.py", "tests/test_lab_in_browser.py", "tests/test_notebooks.py",
+# with --durations=0; the rest keep their order. The other Pythons' runs go first of all: set-ups
+# and runs that mostly wait, side by side with everything else.)
+LONGEST_FIRST = ["tests/test_python_versions.py", "tests/test_hub.py", "tests/test_hub_users.py", "tests/test_lab_in_browser.py", "tests/test_notebooks.py",
                  "tests/test_cli_events.py", "tests/test_jupyter_proxy.py",
                  "tests/test_trust_boundaries.py", "tests/test_notebooks_test_mode.py",
                  "tests/test_learner_paths.py", "tests/test_pages_browser.py",

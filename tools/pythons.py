@@ -129,10 +129,17 @@ def setup(version):
             print("No Python %s found (python%s on the PATH, or pyenv's)." % (version, version))
             return 1
         subprocess.check_call([base, "-m", "venv", venv(version)])
-    # --no-compile: the tests import a small part of what is installed; what they import is
-    # compiled then (it saves about a third of the install's time).
-    status = subprocess.call([python, "-m", "pip", "install", "--quiet", "--no-compile",
-                              "--disable-pip-version-check", "-e", ROOT + "[test]"], cwd=ROOT)
+    # This Python's pip installs into the other environment when it can (pip 22.3 and later:
+    # --python): a new venv's own pip may be old (Python 3.10's: 23.0, about 1.6 times the CPU
+    # time). --no-compile: the tests import a small part of what is installed, compiled then
+    # (about half the install's CPU time).
+    pip = [sys.executable, "-m", "pip", "--python", python]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    if subprocess.call(pip + ["--version"], **quiet) != 0:
+        pip = [python, "-m", "pip"]
+    status = subprocess.call(pip + ["install", "--quiet", "--no-compile",
+                                    "--disable-pip-version-check", "-e", ROOT + "[test]"],
+                             cwd=ROOT)
     if status == 0:
         open(marker(version), "w").close()
     return status
