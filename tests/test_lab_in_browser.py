@@ -1,7 +1,7 @@
 """The learner's main path, end to end: `make lab`, then every notebook, Run All, in the
 JupyterLab it starts, in real Chromium.
 
-The lab is started exactly as `make lab` starts it (`python -m tutorial_server.lab lab`, from the
+The lab is started exactly as `make lab` starts it (`python -m tutorial_server.lab lab --no-shop-build`, from the
 project folder, with the learner's environment), plus `--no-browser`. What the test adds keeps
 it off the developer's own things: a temporary database (TUTORIAL_DB), free ports (PORT=0 for
 the lab, JUPYTER_PORT for JupyterLab), its own JupyterLab token, settings (autosave off, so the
@@ -80,8 +80,9 @@ def make_lab(tmp_path_factory):
                      JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_DATA_DIR=str(tmp / "data"))
     before = _digest()
     started = time.monotonic()
-    # The Makefile's `lab` target: $(BIN)/python -m tutorial_server.lab lab
-    lab = LabProcess(db, argv=[sys.executable, "-m", "tutorial_server.lab", "lab", "--no-browser"],
+    # The Makefile's `lab` target: $(BIN)/python -m tutorial_server.lab lab --no-shop-build
+    lab = LabProcess(db, argv=[sys.executable, "-m", "tutorial_server.lab", "lab", "--no-browser",
+                               "--no-shop-build"],
                      env=env, log=tmp / "lab.log")
     try:
         lab.start(timeout=60)  # the lab's state file: its server is up; JupyterLab comes next
