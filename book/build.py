@@ -2,6 +2,7 @@
 
     .venv/bin/python book/build.py          # the learners' book: build/book/index.html
     .venv/bin/python book/build.py --key    # the instructor's key, with solutions: build/book-key/
+    .venv/bin/python book/build.py [--key] --out DIR    # into DIR (its sources in DIR-src/)
 
 The chapters are notebooks/00-08 with their stored outputs (nothing is executed), then the
 offline-differences appendix; the guides in docs/ are the second part. The sources are copied
@@ -112,7 +113,7 @@ def build(key: bool = False, out: Path | None = None) -> Path:
     started = time.monotonic()
     name = "book-key" if key else "book"
     out = out or ROOT / "build" / name
-    staging = ROOT / "build" / f"{name}-src"
+    staging = out.parent / f"{out.name}-src"
     meta = stage(staging, key, read_launch_config(BOOK / "launch.ini"))
     (staging / "book-meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     env = {**os.environ, "BOOK_META": str(staging / "book-meta.json"),
@@ -139,8 +140,13 @@ def build(key: bool = False, out: Path | None = None) -> Path:
     return out
 
 
-if __name__ == "__main__":
-    args = sys.argv[1:]
-    if args not in ([], ["--key"]):
+def main(args: list[str]) -> None:
+    key = "--key" in args
+    rest = [a for a in args if a != "--key"]
+    if rest and (len(rest) != 2 or rest[0] != "--out"):
         raise SystemExit(__doc__)
-    build(key=args == ["--key"])
+    build(key=key, out=Path(rest[1]).resolve() if rest else None)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

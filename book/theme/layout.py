@@ -63,6 +63,7 @@ def page_html(*, book_title: str, title: str, body: str, nav: str, pager: str,
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} · {escape(book_title)}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="book.css">
 </head>
 <body>
