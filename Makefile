@@ -41,7 +41,7 @@ serve: $(VENV)/.lab-installed
 # kernels and browsers: on 2 cores 4 workers took about 3.5 minutes, 2 or 3 about 4.5 (one
 # process: 10); TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 4
-test: $(VENV)/.test-installed node_modules/.installed chromium client client-check
+test: $(VENV)/.test-installed node_modules/.installed chromium client client-check book
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # The fast tier alone (tests/fast/): the app in this process against one shared offline Stripe;
@@ -81,6 +81,22 @@ client/dist/vendor/mermaid.min.js: client/dist/index.html client/node_modules/.i
 
 client-check: client/node_modules/.installed
 	cd client && npm run --silent typecheck
+
+# The course as a book (book/): notebooks 00-08 with their stored outputs, then the guides, as
+# static HTML in build/book/ (open build/book/index.html), built with no network access.
+# Jupyter Book 2 (pinned in pyproject's [book] extra) needs Node.js; the diagrams need `make client`.
+# `make book-key`: the instructor's private book, solutions in place, in build/book-key/.
+# book/launch.ini: the class hub and repository the "Run this chapter" boxes link to.
+.PHONY: book book-key
+$(VENV)/.book-installed: pyproject.toml $(VENV)/.lab-installed
+	$(BIN)/python -m pip install --quiet -e ".[book]"
+	@touch $@
+
+book: $(VENV)/.book-installed client
+	$(BIN)/python book/build.py
+
+book-key: $(VENV)/.book-installed client
+	$(BIN)/python book/build.py --key
 
 # Browser tests drive Debian's chromium through Playwright (never `playwright install`).
 chromium:
