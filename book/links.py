@@ -43,5 +43,8 @@ def _rewrite(match: re.Match, source: str, in_book: set[str], root: Path,
     if url:
         return f"[{text}]({url}{'#' + fragment if fragment else ''})"
     shown = resolved + ("/" if (root / resolved).is_dir() else "")
-    return text if shown.rstrip("/") in text else f"{text} (`{shown}`)"
+    if text in (resolved, shown):
+        return f"`{shown}`"
+    named = (resolved, posixpath.basename(resolved), posixpath.splitext(posixpath.basename(resolved))[0])
+    return text if any(n and n in text for n in named) else f"{text} (`{shown}`)"
 

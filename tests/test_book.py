@@ -57,7 +57,11 @@ def test_the_book_is_built_offline_with_every_chapter_and_guide(books):
         assert set(chapter_pages(folder)) == set(NOTEBOOKS), name
         assert {f"{g}.html" for g in GUIDES} <= {p.name for p in folder.glob("*.html")}
         assert (folder / "vendor" / "mermaid.min.js").is_file()
-        assert "render.py: " not in output.replace("render.py: 17 pages", ""), output
+        # MyST's only warnings: GitHub-style heading anchors it does not know (the theme gives
+        # each heading that anchor too; the link test below proves they land)
+        warnings = [line for line in output.splitlines() if "⚠️" in line]
+        assert all("No target for internal reference" in w or "Cross reference target was not found" in w
+                   for w in warnings), warnings
     if not books["learner"][2]:
         pytest.skip("this machine cannot take the network away (unshare -n): built with it")
 
@@ -92,7 +96,7 @@ def test_each_chapter_has_a_run_box_and_with_a_hub_an_nbgitpuller_launch_link(bo
                                        "urlpath": [f"lab/tree/stripe-payments-lab/notebooks/{notebook.name}"]}
         assert url.query.index("repo=") < url.query.index("branch=") < url.query.index("urlpath=")
     key = books["key"][0]
-    assert not any("git-pull" in p.read_text(encoding="utf-8") for p in key.glob("*.html"))
+    assert not any('class="launch"' in p.read_text(encoding="utf-8") for p in key.glob("*.html"))
 
 
 def test_no_file_of_the_built_books_holds_a_secret(books):

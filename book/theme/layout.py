@@ -36,7 +36,7 @@ def nav_html(entries: list[dict], current: str) -> str:
         items.append(f'<li><a href="{escape(entry["file"])}"{here}>{escape(entry["title"])}</a></li>')
     if part is not None:
         items.append("</ul></li>")
-    return ('<nav class="toc" aria-labelledby="toc-title"><h2 id="toc-title">Contents</h2><ul>'
+    return ('<nav class="toc" aria-labelledby="toc-title"><h2 id="toc-title">In this book</h2><ul>'
             + "".join(items) + "</ul></nav>")
 
 

@@ -140,7 +140,7 @@ class PageRenderer:
     def node_outputs(self, node):
         if node.get("visibility") == "remove" or not node.get("children"):
             return ""
-        inner = "".join(self.render(c) for c in node["children"])
+        inner = "".join(self.render(c) for c in merge_streams(node["children"]))
         return f'<div class="outputs" role="group" aria-label="Output">{inner}</div>\n'
 
     def node_output(self, node):
@@ -190,6 +190,21 @@ class PageRenderer:
 
     def node_footnoteReference(self, node):
         return f"<sup>{escape(str(node.get('label', '')))}</sup>"
+
+
+def merge_streams(outputs: list[dict]) -> list[dict]:
+    """Consecutive prints to the same stream as one block, as Jupyter shows them."""
+    merged: list[dict] = []
+    for node in outputs:
+        data = node.get("jupyter_data") or {}
+        last = merged[-1].get("jupyter_data", {}) if merged else {}
+        if (data.get("output_type") == "stream" and last.get("output_type") == "stream"
+                and data.get("name") == last.get("name")):
+            text = "".join(last.get("text", "")) + "".join(data.get("text", ""))
+            merged[-1] = {**merged[-1], "jupyter_data": {**last, "text": text}}
+        else:
+            merged.append(node)
+    return merged
 
 
 def warn(problems: list[str], page: str) -> None:

@@ -1,6 +1,6 @@
 """A notebook's stored outputs as HTML, the richest safe form first: a Mermaid diagram
 (text/vnd.mermaid, drawn by diagrams.js), sanitised HTML, an image, then plain text. A widget
-cannot run in a static page: its text form is shown with a note saying so."""
+cannot run in a static page: a note says so."""
 from __future__ import annotations
 
 import base64
@@ -51,11 +51,9 @@ def render_output(output: dict, fetch) -> tuple[str, int]:
     data = output.get("data") or {}
     if "text/vnd.mermaid" in data:
         return mermaid_block(_text(_content(data["text/vnd.mermaid"], fetch))), 1
-    if WIDGET in data:
-        text = _text(_content(data.get("text/plain", ""), fetch))
-        return ('<div class="widget-fallback"><p class="note">An interactive widget: run the '
-                'notebook in Jupyter to use it. Its stored text:</p>' + _pre(text, "plain") +
-                "</div>"), 0
+    if WIDGET in data:  # its text form is only the widget's repr: say what it is instead
+        return ('<p class="widget-fallback">Here the notebook shows an interactive widget; it '
+                "works when you run the notebook in Jupyter.</p>"), 0
     if "text/html" in data:
         return f'<div class="output html">{sanitise_html(_text(_content(data["text/html"], fetch)))}</div>', 0
     for mime in IMAGES:
