@@ -22,14 +22,16 @@ SAMPLE_REPOSITORY = "https://github.com/example-school/stripe-payments-lab.git"
 
 
 def no_network_prefix() -> list[str]:
-    """`unshare -n` (a network namespace with loopback only) when this process may make one."""
+    """`unshare -n` (a network namespace with loopback only; as a user, `unshare -rn`) when this
+    machine lets the tests make one; else nothing."""
     unshare, ip = shutil.which("unshare"), shutil.which("ip")
     if not unshare or not ip:
         return []
-    probe = subprocess.run([unshare, "-n", ip, "link", "set", "lo", "up"], capture_output=True)
-    if probe.returncode != 0:
-        return []
-    return [unshare, "-n", "sh", "-c", f'{ip} link set lo up && exec "$@"', "offline"]
+    for flags in (["-n"], ["-r", "-n"]):
+        if subprocess.run([unshare, *flags, ip, "link", "set", "lo", "up"],
+                          capture_output=True).returncode == 0:
+            return [unshare, *flags, "sh", "-c", f'{ip} link set lo up && exec "$@"', "offline"]
+    return []
 
 
 def build_book(out: Path, key: bool = False, **config: str) -> tuple[float, str, bool]:

@@ -133,15 +133,18 @@ def _has_diagram(notebook: Path) -> bool:
     return "```mermaid" in text or "text/vnd.mermaid" in text
 
 
-def test_in_chromium_every_page_answers_draws_its_diagrams_and_shows_its_outputs(books, browser):
+def test_in_chromium_every_page_answers_its_links_land_its_diagrams_and_outputs_show(books, browser):
     folder = books["learner"][0]
     chapters = {page: notebook for notebook, page in chapter_pages(folder).items()}
+    links, ids = [], {}
     with serve(folder) as site, browser_page(browser, 1200, 900) as page:
         requested: list[str] = []
         page.on("request", lambda r: requested.append(r.url))
         for html in sorted(p.name for p in folder.glob("*.html")):
             answer = page.goto(f"{site}/{html}")
             assert answer.status == 200, html
+            links += [(html, href) for href in page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")]
+            ids[f"/{html}"] = set(page.eval_on_selector_all("[id]", "es => es.map(e => e.id)"))
             drawings = page.locator("pre.mermaid").count()
             if drawings:
                 page.wait_for_selector("body[data-diagrams=drawn]", timeout=20_000)
@@ -158,6 +161,12 @@ def test_in_chromium_every_page_answers_draws_its_diagrams_and_shows_its_outputs
         assert page.locator(".outputs figure.diagram svg").count() >= 1
     assert requested and all(url.startswith(site) for url in requested), \
         [u for u in requested if not u.startswith(site)]
+    # every link on the book's own origin lands on a page of the book, and on an id there
+    for html, href in links:
+        url = urlsplit(href)
+        if f"{url.scheme}://{url.netloc}" == site:
+            assert url.path in ids, f"{html}: {href}"
+            assert not url.fragment or url.fragment in ids[url.path], f"{html}: {href}"
 
 
 def test_axe_finds_nothing_serious_on_the_index_a_chapter_and_a_guide(books, browser):
