@@ -115,7 +115,8 @@ def test_the_learners_book_has_no_solution_and_the_key_has_each(books):
     for number, solution in SOLUTIONS.items():
         assert escape(solution.rstrip()) in key, number
         assert escape(solution.rstrip()) not in learner, number
-    assert "instructor&#x27;s key" in key or "instructor's key" in key
+    assert key.count('<meta name="robots" content="noindex, nofollow">') == 17
+    assert "The instructor's key" in key and "robots" not in learner
 
 
 def _stored_text(notebook: Path) -> str:

@@ -53,16 +53,19 @@ def prev_next(previous: dict | None, following: dict | None) -> str:
 
 
 def page_html(*, book_title: str, title: str, body: str, nav: str, pager: str,
-              diagrams: bool, note: str = "") -> str:
+              diagrams: bool, key: bool = False) -> str:
+    """One page. The instructor's key says so on every page and asks search engines to stay out."""
     scripts = ('<script src="vendor/mermaid.min.js"></script>\n<script src="diagrams.js"></script>'
                if diagrams else "")
-    note_html = f'<p class="book-note">{escape(note)}</p>' if note else ""
+    note_html = ('<p class="book-note">The instructor\'s key: it holds the exercises\' solutions; '
+                 "do not publish it to learners.</p>") if key else ""
+    robots = '<meta name="robots" content="noindex, nofollow">\n' if key else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} · {escape(book_title)}</title>
+{robots}<title>{escape(title)} · {escape(book_title)}</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="book.css">
 </head>

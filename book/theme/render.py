@@ -75,9 +75,7 @@ def main() -> None:
             nav=nav_html(entries, entry["file"]),
             pager=prev_next(pages[number - 1] if number else None,
                             pages[number + 1] if number + 1 < len(pages) else None),
-            diagrams=renderer.diagrams > 0,
-            note="The instructor's key: it holds the exercises' solutions; do not publish it "
-                 "to learners." if meta.get("key") else "")
+            diagrams=renderer.diagrams > 0, key=bool(meta.get("key")))
         (out / entry["file"]).write_text(html, encoding="utf-8")
         warn(renderer.problems, entry["file"])
         problems += len(renderer.problems)
