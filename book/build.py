@@ -119,7 +119,8 @@ def build(key: bool = False, out: Path | None = None) -> Path:
     env = {**os.environ, "BOOK_META": str(staging / "book-meta.json"),
            # render.py runs as `python3`: this interpreter's, first on PATH
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1", "CI": "1",
+           # MyST serves the pages to render.py on loopback only
+           "HOST": "127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1", "CI": "1",
            "DO_NOT_TRACK": "1", "NPM_CONFIG_UPDATE_NOTIFIER": "false"}
     run = subprocess.run([sys.executable, "-m", "jupyter_book", "build", "--html"], cwd=staging,
                          env=env, capture_output=True, text=True, timeout=600)
