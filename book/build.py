@@ -136,8 +136,9 @@ def build(key: bool = False, out: Path | None = None) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out)
     pages = len(list(out.glob("*.html")))
+    shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
     print(f"Built the {'key' if key else 'book'}: {pages} pages in "
-          f"{time.monotonic() - started:.1f} s: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/index.html")
+          f"{time.monotonic() - started:.1f} s: {shown}/index.html")
     return out
 
 

@@ -45,6 +45,7 @@ def _rewrite(match: re.Match, source: str, in_book: set[str], root: Path,
     shown = resolved + ("/" if (root / resolved).is_dir() else "")
     if text in (resolved, shown):
         return f"`{shown}`"
-    named = (resolved, posixpath.basename(resolved), posixpath.splitext(posixpath.basename(resolved))[0])
+    name = posixpath.basename(resolved)
+    named = (resolved, name, posixpath.splitext(name)[0])
     return text if any(n and n in text for n in named) else f"{text} (`{shown}`)"
 

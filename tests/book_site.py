@@ -106,6 +106,7 @@ def broken_links(folder: Path) -> list[str]:
             target = parts.path or name
             if not (folder / target).is_file():
                 broken.append(f"{name}: {href} (no such file)")
-            elif parts.fragment and (target not in pages or parts.fragment not in pages[target].ids):
+            elif parts.fragment and (target not in pages
+                                     or parts.fragment not in pages[target].ids):
                 broken.append(f"{name}: {href} (no such anchor)")
     return broken

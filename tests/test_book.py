@@ -30,11 +30,11 @@ def books(tmp_path_factory):
     """{'learner': folder, 'key': folder}, each built once, without network."""
     tmp = tmp_path_factory.mktemp("books")
     built = {}
-    for name, key, config in (("learner", False, {"hub_url": SAMPLE_HUB, "repository": SAMPLE_REPOSITORY,
-                                                   "branch": "main"}),
-                              ("key", True, {})):
+    sample = {"hub_url": SAMPLE_HUB, "repository": SAMPLE_REPOSITORY, "branch": "main"}
+    for name, key, config in (("learner", False, sample), ("key", True, {})):
         seconds, output, offline = build_book(tmp / name, key=key, **config)
-        print(f"\nbook build ({name}): {seconds:.1f} s, {'no network (unshare -n)' if offline else 'network present'}")
+        network = "no network (unshare -n)" if offline else "network present"
+        print(f"\nbook build ({name}): {seconds:.1f} s, {network}")
         print(output.strip())
         built[name] = (tmp / name, output, offline)
     return built
@@ -60,8 +60,8 @@ def test_the_book_is_built_offline_with_every_chapter_and_guide(books):
         # MyST's only warnings: GitHub-style heading anchors it does not know (the theme gives
         # each heading that anchor too; the link test below proves they land)
         warnings = [line for line in output.splitlines() if "⚠️" in line]
-        assert all("No target for internal reference" in w or "Cross reference target was not found" in w
-                   for w in warnings), warnings
+        assert all("No target for internal reference" in w
+                   or "Cross reference target was not found" in w for w in warnings), warnings
     if not books["learner"][2]:
         pytest.skip("this machine cannot take the network away (unshare -n): built with it")
 
@@ -73,7 +73,8 @@ def test_no_page_refers_to_a_file_or_anchor_that_is_not_there(books):
 
 def test_files_outside_the_book_become_repository_links_or_plain_text(books):
     learner = (books["learner"][0] / "learner.html").read_text(encoding="utf-8")
-    assert 'href="https://github.com/example-school/stripe-payments-lab/blob/main/tutorial_server/checkout.py"' in learner
+    repository = "https://github.com/example-school/stripe-payments-lab"
+    assert f'href="{repository}/blob/main/tutorial_server/checkout.py"' in learner
     key = (books["key"][0] / "learner.html").read_text(encoding="utf-8")
     assert "tutorial_server/checkout.py" in key and "checkout.py\"" not in key
     for folder in (books["learner"][0], books["key"][0]):
@@ -92,8 +93,9 @@ def test_each_chapter_has_a_run_box_and_with_a_hub_an_nbgitpuller_launch_link(bo
         assert len(launch) == 1, page
         url = urlsplit(launch[0])
         assert url.path == "/hub/user-redirect/git-pull"
+        opens = f"lab/tree/stripe-payments-lab/notebooks/{notebook.name}"
         assert parse_qs(url.query) == {"repo": [SAMPLE_REPOSITORY], "branch": ["main"],
-                                       "urlpath": [f"lab/tree/stripe-payments-lab/notebooks/{notebook.name}"]}
+                                       "urlpath": [opens]}
         assert url.query.index("repo=") < url.query.index("branch=") < url.query.index("urlpath=")
     key = books["key"][0]
     assert not any('class="launch"' in p.read_text(encoding="utf-8") for p in key.glob("*.html"))
@@ -101,7 +103,8 @@ def test_each_chapter_has_a_run_box_and_with_a_hub_an_nbgitpuller_launch_link(bo
 
 def test_no_file_of_the_built_books_holds_a_secret(books):
     for name, (folder, _, _) in books.items():
-        files = [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".html", ".js", ".css", ".json")]
+        files = [p for p in folder.rglob("*")
+                 if p.is_file() and p.suffix in (".html", ".js", ".css", ".json")]
         assert len(files) > 17
         for path in files:
             found = SECRET.search(path.read_text(encoding="utf-8", errors="replace"))
@@ -134,7 +137,8 @@ def _has_diagram(notebook: Path) -> bool:
     return "```mermaid" in text or "text/vnd.mermaid" in text
 
 
-def test_in_chromium_every_page_answers_its_links_land_its_diagrams_and_outputs_show(books, browser):
+def test_in_chromium_every_page_answers_its_links_land_its_diagrams_and_outputs_show(books,
+                                                                                     browser):
     folder = books["learner"][0]
     chapters = {page: notebook for notebook, page in chapter_pages(folder).items()}
     links, ids = [], {}
@@ -144,7 +148,8 @@ def test_in_chromium_every_page_answers_its_links_land_its_diagrams_and_outputs_
         for html in sorted(p.name for p in folder.glob("*.html")):
             answer = page.goto(f"{site}/{html}")
             assert answer.status == 200, html
-            links += [(html, href) for href in page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")]
+            hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+            links += [(html, href) for href in hrefs]
             ids[f"/{html}"] = set(page.eval_on_selector_all("[id]", "es => es.map(e => e.id)"))
             drawings = page.locator("pre.mermaid").count()
             if drawings:
@@ -174,7 +179,8 @@ def test_axe_finds_nothing_serious_on_the_index_a_chapter_and_a_guide(books, bro
     folder = books["learner"][0]
     chapter = [p for n, p in chapter_pages(folder).items() if n.name.startswith("06")][0]
     with serve(folder) as site, browser_page(browser, 1200, 900) as page:
-        for name, html in (("index", "index.html"), ("chapter", chapter), ("guide", "learner.html")):
+        for name, html in (("index", "index.html"), ("chapter", chapter),
+                           ("guide", "learner.html")):
             page.goto(f"{site}/{html}")
             if page.locator("pre.mermaid").count():
                 page.wait_for_selector("body[data-diagrams=drawn]", timeout=20_000)

@@ -39,7 +39,8 @@ def launch_url(hub_url: str, repository: str, branch: str, notebook: str) -> str
     return f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?{query}"
 
 
-def repository_file_url(repository: str, branch: str, path: str, is_dir: bool = False) -> str | None:
+def repository_file_url(repository: str, branch: str, path: str,
+                        is_dir: bool = False) -> str | None:
     """A file or folder of the repository on its web page (GitHub's and GitLab's shape)."""
     if not repository:
         return None

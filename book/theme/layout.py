@@ -10,9 +10,9 @@ def run_box(notebook: str, launch: str | None) -> str:
     class hub's launch link when the book was built with one (book/launch.ini)."""
     launch_html = ""
     if launch:
-        launch_html = (f'<p><a class="launch" href="{escape(launch)}">Launch on your class hub</a>: '
-                       "opens this notebook in JupyterLab on the hub, with the course pulled into "
-                       "your home folder (nbgitpuller).</p>")
+        launch_html = (f'<p><a class="launch" href="{escape(launch)}">Launch on your class '
+                       "hub</a>: opens this notebook in JupyterLab on the hub, with the course "
+                       "pulled into your home folder (nbgitpuller).</p>")
     return f"""<aside class="run" aria-labelledby="run-this-chapter">
 <h2 id="run-this-chapter">Run this chapter</h2>
 <p>In a clone of the course: <code>make lab</code>, then open <code>{escape(notebook)}</code> in
@@ -33,7 +33,8 @@ def nav_html(entries: list[dict], current: str) -> str:
             items.append(f'<li><span class="part">{escape(part)}</span><ul>')
             continue
         here = ' aria-current="page"' if entry["file"] == current else ""
-        items.append(f'<li><a href="{escape(entry["file"])}"{here}>{escape(entry["title"])}</a></li>')
+        items.append(f'<li><a href="{escape(entry["file"])}"{here}>'
+                     f'{escape(entry["title"])}</a></li>')
     if part is not None:
         items.append("</ul></li>")
     return ('<nav class="toc" aria-labelledby="toc-title"><h2 id="toc-title">In this book</h2><ul>'
@@ -71,7 +72,9 @@ def page_html(*, book_title: str, title: str, body: str, nav: str, pager: str,
 </head>
 <body>
 <a class="skip" href="#content">Skip to the content</a>
-<header class="site"><a class="book-title" href="index.html">{escape(book_title)}</a>{note_html}</header>
+<header class="site">
+<a class="book-title" href="index.html">{escape(book_title)}</a>{note_html}
+</header>
 <div class="layout">
 {nav}
 <main id="content" tabindex="-1">

@@ -120,7 +120,8 @@ class PageRenderer:
         return f"<summary>{self.children(node)}</summary>"
 
     def node_admonition(self, node):
-        return f'<aside class="admonition {escape(str(node.get("kind", "note")))}">{self.children(node)}</aside>\n'
+        kind = escape(str(node.get("kind", "note")))
+        return f'<aside class="admonition {kind}">{self.children(node)}</aside>\n'
 
     def node_admonitionTitle(self, node):
         return f'<p class="admonition-title">{self.children(node)}</p>'

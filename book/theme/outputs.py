@@ -46,7 +46,8 @@ def render_output(output: dict, fetch) -> tuple[str, int]:
     if kind == "stream":
         return _pre(_text(output.get("text", "")), f"stream {output.get('name', 'stdout')}"), 0
     if kind == "error":
-        trace = "\n".join(output.get("traceback") or [f"{output.get('ename')}: {output.get('evalue')}"])
+        summary = f"{output.get('ename')}: {output.get('evalue')}"
+        trace = "\n".join(output.get("traceback") or [summary])
         return _pre(trace, "error"), 0
     data = output.get("data") or {}
     if "text/vnd.mermaid" in data:
@@ -55,7 +56,8 @@ def render_output(output: dict, fetch) -> tuple[str, int]:
         return ('<p class="widget-fallback">Here the notebook shows an interactive widget; it '
                 "works when you run the notebook in Jupyter.</p>"), 0
     if "text/html" in data:
-        return f'<div class="output html">{sanitise_html(_text(_content(data["text/html"], fetch)))}</div>', 0
+        html = sanitise_html(_text(_content(data["text/html"], fetch)))
+        return f'<div class="output html">{html}</div>', 0
     for mime in IMAGES:
         if mime in data:
             raw = _content(data[mime], fetch)

@@ -52,8 +52,11 @@ def main() -> None:
     entries = [{"slug": project["index"], "file": "index.html",
                 "title": index["frontmatter"].get("title", "Contents")}]
     for page in project["pages"]:
-        entries.append({"title": page["title"]} if "slug" not in page else
-                       {"slug": page["slug"], "file": f"{page['slug']}.html", "title": page["title"]})
+        if "slug" not in page:  # a part: its title only
+            entries.append({"title": page["title"]})
+        else:
+            entries.append({"slug": page["slug"], "file": f"{page['slug']}.html",
+                            "title": page["title"]})
     pages = [e for e in entries if "slug" in e]
     files = {e["slug"]: e["file"] for e in pages}
     out.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,8 @@ class _Sanitiser(HTMLParser):
         kept = []
         for name, value in attrs:
             value = value or ""
-            if name not in ATTRS or (name == "style" and ("url(" in value or "expression" in value)):
+            if name not in ATTRS or (name == "style" and ("url(" in value
+                                                          or "expression" in value)):
                 continue
             if name == "href" and not value.strip().lower().startswith(SAFE_URL):
                 continue

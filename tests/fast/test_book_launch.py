@@ -11,8 +11,9 @@ pytestmark = pytest.mark.fast
 
 
 def test_a_launch_link_pulls_the_repository_and_opens_the_notebook_in_jupyterlab():
-    url = launch_url("https://hub.example.edu/", "https://github.com/school/stripe-payments-lab.git",
-                     "main", "notebooks/05_the_customer_pays.ipynb")
+    url = launch_url("https://hub.example.edu/",
+                     "https://github.com/school/stripe-payments-lab.git", "main",
+                     "notebooks/05_the_customer_pays.ipynb")
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "hub.example.edu",
                                                         "/hub/user-redirect/git-pull")
