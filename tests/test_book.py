@@ -51,7 +51,7 @@ def chapter_pages(folder: Path) -> dict[Path, str]:
     for page in folder.glob("*.html"):
         text = page.read_text(encoding="utf-8")
         for notebook in NOTEBOOKS:
-            if f"<code>notebooks/{notebook.name}</code>" in text:
+            if f"then open <code>notebooks/{notebook.name}</code> in" in text:  # its run box
                 found[notebook] = page.name
     return found
 
