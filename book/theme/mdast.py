@@ -15,6 +15,8 @@ INLINE = {"emphasis": "em", "strong": "strong", "delete": "del", "subscript": "s
           "superscript": "sup", "underline": "u", "smallcaps": "span"}
 BLOCK = {"blockquote": "blockquote", "tableRow": "tr", "caption": "figcaption"}
 SKIP = {"comment", "footnoteDefinition", "mystTarget"}
+LONG_WORD = re.compile(r"[^\s&;]{20,}")
+BREAK_AFTER = re.compile(r"([/._])(?=\w)")
 
 
 def github_slug(text: str) -> str:
@@ -37,6 +39,7 @@ class PageRenderer:
         self.ids: set[str] = set()
         self.diagrams = 0
         self.title_done = False
+        self.in_cell = False
         self.problems: list[str] = []
 
     def render(self, node: dict) -> str:
@@ -103,15 +106,21 @@ class PageRenderer:
         rows = node.get("children", [])
         head = [r for r in rows if all(c.get("header") for c in r.get("children", []))][:1]
         body = [r for r in rows if r not in head]
-        html = "<table>"
+        # A table wider than the page scrolls in its own box, which Tab reaches (named by its
+        # column headers for screen readers).
+        columns = ", ".join(plain_text(c) for c in head[0]["children"]) if head else ""
+        html = (f'<div class="table-scroll" role="region" tabindex="0" '
+                f'aria-label="{escape("Table: " + columns if columns else "Table")}"><table>')
         if head:
             html += f"<thead>{self.render(head[0])}</thead>"
-        return html + "<tbody>" + "".join(self.render(r) for r in body) + "</tbody></table>\n"
+        return (html + "<tbody>" + "".join(self.render(r) for r in body)
+                + "</tbody></table></div>\n")
 
     def node_tableCell(self, node):
-        if node.get("header"):
-            return f'<th scope="col">{self.children(node)}</th>'
-        return f"<td>{self.children(node)}</td>"
+        self.in_cell = True
+        inner = self.children(node)
+        self.in_cell = False
+        return f'<th scope="col">{inner}</th>' if node.get("header") else f"<td>{inner}</td>"
 
     def node_details(self, node):
         return f"<details>{self.children(node)}</details>\n"
@@ -157,7 +166,10 @@ class PageRenderer:
 
     # inline
     def node_text(self, node):
-        return escape(node.get("value", ""))
+        text = escape(node.get("value", ""))
+        if self.in_cell:  # a long name (payment_intent.payment_failed) may wrap after . / _
+            text = LONG_WORD.sub(lambda m: BREAK_AFTER.sub(r"\1<wbr>", m.group(0)), text)
+        return text
 
     def node_inlineCode(self, node):
         return f"<code>{escape(node.get('value', ''))}</code>"

@@ -70,3 +70,16 @@ def test_a_link_that_leaves_the_book_is_text_and_a_problem():
     html = page.render({"type": "link", "url": "/x.py",
                         "children": [{"type": "text", "value": "x"}]})
     assert html == "x" and page.problems == ["a link that leaves the book: /x.py"]
+
+
+def test_a_table_has_column_headers_scrolls_in_its_box_and_long_names_may_wrap():
+    cell = {"type": "tableCell",
+            "children": [{"type": "text", "value": "payment_intent.payment_failed ok"}]}
+    table = {"type": "table", "children": [
+        {"type": "tableRow", "children": [{"type": "tableCell", "header": True,
+                                           "children": [{"type": "text", "value": "event"}]}]},
+        {"type": "tableRow", "children": [cell]}]}
+    html = PageRenderer(lambda url: url, no_fetch).render(table)
+    assert html.startswith('<div class="table-scroll" role="region" tabindex="0" '
+                           'aria-label="Table: event"><table><thead><tr><th scope="col">event</th>')
+    assert "<td>payment_<wbr>intent.<wbr>payment_<wbr>failed ok</td>" in html
