@@ -19,6 +19,7 @@ nbgitpuller (the `hub` extra); skipped with the reason otherwise. About three mi
 from __future__ import annotations
 
 import importlib.util
+import runpy
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -68,10 +69,18 @@ pytestmark = [pytest.mark.hub, pytest.mark.skipif(_why_skip() is not None, reaso
 
 
 def launch_link(hub_url: str, repository: str, branch: str, notebook: str) -> str:
-    """An nbgitpuller link, built by hand in the shape of the book's launch links."""
-    return (f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?repo={quote(repository, safe='')}"
+    """An nbgitpuller link in the shape of the book's launch links, built by hand; where the
+    book's own launch_url (book/theme/launch.py) is there, it must make the same link."""
+    link = (f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?repo={quote(repository, safe='')}"
             f"&branch={quote(branch, safe='')}"
             f"&urlpath={quote(f'lab/tree/{COURSE}/notebooks/{notebook}', safe='/')}")
+    book = ROOT / "book" / "theme" / "launch.py"
+    if book.is_file():
+        theirs = runpy.run_path(str(book))["launch_url"](hub_url, repository, branch,
+                                                         f"notebooks/{notebook}")
+        assert urlsplit(theirs)[:3] == urlsplit(link)[:3]
+        assert parse_qs(urlsplit(theirs).query) == parse_qs(urlsplit(link).query)
+    return link
 
 
 @contextmanager
