@@ -303,7 +303,7 @@ def test_a_class_gets_the_course_by_link_and_the_instructor_sees_its_progress(tm
                                         headers={"Authorization": f"token {mine}"},
                                         json={"path": path, "type": "notebook", "name": notebook,
                                               "kernel": {"name": "python3"}})
-                assert session.status_code == 201, session.text
+                assert session.status_code == 201, (session.text, python, python.exists())
                 _run(page, name, session.json()["kernel"]["id"],
                      _first_code_cell(Path(ada.pw_dir) / path))
             timings["five_more_notebooks_s"] = round(time.monotonic() - t0, 1)

@@ -23,6 +23,7 @@ from ..course.solutions import STUBS
 from .jupyter_proxy import NAME
 
 EXERCISES = tuple(sorted(STUBS))  # "00" .. "08": one exercise per notebook
+PAGE = 200  # users per request to the hub's API (its api_page_default_limit)
 ASK_TIMEOUT = 30  # seconds: a learner's lab that is not running yet starts on this request
 
 
@@ -61,16 +62,26 @@ def _ask_lab(hub_url: str, user: dict, token: str) -> tuple[dict | None, str]:
         return None, "lab answered something else than its progress"
 
 
+def _hub_users(api: str, token: str) -> list[dict]:
+    """Every user of the hub: its API answers a page at a time (at most its
+    api_page_max_limit, 200 by default), until a page comes back empty."""
+    users: list[dict] = []
+    while True:
+        page = requests.get(f"{api}/users", params={"offset": len(users), "limit": PAGE},
+                            headers={"Authorization": f"token {token}"}, timeout=30)
+        page.raise_for_status()
+        if not page.json():
+            return users
+        users.extend(page.json())
+
+
 def class_progress(hub_url: str, token: str, *, api_url: str | None = None,
                    remembered: dict | None = None) -> list[dict]:
     """One row per hub user, by name. `hub_url`: the hub's public address (its proxy);
     `api_url`: its REST API (default <hub_url>/hub/api). `remembered` (name -> row) keeps what
     was last seen of each learner, so a stopped server still shows its learner's progress."""
     api = (api_url or f"{hub_url.rstrip('/')}/hub/api").rstrip("/")
-    listed = requests.get(f"{api}/users", headers={"Authorization": f"token {token}"},
-                          timeout=30)
-    listed.raise_for_status()
-    users = sorted(listed.json(), key=lambda u: u["name"])
+    users = sorted(_hub_users(api, token), key=lambda u: u["name"])
     remembered = {} if remembered is None else remembered
 
     def row_for(user: dict) -> dict:
