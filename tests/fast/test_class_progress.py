@@ -3,12 +3,19 @@ GET /api/progress, and what the instructor's class view keeps of it (never a sec
 The class view on a real JupyterHub is tests/test_hub_class.py."""
 from __future__ import annotations
 
+import http.server
 import json
 import stat
+import threading
+from contextlib import contextmanager
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
 
 from tutorial_server.course.exercises import start_exercise
 from tutorial_server.course.progress import progress_file, read_progress, record_check
-from tutorial_server.lab.class_progress import _clean, as_html, as_text
+from tutorial_server.lab.class_progress import PAGE, _clean, as_html, as_text, class_progress
 from tutorial_server.lab.notebooks import copy_notebooks, shipped_notebooks
 
 
@@ -101,3 +108,72 @@ def test_copying_the_notebooks_never_overwrites_a_learners_copy(tmp_path):
     assert again["copied"] == ["02_the_server_prices_the_order.ipynb"]
     assert again["kept"] == ["01_the_client_asks.ipynb"]
     assert json.loads(mine.read_text())["mine"] is True
+
+
+@contextmanager
+def fake_hub(users: list[dict], labs: dict[str, tuple[int, dict]], token: str):
+    """A hub's REST API (users, a page at a time) and the learners' labs behind its proxy."""
+    asked: list[str] = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            asked.append(self.path)
+            if self.headers.get("Authorization") != f"token {token}":
+                return self._send(403, {"status": 403})
+            url = urlsplit(self.path)
+            if url.path == "/hub/api/users":
+                query = parse_qs(url.query)
+                offset, limit = int(query["offset"][0]), int(query["limit"][0])
+                return self._send(200, users[offset:offset + limit])
+            name = url.path.split("/")[2]
+            status, body = labs[name]
+            return self._send(status, body)
+
+        def _send(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_class_view_asks_the_hub_page_by_page_and_each_running_lab():
+    progress = {"exercises": {"01": {"checks": 1, "first_passed_at": 5}},
+                "orders": {"total": 2, "paid": 1}, "last_activity": 7}
+    def running(name: str) -> dict:
+        return {"name": name, "server": f"/user/{name}/", "pending": None}
+
+    users = ([running("ada"), running("cy"), {"name": "bob", "server": None, "pending": None},
+              {"name": "dee", "server": None, "pending": "spawn"}]
+             + [{"name": f"z{i:03d}", "server": None, "pending": None} for i in range(PAGE)])
+    labs = {"ada": (200, progress), "cy": (503, {"error": "starting"})}
+    remembered = {"bob": {"progress": _clean(progress), "seen_at": 3}}
+    with fake_hub(users, labs, "t0ken") as (hub, asked):
+        rows = {r["name"]: r for r in class_progress(hub, "t0ken", remembered=remembered)}
+        assert [p for p in asked if p.startswith("/hub/api/users")] == [
+            f"/hub/api/users?offset=0&limit={PAGE}", f"/hub/api/users?offset={PAGE}&limit={PAGE}",
+            f"/hub/api/users?offset={PAGE + 4}&limit={PAGE}"]
+        assert "/user/ada/stripe-lab/api/progress" in asked
+        assert not any(p.startswith(("/user/bob/", "/user/dee/")) for p in asked)
+        with pytest.raises(requests.HTTPError, match="403"):  # the hub refuses that token
+            class_progress(hub, "a learner's token")
+    assert len(rows) == PAGE + 4
+    assert rows["ada"]["server"] == "running" and rows["ada"]["progress"]["passed"] == ["01"]
+    assert remembered["ada"]["progress"] == rows["ada"]["progress"]  # kept for when she stops
+    assert rows["cy"]["progress"] is None and rows["cy"]["note"] == "lab answered 503"
+    assert rows["bob"]["server"] == "stopped" and rows["bob"]["progress"]["passed"] == ["01"]
+    assert rows["bob"]["note"] == "last seen while the server ran"
+    assert rows["dee"]["server"] == "starting" and rows["dee"]["progress"] is None
+    assert rows["z000"]["note"] == "not seen since this view started"
