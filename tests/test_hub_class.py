@@ -25,6 +25,7 @@ import json
 import os
 import runpy
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,7 @@ c.JupyterHub.services = [
     {{"name": "hub-test", "api_token": {token!r}}},
     {{"name": "class-progress", "url": "http://127.0.0.1:{service_port}",
       "command": [sys.executable, "-m", "tutorial_server.lab.class_progress_service",
-                  "--hub-url", "http://127.0.0.1:{port}"],
+                  "--hub-url", "http://127.0.0.1:{port}", "--remember", {remember!r}],
       "environment": {{"PYTHONPATH": {root!r}}}}},
 ]
 c.JupyterHub.load_roles = [
@@ -157,7 +158,8 @@ def class_hub(folder: Path, users: list[str], python: Path, jupyter_config: Path
         chp=str(ROOT / "node_modules" / ".bin" / "configurable-http-proxy"),
         users=[*users, "teacher"], python=str(python), token=token, service_port=free_port(),
         path=f"{python.parent}:/usr/local/bin:/usr/bin:/bin", root=str(ROOT),
-        jupyter_config=str(jupyter_config), git_config=str(jupyter_config.parent / "gitconfig")))
+        jupyter_config=str(jupyter_config), git_config=str(jupyter_config.parent / "gitconfig"),
+        remember=str(folder / "class-progress.json")))
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TUTORIAL_", "STRIPE_", "JUPYTER", "PYTHON"))}
     env["PATH"] = os.path.dirname(sys.executable) + ":" + env["PATH"]
@@ -361,6 +363,11 @@ def test_a_class_gets_the_course_by_link_and_the_instructor_sees_its_progress(tm
             assert later[name]["server"] == "stopped"
             assert later[name]["progress"]["passed"] == ["01", "02"]
             assert later[name]["note"] == "last seen while the server ran"
+            kept = tmp_path / "hub" / "class-progress.json"  # --remember: for a restart
+            assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+            assert json.loads(kept.read_text())[name]["progress"]["passed"] == ["01", "02"]
+            for leak in ("secret", "sk_test", "pi_", "whsec_", "order_"):
+                assert leak not in kept.read_text()
 
             # Her server starts again and she opens JupyterLab: it restores her six tabs, and
             # every one of them starts its kernel at once.
