@@ -87,7 +87,7 @@ def test_the_class_view_keeps_only_counts_and_escapes_names():
              "hub_last_activity": "2026-12-06T19:00:00.000000Z", "progress": kept,
              "seen_at": 1, "note": ""},
             {"name": "bob", "admin": False, "server": "stopped", "hub_last_activity": None,
-             "progress": None, "seen_at": None, "note": "not seen since this view started"}]
+             "progress": None, "seen_at": None, "note": "not seen running yet"}]
     page = as_html(rows)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "secret" not in page and "sk_x" not in page
@@ -176,4 +176,4 @@ def test_the_class_view_asks_the_hub_page_by_page_and_each_running_lab():
     assert rows["bob"]["server"] == "stopped" and rows["bob"]["progress"]["passed"] == ["01"]
     assert rows["bob"]["note"] == "last seen while the server ran"
     assert rows["dee"]["server"] == "starting" and rows["dee"]["progress"] is None
-    assert rows["z000"]["note"] == "not seen since this view started"
+    assert rows["z000"]["note"] == "not seen running yet"

@@ -97,7 +97,7 @@ def class_progress(hub_url: str, token: str, *, api_url: str | None = None,
             row.update(remembered[user["name"]])
             row["note"] = row["note"] or "last seen while the server ran"
         elif row["progress"] is None and not row["note"]:
-            row["note"] = "not seen since this view started" if row["server"] == "stopped" else ""
+            row["note"] = "not seen running yet" if row["server"] == "stopped" else ""
         return row
 
     with ThreadPoolExecutor(max_workers=8) as pool:
