@@ -5,8 +5,8 @@
     command line, where `ps` shows it to every user of the machine)
 
 It serves localstripe's own aiohttp application (`localstripe.server.app`). localstripe is
-GPL-licensed, so it stays at arm's length: this launcher is the only module that imports it,
-and it runs in a process of its own; the lab, the merchant server and the notebooks never
+GPL-licensed, so it stays at arm's length: this launcher (with stand_in_checkout.py, its
+Checkout Sessions) is the only code that imports it, and it runs in a process of its own; the lab, the merchant server and the notebooks never
 import it, and talk to it over HTTP only (offline_stripe.py starts this program).
 
 What it changes around localstripe, before any of localstripe's own code runs:
@@ -22,7 +22,9 @@ What it changes around localstripe, before any of localstripe's own code runs:
 - no CORS headers: no web page may read its answers;
 - `GET /_lab/webhooks` lists the registered endpoints (ids and URLs, never their secrets) and
   `DELETE /_lab/webhooks/<id>` removes one, so the lab's watchdog can see and remove an
-  endpoint that is not the lab's.
+  endpoint that is not the lab's;
+- Checkout Sessions, which localstripe lacks (stand_in_checkout.py): create, retrieve, expire,
+  line items, each backed by a PaymentIntent on the stand-in.
 
 When it listens, it writes one line to stdout, `listening 127.0.0.1 PORT`, and then sends its
 stdout to stderr (its log): the lab reads that line to learn the port.
@@ -42,6 +44,8 @@ from aiohttp import web
 from localstripe import resources as ls_resources  # type: ignore[import-untyped]
 from localstripe import server as ls_server
 from localstripe import webhooks as ls_webhooks
+
+from . import stand_in_checkout
 
 KEY_ENV = "TUTORIAL_STAND_IN_KEY"
 STRIPE_JS = "/js.stripe.com/v3/"
@@ -105,6 +109,7 @@ def build_app(key: str, webhook_ids: frozenset[str], port: int) -> web.Applicati
         app.on_response_prepare.remove(ls_server.add_cors_headers)
     app.router.add_get("/_lab/webhooks", list_webhooks)
     app.router.add_delete("/_lab/webhooks/{id}", remove_webhook)
+    stand_in_checkout.add_routes(app)
     return app
 
 
