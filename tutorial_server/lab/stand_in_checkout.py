@@ -1,5 +1,5 @@
 """Checkout Sessions for the offline stand-in, which has none (localstripe knows PaymentIntents,
-not Checkout). Part of the stand-in's launcher (stand_in.py mounts these routes in its process):
+not Checkout). Part of the stand-in's launcher: stand_in.py serves these routes with it:
 
     POST /v1/checkout/sessions                  create (payment mode, price_data line items)
     GET  /v1/checkout/sessions/{id}             retrieve
@@ -12,13 +12,8 @@ Each session is backed by a PaymentIntent on the stand-in, created with it. Payi
 is paying that PaymentIntent (the lab's page does it with the mock Stripe.js, as the checkout
 page does); when the stand-in reports it succeeded, the session turns `complete` and
 `checkout.session.completed` is signed and delivered like every other event. An expired session
-cancels its PaymentIntent and sends `checkout.session.expired`.
-
-What differs from real Checkout (rows of the offline-differences table): the session's
-`payment_intent` is named from the customer's first attempt on (real Stripe: the same), but
-after a declined card the next attempt gets a fresh PaymentIntent (the stand-in's cannot take
-another card); only `price_data` line items (no Price objects), cards only, no customer
-details, tax, shipping, discounts or promotion codes.
+cancels its PaymentIntent and sends `checkout.session.expired`. What differs from real
+Checkout: rows of the offline-differences table (course/differences.py).
 """
 from __future__ import annotations
 
@@ -29,14 +24,13 @@ from typing import Any
 from aiohttp import web
 # Part of the launcher, the only place that imports localstripe (GPL): see stand_in.py.
 from localstripe import resources as ls_resources  # type: ignore[import-untyped]
-from localstripe import server as ls_server
 
 MIN_LIFETIME, MAX_LIFETIME, DEFAULT_LIFETIME = 30 * 60, 24 * 3600, 24 * 3600
 MAX_LINE_ITEMS = 100
 PAGE_BASE = "/offline-checkout"  # the lab's hosted page, on the merchant server (relative)
 _ALLOWED = {"mode", "line_items", "success_url", "cancel_url", "client_reference_id",
             "metadata", "payment_intent_data", "expires_at", "customer_email",
-            "payment_method_types"}
+            "allowed_payment_method_types"}
 
 
 class CheckoutError(Exception):
@@ -48,9 +42,8 @@ class CheckoutError(Exception):
         self.status, self.param, self.code = status, param, code
 
     def response(self) -> web.Response:
-        error = {"type": "invalid_request_error", "code": self.code, "message": str(self)}
-        if self.param:
-            error["param"] = self.param
+        error = {"type": "invalid_request_error", "code": self.code, "message": str(self),
+                 "param": self.param}
         return web.json_response({"error": error}, status=self.status)
 
 
@@ -110,8 +103,7 @@ def _positive_int(value: Any, param: str) -> int:
 
 
 def _url(value: Any, param: str) -> str:
-    url = _text(value, param, 5000, required=True)
-    assert url is not None
+    url = _text(value, param, 5000, required=True) or ""
     if not url.startswith(("http://", "https://")):
         raise CheckoutError(f"Not a valid URL: {param}.", param, code="url_invalid")
     return url
@@ -143,8 +135,7 @@ def _line_item(item: Any, i: int) -> dict:
     if not isinstance(data, dict):
         raise CheckoutError(f"Missing required param: {param}[price_data].",
                             f"{param}[price_data]", code="parameter_missing")
-    currency = _text(data.get("currency"), f"{param}[price_data][currency]", 3, required=True)
-    assert currency is not None
+    currency = _text(data.get("currency"), f"{param}[price_data][currency]", 3, True) or ""
     if len(currency) != 3 or not currency.isalpha() or not currency.islower():
         raise CheckoutError("Invalid currency: a three-letter ISO code in lower case.",
                             f"{param}[price_data][currency]")
@@ -171,8 +162,8 @@ def parse_create(data: Any, now: float | None = None) -> tuple[dict, list[dict]]
                             unknown[0])
     if data.get("mode") != "payment":
         raise CheckoutError("Offline, only mode=payment is supported.", "mode")
-    if data.get("payment_method_types") not in (None, ["card"]):
-        raise CheckoutError("Offline, only card payments.", "payment_method_types")
+    if data.get("allowed_payment_method_types") not in (None, ["card"]):
+        raise CheckoutError("Offline, only card payments.", "allowed_payment_method_types")
     raw_items = data.get("line_items")
     if not isinstance(raw_items, list) or not 1 <= len(raw_items) <= MAX_LINE_ITEMS:
         raise CheckoutError(f"line_items: 1 to {MAX_LINE_ITEMS} items are required in payment "
@@ -184,7 +175,7 @@ def parse_create(data: Any, now: float | None = None) -> tuple[dict, list[dict]]
     if not isinstance(intent_data, dict) or set(intent_data) - {"metadata"}:
         raise CheckoutError("Offline, payment_intent_data takes metadata only.",
                             "payment_intent_data")
-    params = {
+    params: dict[str, Any] = {
         "success_url": _url(data.get("success_url"), "success_url"),
         "cancel_url": _url(data["cancel_url"], "cancel_url") if data.get("cancel_url") else None,
         "client_reference_id": _text(data.get("client_reference_id"), "client_reference_id",
@@ -204,16 +195,17 @@ def parse_create(data: Any, now: float | None = None) -> tuple[dict, list[dict]]
     return params, items
 
 
-def _session(request: web.Request) -> Session:
-    session = _sessions.get(request.match_info["id"])
+def session_or_404(session_id: str) -> Session:
+    """The session (expired first if its time has come), or a 404 in Stripe's shape."""
+    session = _sessions.get(session_id)
     if session is None:
-        raise CheckoutError(f"No such checkout.session: '{request.match_info['id'][:80]}'",
-                            "session", status=404, code="resource_missing")
+        raise CheckoutError(f"No such checkout.session: '{session_id[:80]}'", "session",
+                            status=404, code="resource_missing")
     _expire_if_due(session)
     return session
 
 
-def _expire(session: Session) -> None:
+def expire(session: Session) -> None:
     session.status = "expired"
     if session.intent.status != "canceled":
         try:
@@ -225,7 +217,7 @@ def _expire(session: Session) -> None:
 
 def _expire_if_due(session: Session, now: float | None = None) -> None:
     if session.status == "open" and (time.time() if now is None else now) >= session.expires_at:
-        _expire(session)
+        expire(session)
 
 
 def on_event(event: Any) -> None:
@@ -241,7 +233,7 @@ def on_event(event: Any) -> None:
     ls_resources.schedule_webhook(ls_resources.Event("checkout.session.completed", session))
 
 
-def _watch_events() -> None:
+def watch_events() -> None:
     """Wrap the stand-in's scheduler once, so that on_event hears every event."""
     original = ls_resources.schedule_webhook
     if getattr(original, "watched_by_checkout", False):
@@ -254,43 +246,26 @@ def _watch_events() -> None:
     ls_resources.schedule_webhook = schedule
 
 
-async def create(request: web.Request) -> web.Response:
-    params, items = parse_create(await ls_server.get_post_data(request))
+def create_session(data: Any) -> Session:
+    """A new session from the create request's parameters, backed by a new PaymentIntent."""
+    params, items = parse_create(data)
     intent = ls_resources.PaymentIntent._api_create(
         amount=sum(item["amount_total"] for item in items), currency=items[0]["currency"],
         metadata=params["intent_metadata"])
     session = Session(params, items, intent)
     _sessions[session.id] = session
     _by_intent[intent.id] = session
-    return web.json_response(session._export())
+    return session
 
 
-async def retrieve(request: web.Request) -> web.Response:
-    return web.json_response(_session(request)._export())
-
-
-async def expire(request: web.Request) -> web.Response:
-    session = _session(request)
-    if session.status != "open":
-        raise CheckoutError("Only Checkout Sessions with a status in [open] can be expired.",
-                            "session", code="checkout_session_not_open")
-    _expire(session)
-    return web.json_response(session._export())
-
-
-async def line_items(request: web.Request) -> web.Response:
-    session = _session(request)
-    return web.json_response({"object": "list", "has_more": False, "data": session.items,
-                              "url": f"/v1/checkout/sessions/{session.id}/line_items"})
-
-
-async def payment(request: web.Request) -> web.Response:
+def payment_for(session: Session) -> dict:
     """For the lab's offline hosted page: what the customer pays, and the client secret of the
-    PaymentIntent to pay it with. After a declined card, a fresh PaymentIntent (the stand-in's
-    cannot take another card)."""
-    session = _session(request)
-    if session.status == "open" and session.intent.status == "requires_payment_method" \
-            and session.intent.latest_charge is not None:
+    PaymentIntent to pay it with. After a declined card, or a 3-D Secure challenge left open, a
+    fresh PaymentIntent (the stand-in's cannot take another card)."""
+    stuck = session.intent.status == "requires_action" or (
+        session.intent.status == "requires_payment_method"
+        and session.intent.latest_charge is not None)
+    if session.status == "open" and stuck:
         old = session.intent
         session.intent = ls_resources.PaymentIntent._api_create(
             amount=old.amount, currency=old.currency, metadata=dict(old.metadata or {}))
@@ -298,26 +273,6 @@ async def payment(request: web.Request) -> web.Response:
         ls_resources.PaymentIntent._api_cancel(old.id)
     if session.status == "open":
         session.payment_intent = session.intent.id
-    return web.json_response({
-        "session": session._export(), "line_items": session.items,
-        "payment_intent": session.intent.id, "client_secret": session.intent.client_secret,
-        "intent_status": session.intent.status})
-
-
-@web.middleware
-async def errors(request: web.Request, handler):
-    try:
-        return await handler(request)
-    except CheckoutError as e:
-        return e.response()
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount the routes (stand_in.build_app calls it before the app starts)."""
-    _watch_events()
-    app.middlewares.append(errors)
-    app.router.add_post("/v1/checkout/sessions", create)
-    app.router.add_get("/v1/checkout/sessions/{id}", retrieve)
-    app.router.add_post("/v1/checkout/sessions/{id}/expire", expire)
-    app.router.add_get("/v1/checkout/sessions/{id}/line_items", line_items)
-    app.router.add_get("/_lab/checkout/sessions/{id}/payment", payment)
+    return {"session": session._export(), "line_items": session.items,
+            "payment_intent": session.intent.id, "client_secret": session.intent.client_secret,
+            "intent_status": session.intent.status}
