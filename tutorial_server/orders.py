@@ -66,21 +66,24 @@ def order_to_api(row: sqlite3.Row) -> dict:
         "discount": row["discount"],
         "customer": row["customer"],
         "payment_intent": row["payment_intent"],
+        "pay_with": row["pay_with"],
+        "checkout_session": row["checkout_session"],
         "last_payment_error": error,
         "cancellation_reason": row["cancellation_reason"],
     }
 
 
-def insert_order(db: sqlite3.Connection, priced: PricedOrder, customer: str) -> str:
+def insert_order(db: sqlite3.Connection, priced: PricedOrder, customer: str,
+                 pay_with: str = "payment_intent") -> str:
     """Record a priced order (call inside a transaction). Returns its id."""
     order_id = new_order_id()
     db.execute(
         "INSERT INTO orders (id, product_id, quantity, customer, subtotal, discount, amount,"
-        " currency, receipt, status, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?)",
+        " currency, receipt, status, created_at, pay_with)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?)",
         (order_id, priced.product.id, priced.quantity, customer, priced.subtotal,
          priced.discount, priced.amount, priced.currency, secrets.token_hex(12),
-         int(time.time())),
+         int(time.time()), pay_with),
     )
     return order_id
 
