@@ -43,11 +43,11 @@ as every outcome does: a signed webhook (checkout.session.completed, payment_int
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
 
+import requests
 import stripe
 from flask import Blueprint, current_app, jsonify, url_for
 
@@ -65,6 +65,10 @@ LABEL = "The lab's stand-in for Stripe's hosted Checkout page — offline only"
 SESSION_ID = re.compile(r"cs_test_[A-Za-z0-9]{1,255}")  # the stand-in's ids (test mode only)
 TOKEN = re.compile(r"tok_[A-Za-z0-9]{1,64}")
 SETTLED = ("succeeded", "processing")
+TIMEOUT_SECONDS = 5  # the stand-in answers in milliseconds or not at all
+
+_http = requests.Session()
+_http.trust_env = False  # the stand-in is on this machine: no proxy from the environment
 
 
 def _gateway():
@@ -144,10 +148,24 @@ def hosted_page(session_id: str):
 # --- its JSON half ----------------------------------------------------------------------------
 
 def _payment(session_id: str) -> dict:
-    """The stand-in's answer for its hosted page: which PaymentIntent pays the session now."""
-    response = _gateway().client.raw_request(
-        "get", f"/_lab/checkout/sessions/{session_id}/payment")
-    return json.loads(response.body)
+    """The stand-in's answer for its hosted page: which PaymentIntent pays the session now.
+    Not Stripe's API (the lab's own route on its stand-in), so not sent through the SDK."""
+    key = current_app.config["SETTINGS"].secret_key  # offline: the lab's key for its stand-in
+    try:
+        answer = _http.get(f"{current_app.config['BACKEND_URL']}/_lab/checkout/sessions/"
+                           f"{session_id}/payment", headers={"Authorization": f"Bearer {key}"},
+                           timeout=TIMEOUT_SECONDS, allow_redirects=False)
+        body = answer.json()
+    except (requests.RequestException, ValueError):
+        log.warning("the offline Stripe did not answer for the hosted page's payment")
+        raise ApiError(503, "The offline Stripe is not answering. Is the lab still running?",
+                       type="api_connection_error") from None
+    if answer.status_code == 404:
+        raise _missing(session_id)
+    if answer.status_code != 200 or not isinstance(body, dict):
+        raise ApiError(502, "The offline Stripe refused the hosted page's request.",
+                       type="api_error")
+    return body
 
 
 def _answer(session: dict, intent: dict, with_secret: bool) -> dict:
@@ -179,10 +197,7 @@ def pay(session_id: str):
     _open_session(session_id)  # 404/409 before the body is read
     token = _parse_token()
     gateway = _gateway()
-    try:
-        payment = _payment(session_id)
-    except stripe.InvalidRequestError:
-        raise _missing(session_id) from None
+    payment = _payment(session_id)
     session = payment["session"]
     intent_id = payment["payment_intent"]
     if payment["intent_status"] in SETTLED:  # a second click must not pay twice
