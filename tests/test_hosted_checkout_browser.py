@@ -188,11 +188,12 @@ def test_axe_fresh_declined_and_three_d_secure(browser, lab, customer):
                     expect(page.get_by_role("dialog")).to_be_visible()
             violations = run_axe(page)
             record(f"hosted checkout: {name}", violations)
-            serious = [v for v in violations if v["impact"] in ("serious", "critical")]
-            assert serious == [], (name, serious)
+            # None at all: as the checkout page (test_accessibility_browser.py allows no
+            # moderate finding without a reason, and names none).
+            assert violations == [], (name, violations)
         page.goto(f"{lab.url}/offline-checkout/cs_test_unknown")
         violations = run_axe(page)
         record("hosted checkout: unknown session", violations)
-        assert [v for v in violations if v["impact"] in ("serious", "critical")] == []
+        assert violations == [], violations
     finally:
         context.close()
