@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from tutorial_server.lab.webhook_sender import payment_intent_event
 from tutorial_server.trace.diagram import describe
 from tutorial_server.trace.messages import clean
 
@@ -79,3 +80,18 @@ def test_session_labels():
                                     "(200)")
     payment = {"kind": "payment", "where": "stripes_page", "intent_status": "succeeded"}
     assert describe(payment)[0] == "pay on Stripe's page: succeeded [reported by Stripe]"
+
+
+def test_the_success_page_waits_for_a_session_paid_after_a_declined_attempt(fast_lab):
+    """The customer declined once, then paid on Stripe's page, and lands on the success page
+    before the webhook: the order still names the declined PaymentIntent, but the session is
+    complete, so the page waits ("do not pay again") instead of sending them to pay again."""
+    answer = session_order(fast_lab, 1)
+    order_id, session_id = answer["order"]["id"], answer["checkout_session"]["id"]
+    declined = pay(fast_lab, session_id, "declined")
+    assert fast_lab.post_event(payment_intent_event(declined)).json()["outcome"] == \
+        "attempt_recorded"
+    assert fast_lab.order_status(order_id)["payment_intent"] == declined["id"]
+    assert pay(fast_lab, session_id)["status"] == "succeeded"  # its events not delivered yet
+    page = fast_lab.get(f"/checkout/{order_id}/complete")
+    assert 'data-payment-underway="true"' in page.text
