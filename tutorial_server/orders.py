@@ -218,9 +218,11 @@ def set_event_outcome(db: sqlite3.Connection, event_id: str, order_id: str | Non
 # --- reads for the dashboard ---------------------------------------------------------------
 
 def count_by_status(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """(status, has_pi, n): how many orders per status, with or without a PaymentIntent."""
-    return db.execute("SELECT status, payment_intent IS NOT NULL AS has_pi, COUNT(*) AS n"
-                      " FROM orders GROUP BY status, has_pi").fetchall()
+    """(status, has_pi, n): how many orders per status, with or without a PaymentIntent (or,
+    paid the other way, a Checkout Session)."""
+    return db.execute("SELECT status, (payment_intent IS NOT NULL OR checkout_session IS NOT"
+                      " NULL) AS has_pi, COUNT(*) AS n FROM orders GROUP BY status, has_pi"
+                      ).fetchall()
 
 
 def collected_by_currency(db: sqlite3.Connection) -> list[sqlite3.Row]:

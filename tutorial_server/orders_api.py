@@ -167,8 +167,20 @@ def order_or_404(db, order_id: str):
 
 @bp.get("/orders/<order_id>")
 def get_order(order_id: str):
-    order = order_or_404(get_db(), order_id)
-    return jsonify({"order": orders.order_to_api(order)})
+    db = get_db()
+    answer = orders.order_to_api(order_or_404(db, order_id))
+    if answer["checkout_session"] and not _may_see_session(db, order_id):
+        # Class mode: a Checkout Session's id is the address of its hosted page, so, like a
+        # client secret, the owner's only; classmates see enough to tell sessions apart.
+        answer["checkout_session"] = answer["checkout_session"][:14] + "\u2026"
+    return jsonify({"order": answer})
+
+
+def _may_see_session(db, order_id: str) -> bool:
+    try:
+        return learners.may_act_on(db, order_id)
+    except ApiError:  # an unknown learner key: a reader like any other
+        return False
 
 
 @bp.post("/orders/<order_id>/sync")

@@ -165,8 +165,10 @@ def payment_underway(order) -> bool:
     """
     if order["status"] == orders.PAID:
         return True
-    if order["checkout_session"] and not order["payment_intent"]:
-        try:  # paid on Stripe's page: the session knows first
+    if order["checkout_session"]:
+        # Paid on Stripe's page: the session knows first. (The order may still name a declined
+        # attempt's PaymentIntent while the next attempt's has already succeeded.)
+        try:
             session = _gateway().retrieve_checkout_session(order["checkout_session"])
         except stripe.InvalidRequestError:
             return False

@@ -176,8 +176,12 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "offline": "The stand-in has no Checkout at all.",
      "lab": "The stand-in's launcher adds create, retrieve, expire and line items "
             "(lab/stand_in_checkout.py): payment mode, price_data line items, cards only. "
-            "The lab plays the hosted page at /offline-checkout/<session>, labelled as the "
-            "lab's, with the checkout page's test cards, declines and 3-D Secure."},
+            "The lab plays the hosted page at /offline-checkout/<session> "
+            "(lab/hosted_checkout.py), labelled as the lab's, with the checkout page's card "
+            "form, test cards, declines and 3-D Secure: the browser tokenizes the card through "
+            "/offline-stripe/ and the lab confirms the session's PaymentIntent on Stripe's "
+            "behalf (POST /offline-checkout/<session>/pay); \"← back\" goes to the cancel_url. "
+            "Notebooks play its customer over the same routes (pay_on_stripes_page)."},
     {"topic": "A Checkout Session's PaymentIntent",
      "real": "Created when the customer submits Stripe's page (payment_intent is null until "
              "then); the same one takes every retry after a decline.",
@@ -185,7 +189,9 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
                 "attempt; after a declined card the next attempt gets a fresh one (the old "
                 "one is canceled), as on the lab's checkout page.",
      "lab": "checkout_sessions.link_intent links the order to the PaymentIntent its session "
-            "names, following a fresh one while the order is unpaid."},
+            "names, following a fresh one while the order is unpaid. A declined attempt's "
+            "payment_intent.payment_failed that arrives after the next attempt began names a "
+            "PaymentIntent the session no longer names: the order counts no attempt for it."},
     {"topic": "checkout.session events",
      "real": "completed (and async_payment_succeeded/failed for methods that settle later) "
              "and expired: at expires_at (24 h by default, 30 min at the least) or when "
