@@ -152,12 +152,21 @@ def test_a_session_event_whose_object_is_not_a_session_is_refused(fast_lab, obje
 
 
 def test_a_session_event_about_a_session_that_is_not_ours_settles_nothing(fast_lab):
-    other = fast_lab.gateway().client.v1.checkout.sessions.create(params={
-        "mode": "payment", "success_url": "http://127.0.0.1/ok", "metadata": {
-            "order_id": session_order(fast_lab)["order"]["id"]},
-        "line_items": [{"quantity": 1, "price_data": {
-            "currency": "usd", "unit_amount": 100, "product_data": {"name": "x"}}}]}).to_dict()
-    assert fast_lab.post_event(session_event(other)).json()["outcome"] == "unknown_order"
+    order = session_order(fast_lab)["order"]
+    sides = set()  # other sessions naming the order, their ids before and after the order's
+    for _ in range(40):
+        other = fast_lab.gateway().client.v1.checkout.sessions.create(params={
+            "mode": "payment", "success_url": "http://127.0.0.1/ok", "metadata": {
+                "order_id": order["id"]},
+            "line_items": [{"quantity": 1, "price_data": {
+                "currency": "usd", "unit_amount": 100, "product_data": {"name": "x"}}}]}).to_dict()
+        side = other["id"] < order["checkout_session"]
+        if side not in sides:
+            sides.add(side)
+            assert fast_lab.post_event(session_event(other)).json()["outcome"] == "unknown_order"
+        if len(sides) == 2:
+            break
+    assert sides == {True, False}
 
 
 def test_an_event_about_a_session_stripe_does_not_know_settles_nothing(fast_lab):
