@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tutorial_server import checkout_sessions
+from tutorial_server.db import get_db, transaction
 from tutorial_server.lab.webhook_sender import payment_intent_event
 from tutorial_server.notebook.customer import pay_with_test_card
 
@@ -143,7 +144,7 @@ def test_a_forged_session_event_is_refused_and_changes_nothing(fast_lab):
 @pytest.mark.parametrize("object_id, kind", [
     ("pi_123", "checkout.session"), ("cs_test_" + "x" * 300, "checkout.session"),
     (None, "checkout.session"), ("cs_test_a b", "checkout.session"),
-    ("cs_test_a1b2", "payment_intent"), ("cs_test_a1b2", None)])
+    ("cs_test_a1b2", "payment_intent"), ("cs_test_a1b2", "charge"), ("cs_test_a1b2", None)])
 def test_a_session_event_whose_object_is_not_a_session_is_refused(fast_lab, object_id, kind):
     event = session_event({"id": object_id, "object": kind})
     with database_unchanged(fast_lab):
@@ -196,6 +197,24 @@ def test_only_async_payment_failed_counts_a_failure_its_payment_intent_does_not_
 def test_no_order_or_no_payment_intent_links_nothing(intent_id):
     # The session of a PaymentIntent event that is not (or no longer) one of our orders'.
     assert checkout_sessions.link_intent(None, None, {"payment_intent": intent_id}) is None
+
+
+def test_only_an_expired_session_with_no_payment_cancels_and_nothing_unlinks(fast_lab):
+    """settle_session on sessions Stripe could answer: a complete one whose PaymentIntent it
+    cannot find cancels nothing; a session naming no PaymentIntent never unlinks the order's."""
+    order = session_order(fast_lab)["order"]
+    pay(fast_lab, order["checkout_session"], "declined")
+    fast_lab.post(f"/api/orders/{order['id']}/sync")  # links the declined PaymentIntent
+    linked = fast_lab.order_status(order["id"])["payment_intent"]
+    session = fast_lab.gateway().retrieve_checkout_session(order["checkout_session"])
+    with fast_lab.app.app_context(), transaction(get_db()):
+        db = get_db()
+        complete = {**session, "status": "complete", "payment_intent": None}
+        assert checkout_sessions.settle_session(db, complete, None) == ("no_change", order["id"])
+        checkout_sessions.link_intent(db, checkout_sessions.order_of(db, session),
+                                      {**session, "payment_intent": None})
+    now = fast_lab.order_status(order["id"])
+    assert (now["status"], now["payment_intent"]) == ("attempted", linked) and linked
 
 
 def test_an_expired_session_cancels_the_unpaid_order(fast_lab):
