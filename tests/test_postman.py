@@ -3,7 +3,8 @@
 Learners import the two files into Postman and click through the six steps; these tests prove
 that what they import still works: the files are well-formed and carry no real secret, every
 request runs and passes its own `pm.test`s, and the lab's database ends with the order paid and
-the product in the customer's inventory, once. newman writes a JUnit report to test-artifacts/
+the product in the customer's inventory, once (and, from the folder "The other way: Stripe
+Checkout", one order paid on Stripe's page once and two canceled). newman writes a JUnit report to test-artifacts/
 (git-ignored). The lab's webhook secret reaches newman only on its command line.
 """
 from __future__ import annotations
