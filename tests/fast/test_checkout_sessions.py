@@ -12,6 +12,8 @@ import time
 import pytest
 import requests
 
+from tutorial_server import checkout_sessions
+from tutorial_server.db import get_db, transaction
 from tutorial_server.lab.webhook_sender import payment_intent_event
 from tutorial_server.notebook.customer import pay_with_test_card
 
@@ -104,17 +106,26 @@ def test_either_event_first_fulfils_once_and_the_other_finds_it_paid(fast_lab, c
     second = next(t for t in events if t != first)
     assert fast_lab.post_event(events[first]).json()["outcome"] == "fulfilled"
     assert fast_lab.post_event(events[second]).json()["outcome"] == "already_paid"
+    recorded = fast_lab.query("SELECT type, payment_intent FROM webhook_events WHERE order_id = ?",
+                              order["id"])
+    assert sorted(tuple(r) for r in recorded) == [("checkout.session.completed", intent["id"]),
+                                                  ("payment_intent.succeeded", intent["id"])]
     paid = fast_lab.order_status(order["id"])
     assert (paid["status"], paid["amount_paid"], paid["payment_intent"]) == \
         ("paid", order["amount"], intent["id"])
     assert len(fast_lab.query("SELECT * FROM inventory WHERE order_id = ?", order["id"])) == 1
 
 
-def test_a_signed_session_event_with_another_amount_fulfils_nothing(fast_lab):
+@pytest.mark.parametrize("change", [{"amount_total": -1}, {"amount_total": +1},
+                                    {"currency": "eur"}, {"currency": "zar"}],
+                         ids=["amount-1", "amount+1", "currency before", "currency after"])
+def test_a_signed_session_event_with_another_amount_fulfils_nothing(fast_lab, change):
     order = session_order(fast_lab)["order"]
     pay(fast_lab, order["checkout_session"])
     session = fast_lab.gateway().retrieve_checkout_session(order["checkout_session"])
-    doctored = session_event({**session, "amount_total": session["amount_total"] - 1})
+    doctored = session_event({**session, "amount_total": session["amount_total"]
+                              + change.get("amount_total", 0),
+                              "currency": change.get("currency", session["currency"])})
     assert fast_lab.post_event(doctored).json()["outcome"] == "amount_mismatch"
     assert fast_lab.order_status(order["id"])["status"] == "created"
     alerts = fast_lab.query("SELECT kind FROM order_alerts WHERE order_id = ?", order["id"])
@@ -130,21 +141,80 @@ def test_a_forged_session_event_is_refused_and_changes_nothing(fast_lab):
     assert r.status_code == 400
 
 
-@pytest.mark.parametrize("object_id", ["pi_123", "cs_test_" + "x" * 300, None, "cs_test_a b"])
-def test_a_session_event_whose_object_is_not_a_session_is_refused(fast_lab, object_id):
-    event = session_event({"id": object_id, "object": "checkout.session"})
+@pytest.mark.parametrize("object_id, kind", [
+    ("pi_123", "checkout.session"), ("cs_test_" + "x" * 300, "checkout.session"),
+    (None, "checkout.session"), ("cs_test_a b", "checkout.session"),
+    ("cs_test_a1b2", "payment_intent"), ("cs_test_a1b2", "charge"), ("cs_test_a1b2", None)])
+def test_a_session_event_whose_object_is_not_a_session_is_refused(fast_lab, object_id, kind):
+    event = session_event({"id": object_id, "object": kind})
     with database_unchanged(fast_lab):
         r = fast_lab.post_event(event)
     assert r.status_code == 400
 
 
 def test_a_session_event_about_a_session_that_is_not_ours_settles_nothing(fast_lab):
-    other = fast_lab.gateway().client.v1.checkout.sessions.create(params={
-        "mode": "payment", "success_url": "http://127.0.0.1/ok", "metadata": {
-            "order_id": session_order(fast_lab)["order"]["id"]},
-        "line_items": [{"quantity": 1, "price_data": {
-            "currency": "usd", "unit_amount": 100, "product_data": {"name": "x"}}}]}).to_dict()
-    assert fast_lab.post_event(session_event(other)).json()["outcome"] == "unknown_order"
+    order = session_order(fast_lab)["order"]
+    sides = set()  # other sessions naming the order, their ids before and after the order's
+    for _ in range(40):
+        other = fast_lab.gateway().client.v1.checkout.sessions.create(params={
+            "mode": "payment", "success_url": "http://127.0.0.1/ok", "metadata": {
+                "order_id": order["id"]},
+            "line_items": [{"quantity": 1, "price_data": {
+                "currency": "usd", "unit_amount": 100, "product_data": {"name": "x"}}}]}).to_dict()
+        side = other["id"] < order["checkout_session"]
+        if side not in sides:
+            sides.add(side)
+            assert fast_lab.post_event(session_event(other)).json()["outcome"] == "unknown_order"
+        if len(sides) == 2:
+            break
+    assert sides == {True, False}
+
+
+def test_an_event_about_a_session_stripe_does_not_know_settles_nothing(fast_lab):
+    unknown = session_event({"id": "cs_test_" + secrets.token_hex(20),
+                             "object": "checkout.session"})
+    r = fast_lab.post_event(unknown)
+    assert (r.status_code, r.json()["outcome"]) == (200, "unknown_order")
+
+
+@pytest.mark.parametrize("event_type, outcome, attempts", [
+    ("checkout.session.async_payment_failed", "attempt_recorded", 1),
+    ("checkout.session.completed", "no_change", 0)])
+def test_only_async_payment_failed_counts_a_failure_its_payment_intent_does_not_show(
+        fast_lab, event_type, outcome, attempts):
+    order = session_order(fast_lab)["order"]
+    opened = requests.get(f"{fast_lab.backend_url}/_lab/checkout/sessions/"
+                          f"{order['checkout_session']}/payment", timeout=10,
+                          headers={"Authorization": f"Bearer {fast_lab.backend_key}"})
+    session = fast_lab.gateway().retrieve_checkout_session(order["checkout_session"])
+    assert session["payment_intent"] == opened.json()["payment_intent"]  # not paid, no error
+    assert fast_lab.post_event(session_event(session, event_type)).json()["outcome"] == outcome
+    now = fast_lab.order_status(order["id"])
+    assert (now["attempts"], now["payment_intent"]) == (attempts, session["payment_intent"])
+
+
+@pytest.mark.parametrize("intent_id", ["pi_123", None])
+def test_no_order_or_no_payment_intent_links_nothing(intent_id):
+    # The session of a PaymentIntent event that is not (or no longer) one of our orders'.
+    assert checkout_sessions.link_intent(None, None, {"payment_intent": intent_id}) is None
+
+
+def test_only_an_expired_session_with_no_payment_cancels_and_nothing_unlinks(fast_lab):
+    """settle_session on sessions Stripe could answer: a complete one whose PaymentIntent it
+    cannot find cancels nothing; a session naming no PaymentIntent never unlinks the order's."""
+    order = session_order(fast_lab)["order"]
+    pay(fast_lab, order["checkout_session"], "declined")
+    fast_lab.post(f"/api/orders/{order['id']}/sync")  # links the declined PaymentIntent
+    linked = fast_lab.order_status(order["id"])["payment_intent"]
+    session = fast_lab.gateway().retrieve_checkout_session(order["checkout_session"])
+    with fast_lab.app.app_context(), transaction(get_db()):
+        db = get_db()
+        complete = {**session, "status": "complete", "payment_intent": None}
+        assert checkout_sessions.settle_session(db, complete, None) == ("no_change", order["id"])
+        checkout_sessions.link_intent(db, checkout_sessions.order_of(db, session),
+                                      {**session, "payment_intent": None})
+    now = fast_lab.order_status(order["id"])
+    assert (now["status"], now["payment_intent"]) == ("attempted", linked) and linked
 
 
 def test_an_expired_session_cancels_the_unpaid_order(fast_lab):

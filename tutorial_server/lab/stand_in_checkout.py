@@ -147,8 +147,10 @@ def _line_item(item: Any, i: int) -> dict:
     return {"id": "li_" + secrets.token_hex(12), "object": "item", "currency": currency,
             "description": name, "quantity": quantity, "amount_subtotal": unit * quantity,
             "amount_total": unit * quantity, "amount_discount": 0, "amount_tax": 0,
-            "price": {"object": "price", "currency": currency, "unit_amount": unit,
-                      "type": "one_time", "product_data": {"name": name}}}
+            # As real Stripe: price_data becomes a Price of a Product made for it (their ids).
+            "price": {"id": "price_" + secrets.token_hex(12), "object": "price",
+                      "currency": currency, "unit_amount": unit, "type": "one_time",
+                      "product": "prod_" + secrets.token_hex(7)}}
 
 
 def parse_create(data: Any, now: float | None = None) -> tuple[dict, list[dict]]:
