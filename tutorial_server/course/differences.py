@@ -16,6 +16,9 @@ OFFLINE_ONLY_PARAMS: dict[tuple[str, str], frozenset[str]] = {
     # Called only by the customer's side (notebook/customer.py, complete_3ds), and only offline
     # (in test mode it prints where the customer completes the challenge instead).
     ("POST", "/v1/payment_intents/{id}/_authenticate"): frozenset({"client_secret", "success"}),
+    # The launcher's private route that the lab's stand-in for Stripe's hosted Checkout page
+    # reads a session's PaymentIntent (and client secret) from. Real Stripe's page is Stripe's.
+    ("GET", "/_lab/checkout/sessions/{id}/payment"): frozenset(),
 }
 
 OFFLINE_DIFFERENCES: list[dict[str, str]] = [
@@ -177,15 +180,17 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "lab": "The stand-in's launcher adds create, retrieve, expire and line items "
             "(lab/stand_in_checkout.py): payment mode, price_data line items, cards only. "
             "The lab plays the hosted page at /offline-checkout/<session>, labelled as the "
-            "lab's, with the checkout page's test cards, declines and 3-D Secure."},
+            "lab's, with the checkout page's test cards, declines and 3-D Secure; it reads what "
+            "to pay from the launcher's private GET /_lab/checkout/sessions/{id}/payment."},
     {"topic": "A Checkout Session's PaymentIntent",
      "real": "Created when the customer submits Stripe's page (payment_intent is null until "
              "then); the same one takes every retry after a decline.",
-     "offline": "Backs the session from its creation and is named from the customer's first "
-                "attempt; after a declined card the next attempt gets a fresh one (the old "
-                "one is canceled), as on the lab's checkout page.",
+     "offline": "Backs the session from its creation, and is named from the customer's first "
+                "attempt. It takes every retry too: the launcher clears the stand-in's "
+                "failed charge (or open challenge) before the next card.",
      "lab": "checkout_sessions.link_intent links the order to the PaymentIntent its session "
-            "names, following a fresh one while the order is unpaid."},
+            "names (following another one, should the session ever name one, while the order "
+            "is unpaid)."},
     {"topic": "checkout.session events",
      "real": "completed (and async_payment_succeeded/failed for methods that settle later) "
              "and expired: at expires_at (24 h by default, 30 min at the least) or when "
