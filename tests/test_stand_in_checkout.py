@@ -124,18 +124,22 @@ def test_paying_its_payment_intent_completes_the_session_and_both_events_arrive(
     assert (now["status"], now["url"]) == ("complete", None)
 
 
-def test_a_declined_card_then_a_good_one_completes_it_on_a_fresh_payment_intent(
+def test_a_declined_card_then_a_good_one_completes_it_on_the_same_payment_intent(
         gateway, stand_in, events):
     session = new_session(gateway)
     first = payment(stand_in, session["id"]).json()["payment_intent"]
     declined = pay_with_test_card(gateway, first, "declined")
     assert declined["status"] == "requires_payment_method"
-    second = payment(stand_in, session["id"]).json()["payment_intent"]
-    assert second != first
-    assert gateway.retrieve_payment_intent(first)["status"] == "canceled"
-    assert pay_with_test_card(gateway, second)["status"] == "succeeded"
+    assert declined["last_payment_error"]["code"] == "card_declined"
+    failed = events_about(events, {first}, 1)[0]
+    assert failed["type"] == "payment_intent.payment_failed"
+    assert failed["data"]["object"]["last_payment_error"]["charge"]
+    again = payment(stand_in, session["id"]).json()
+    assert (again["payment_intent"], again["intent_status"]) == \
+        (first, "requires_payment_method")
+    assert pay_with_test_card(gateway, first)["status"] == "succeeded"
     completed = events_about(events, {session["id"]}, 1)[0]
-    assert completed["data"]["object"]["payment_intent"] == second
+    assert completed["data"]["object"]["payment_intent"] == first
 
 
 def test_3d_secure_failed_keeps_it_open_and_completed_closes_it(gateway, stand_in):

@@ -250,7 +250,7 @@ def test_sync_settles_a_paid_session_whose_events_never_came(fast_lab):
     pay(fast_lab, order["checkout_session"], "declined")
     assert fast_lab.post(f"/api/orders/{order['id']}/sync").json()["order"]["status"] == \
         "attempted"
-    intent = pay(fast_lab, order["checkout_session"])  # a fresh PaymentIntent (offline)
+    intent = pay(fast_lab, order["checkout_session"])  # the same PaymentIntent, another card
     synced = fast_lab.post(f"/api/orders/{order['id']}/sync").json()["order"]
     assert (synced["status"], synced["payment_intent"], synced["attempts"]) == \
         ("paid", intent["id"], 2)
@@ -262,3 +262,15 @@ def test_the_checkout_page_of_a_session_order_links_to_stripes_page(fast_lab):
     assert page.status_code == 200
     assert f'href="/offline-checkout/{order["checkout_session"]}"' in page.text
     assert "_secret_" not in page.text
+
+
+def test_a_card_declined_on_stripes_page_counts_one_attempt_from_its_event(fast_lab):
+    order = session_order(fast_lab)["order"]
+    declined = pay(fast_lab, order["checkout_session"], "declined")
+    event = payment_intent_event(declined, "payment_intent.payment_failed")
+    assert fast_lab.post_event(event).json()["outcome"] == "attempt_recorded"
+    assert fast_lab.post_event({**event, "id": "evt_" + secrets.token_hex(12)}).json()[
+        "outcome"] == "attempt_already_recorded"
+    now = fast_lab.order_status(order["id"])
+    assert (now["status"], now["attempts"], now["payment_intent"]) == \
+        ("attempted", 1, declined["id"])

@@ -181,17 +181,18 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
             "form, test cards, declines and 3-D Secure: the browser tokenizes the card through "
             "/offline-stripe/ and the lab confirms the session's PaymentIntent on Stripe's "
             "behalf (POST /offline-checkout/<session>/pay); \"← back\" goes to the cancel_url. "
-            "Notebooks play its customer over the same routes (pay_on_stripes_page)."},
+            "Notebooks play its customer over the same routes (pay_on_stripes_page). The lab "
+            "reads what to pay from the launcher's private "
+            "GET /_lab/checkout/sessions/{id}/payment."},
     {"topic": "A Checkout Session's PaymentIntent",
      "real": "Created when the customer submits Stripe's page (payment_intent is null until "
              "then); the same one takes every retry after a decline.",
-     "offline": "Backs the session from its creation and is named from the customer's first "
-                "attempt; after a declined card the next attempt gets a fresh one (the old "
-                "one is canceled), as on the lab's checkout page.",
+     "offline": "Backs the session from its creation, and is named from the customer's first "
+                "attempt. It takes every retry too: the launcher clears the stand-in's "
+                "failed charge (or open challenge) before the next card.",
      "lab": "checkout_sessions.link_intent links the order to the PaymentIntent its session "
-            "names, following a fresh one while the order is unpaid. A declined attempt's "
-            "payment_intent.payment_failed that arrives after the next attempt began names a "
-            "PaymentIntent the session no longer names: the order counts no attempt for it."},
+            "names (following another one, should the session ever name one, while the order "
+            "is unpaid)."},
     {"topic": "checkout.session events",
      "real": "completed (and async_payment_succeeded/failed for methods that settle later) "
              "and expired: at expires_at (24 h by default, 30 min at the least) or when "

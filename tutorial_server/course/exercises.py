@@ -128,6 +128,12 @@ _EXERCISES: dict[str, tuple[Checker, str, list[str]]] = {
         "key = str(uuid.uuid4()); each request is lab.post(f\"/api/orders/{exercise_order['id']}"
         "/refund\", json={}, headers={'Idempotency-Key': key}).json().",
     ]),
+    "09": (checkers.check_09, "3 kits priced by the server, and a Checkout Session to send the "
+                      "customer to: the browser got a url, not a client secret.", [
+        "The same body as any order, with one more field saying how the customer will pay.",
+        "lab.post('/api/orders', json={'productId': 'prod_pour_over_kit', 'quantity': 3, "
+        "'payWith': 'checkout_session'}).json()",
+    ]),
 }
 
 

@@ -21,8 +21,8 @@ POST /offline-checkout/<cs_id>/pay  {"token": "tok_..."}   (JSON only; a foreign
           status succeeded/processing: next_url is the success_url ({CHECKOUT_SESSION_ID}
           filled in); requires_action: client_secret is given, for the mock's
           confirmCardPayment (the 3-D Secure challenge); requires_payment_method: the decline
-          in last_payment_error (the next /pay uses a fresh PaymentIntent). client_secret is
-          null unless 3-D Secure needs it; next_url null until paid.
+          in last_payment_error (the next /pay tries the same PaymentIntent again).
+          client_secret is null unless 3-D Secure needs it; next_url null until paid.
      400  bad JSON, unknown parameter, missing or malformed token, unknown token
      404  not a session id, unknown or expired session
      409  the session is complete (code checkout_session_complete; next_url in the message)
@@ -36,9 +36,9 @@ GET or POST /offline-checkout/<cs_id>/status   (POST takes `{}`: the checkout pa
 
 What the page shows and the routes answer comes from the stand-in, never from the browser: the
 amount, the currency, where to go next. The pay route asks the stand-in (with the lab's key,
-`GET /_lab/checkout/sessions/<id>/payment`) which PaymentIntent pays the session now (a fresh one
-after a decline or an abandoned challenge), makes the card of the token its payment method and
-confirms it, as Stripe's own page does on Stripe's side. The outcome reaches the merchant server
+`GET /_lab/checkout/sessions/<id>/payment`) which PaymentIntent pays the session (the same
+one after a decline or an abandoned challenge, made ready for another card), makes the card of
+the token its payment method and confirms it, as Stripe's own page does on Stripe's side. The outcome reaches the merchant server
 as every outcome does: a signed webhook (checkout.session.completed, payment_intent.succeeded).
 """
 from __future__ import annotations

@@ -260,19 +260,26 @@ def create_session(data: Any) -> Session:
     return session
 
 
+def _ready_for_another_card(intent: Any) -> None:
+    """Real Stripe's PaymentIntent takes another card after a decline or an abandoned challenge;
+    the stand-in's keeps its failed charge (or its challenge) for good. Clear them, so it is
+    where Stripe's would be: waiting for a payment method. (Its payment_failed event already
+    carries the decline.)"""
+    intent.latest_charge = None
+    intent.payment_method = None
+    intent.next_action = None
+    intent._authentication_failed = False
+
+
 def payment_for(session: Session) -> dict:
     """For the lab's offline hosted page: what the customer pays, and the client secret of the
-    PaymentIntent to pay it with. After a declined card, or a 3-D Secure challenge left open, a
-    fresh PaymentIntent (the stand-in's cannot take another card)."""
+    PaymentIntent to pay it with. The session keeps one PaymentIntent, as on real Stripe: after
+    a declined card, or a 3-D Secure challenge left open, it is made ready for another card."""
     stuck = session.intent.status == "requires_action" or (
         session.intent.status == "requires_payment_method"
         and session.intent.latest_charge is not None)
     if session.status == "open" and stuck:
-        old = session.intent
-        session.intent = ls_resources.PaymentIntent._api_create(
-            amount=old.amount, currency=old.currency, metadata=dict(old.metadata or {}))
-        _by_intent[session.intent.id] = session
-        ls_resources.PaymentIntent._api_cancel(old.id)
+        _ready_for_another_card(session.intent)
     if session.status == "open":
         session.payment_intent = session.intent.id
     return {"session": session._export(), "line_items": session.items,

@@ -13,11 +13,12 @@ from .client import LabClient, new_customer
 from .connect import (backend_seen_from_here, connect_lab, rewiring_possible, signing_possible,
                       stripe_account_possible)
 from .customer import TEST_CARDS, PaymentRefused
-from .display import check, link, redact, show, show_differences, side_by_side, to_json
+from .display import (check, link, redact, show, show_differences, side_by_side, to_json,
+                      traces_side_by_side)
 from .stripes_page import StripesPageRefused, pay_on_stripes_page
 
 __all__ = ["LabClient", "connect_lab", "show", "check", "link", "side_by_side", "to_json",
            "redact", "show_differences", "signing_possible", "rewiring_possible",
            "stripe_account_possible",
            "backend_seen_from_here", "new_customer", "PaymentRefused", "TEST_CARDS",
-           "pay_on_stripes_page", "StripesPageRefused"]
+           "traces_side_by_side", "pay_on_stripes_page", "StripesPageRefused"]

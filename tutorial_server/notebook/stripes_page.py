@@ -61,7 +61,7 @@ def pay_on_stripes_page(lab: Any, session: str | dict, scenario: str = "success"
     False fails it. Returns the page's answer: {"session": {id, status}, "payment_intent":
     {id, status, last_payment_error}, "next_url"} (next_url: the success_url, once paid). A
     decline or a failed challenge does not raise: the answer says it, as the page would; a new
-    call pays again with a fresh PaymentIntent. Raises StripesPageRefused when the page refuses
+    call pays again (the same PaymentIntent, another card). Raises StripesPageRefused when the page refuses
     (unknown, expired or paid session: a 404 or a 409).
 
     The order is settled by Stripe's webhook a moment later, not by this call.
