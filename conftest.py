@@ -26,7 +26,7 @@ LONGEST_FIRST = ["tests/test_python_versions.py", "tests/test_hub.py", "tests/te
                  "tests/test_trust_boundaries.py", "tests/test_notebooks_test_mode.py",
                  "tests/test_learner_paths.py", "tests/test_pages_browser.py",
                  "tests/test_accessibility_browser.py", "tests/test_class_demo.py",
-                 "tests/test_server_killed.py"]
+                 "tests/test_server_killed.py", "tests/test_book.py"]
 
 
 def pytest_configure(config):

@@ -39,6 +39,13 @@ SDK_CALLS: dict[tuple[str, str], tuple[type, str]] = {
     ("GET", "/v1/refunds"): (stripe.RefundService, "list"),
     ("GET", "/v1/refunds/{id}"): (stripe.RefundService, "retrieve"),
     ("GET", "/v1/charges/{id}"): (stripe.ChargeService, "retrieve"),
+    # The other way (checkout_sessions.py): a Checkout Session, its re-reads, its expiry; the
+    # tests and notebook 09 read its line items.
+    ("POST", "/v1/checkout/sessions"): (stripe.checkout.SessionService, "create"),
+    ("GET", "/v1/checkout/sessions/{id}"): (stripe.checkout.SessionService, "retrieve"),
+    ("POST", "/v1/checkout/sessions/{id}/expire"): (stripe.checkout.SessionService, "expire"),
+    ("GET", "/v1/checkout/sessions/{id}/line_items"): (stripe.checkout.SessionLineItemService,
+                                                       "list"),
 }
 
 # Keys of stripe-python's RequestOptions (idempotency_key, stripe_account, ...): the old-style
@@ -49,7 +56,10 @@ REQUEST_OPTION_KEYS = frozenset(RequestOptions.__annotations__)
 def params_typeddict(service: type, method: str) -> type:
     annotation = inspect.signature(getattr(service, method)).parameters["params"].annotation
     [name] = re.findall(r"\b(\w+Params)\b", str(annotation))
-    return getattr(stripe.params, name)
+    # Checkout's params live in their own namespace (stripe.params.checkout), like the services.
+    namespace = stripe.params.checkout if service.__module__.startswith("stripe.checkout") \
+        else stripe.params
+    return getattr(namespace, name)
 
 
 def sdk_endpoint(service: type, method: str) -> tuple[str, str]:

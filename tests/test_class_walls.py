@@ -13,6 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tutorial_server.notebook import LabClient
 from tutorial_server.notebook.customer import pay_with_test_card
 
 from .browsers import browser_page
@@ -101,6 +102,28 @@ def test_mallorys_own_order_is_hers_to_change(room, class_lab):
     without, with_code = room.classmate(
         [cancel, {**cancel, "headers": {"X-Order-Access": answer["access"]}}])
     assert (without["status"], with_code["status"]) == (403, 200)
+
+
+def test_a_learner_pays_on_stripes_page_and_a_classmate_never_sees_the_session(room, class_lab):
+    """The other way in a class: Ada's notebook (no key for the class lab's offline Stripe)
+    pays her session order on the lab's hosted page through the merchant server alone; Mallory
+    reads the order, the dashboard and the trace and gets only the start of the session id."""
+    lab = class_lab
+    key = ada_says(lab, "POST", "/api/class/join", json={"customer": "ada_s"}).json()["learner_key"]
+    answer = ada_says(lab, "POST", "/api/orders", key, json={
+        "productId": "prod_drip_bags", "quantity": 1, "customer": "ada_s",
+        "payWith": "checkout_session"}).json()
+    order_id, session_id = answer["order"]["id"], answer["checkout_session"]["id"]
+    learner = LabClient(url=lab.url, mode="offline", backend_url=None, customer="ada_s",
+                        learner_key=key, class_mode=True)
+    paid = learner.pay_on_stripes_page(answer["checkout_session"], "3ds", approve=True)
+    assert paid["payment_intent"]["status"] == "succeeded"
+    lab.wait_for_status(order_id, "paid", timeout=15)
+    reads = room.classmate([{"method": "GET", "url": f"{lab.url}{path}"} for path in (
+        f"/api/orders/{order_id}", "/api/dashboard", f"/api/orders/{order_id}/trace")])
+    assert [r["status"] for r in reads] == [200, 200, 200]
+    assert all(session_id not in r["body"] for r in reads)
+    assert json.loads(reads[0]["body"])["order"]["checkout_session"] == session_id[:14] + "\u2026"
 
 
 def test_in_a_class_browser_pages_pay_their_own_orders_and_refuse_others(class_lab, browser):

@@ -108,7 +108,8 @@ def test_test_mode_json_and_page_carry_links_and_no_key(tmp_path):
     assert data["payments"] == [{"id": "pi_3TestModeLink", "status": "requires_payment_method",
                                  "amount": "$24.00", "order": order_id,
                                  "dashboard_url": "https://dashboard.stripe.com/test/payments/"
-                                                  "pi_3TestModeLink"}]
+                                                  "pi_3TestModeLink",
+                                 "pay_with": "payment_intent"}]
     page = client.get("/dashboard").get_data(as_text=True)
     for text in (json.dumps(data), page):
         assert secret_key not in text and "whsec_" not in text and "pk_test_" not in text
@@ -148,7 +149,8 @@ def test_dashboard_after_a_paid_and_a_declined_order(dash_lab):
     payments = {p["id"]: p for p in data["payments"]}
     assert payments[paid["payment_intent"]] == {
         "id": paid["payment_intent"], "status": "succeeded", "amount": "₹1,340.00",
-        "order": paid["id"], "dashboard_url": None}  # offline: no real Dashboard to link to
+        "order": paid["id"], "dashboard_url": None,  # offline: no real Dashboard to link to
+        "pay_with": "payment_intent"}
     assert payments[declined["payment_intent"]]["status"] == "requires_payment_method"
 
     deliveries = [(d["type"], d["verified"], d["outcome"]) for d in data["deliveries"]]

@@ -481,18 +481,28 @@ def test_a_class_on_a_real_jupyterhub(tmp_path, browser):
 
 def test_the_readmes_class_config_sets_limits_and_culling(tmp_path):
     """The jupyterhub_config.py in the hub guide (docs/jupyterhub.md) loads as JupyterHub
-    loads it."""
+    loads it: the measured memory limit, kernel and server culling, the class-progress view."""
     from traitlets.config.loader import PyFileConfigLoader
     readme = (ROOT / "docs" / "jupyterhub.md").read_text()
     block = readme.split("# jupyterhub_config.py: a class", 1)[1].split("```", 1)[0]
     (tmp_path / "jupyterhub_config.py").write_text("# jupyterhub_config.py: a class" + block)
     c = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
-    assert c.Spawner.mem_limit == "600M"
-    assert "--MappingKernelManager.cull_idle_timeout=1200" in c.Spawner.args
-    culler = c.JupyterHub.services[0]
-    assert "jupyterhub_idle_culler" in culler["command"]
-    assert culler["name"] in c.JupyterHub.load_roles[0]["services"]
-    assert "delete:servers" in c.JupyterHub.load_roles[0]["scopes"]
+    assert c.Spawner.mem_limit == "1G"  # six notebooks open measured 702 MiB RSS
+    for arg in ("--MappingKernelManager.cull_idle_timeout=1200",
+                "--MappingKernelManager.cull_interval=120",
+                "--MappingKernelManager.cull_connected=True"):
+        assert arg in c.Spawner.args
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert "jupyterhub_idle_culler" in services["idle-culler"]["command"]
+    assert roles["idle-culler"]["services"] == ["idle-culler"]
+    assert "delete:servers" in roles["idle-culler"]["scopes"]
+    progress = services["class-progress"]
+    assert "tutorial_server.lab.class_progress_service" in progress["command"]
+    assert progress["url"].startswith("http://127.0.0.1:")
+    assert set(roles["class-progress"]["scopes"]) == {"list:users", "read:users",
+                                                      "read:servers", "access:servers"}
+    assert roles["class-progress"]["services"] == ["class-progress"]
 
 
 def test_the_image_installs_outside_the_home_and_gives_each_learner_the_notebooks(tmp_path):

@@ -128,7 +128,9 @@ def learners_python():
     """A venv from the system's python3 (mode 755, outside any private folder) whose
     site-packages name this checkout first, then the project venv's packages; JupyterLab's
     and jupyter-server-proxy's Jupyter config and data linked from the project venv."""
-    folder = Path(tempfile.mkdtemp(prefix="stripe-lab-hub-python-"))
+    # Not "stripe-lab-...": a private lab started by root (another test) removes /tmp/stripe-lab-*
+    # folders of root's that have no owner file once they are a minute old (lab/private.py).
+    folder = Path(tempfile.mkdtemp(prefix="hub-test-learners-python-"))
     try:
         folder.chmod(0o755)
         subprocess.run([_system_python(), "-m", "venv", "--without-pip", str(folder)],

@@ -3,7 +3,8 @@
 Learners import the two files into Postman and click through the six steps; these tests prove
 that what they import still works: the files are well-formed and carry no real secret, every
 request runs and passes its own `pm.test`s, and the lab's database ends with the order paid and
-the product in the customer's inventory, once. newman writes a JUnit report to test-artifacts/
+the product in the customer's inventory, once (and, from the folder "The other way: Stripe
+Checkout", one order paid on Stripe's page once and two canceled). newman writes a JUnit report to test-artifacts/
 (git-ignored). The lab's webhook secret reaches newman only on its command line.
 """
 from __future__ import annotations
@@ -61,7 +62,7 @@ def test_collection_is_v2_1_with_one_folder_per_step_in_flow_order():
     assert collection["info"]["schema"] == SCHEMA_V2_1
     folders = [item["name"] for item in collection["item"]]
     assert [f.split(":")[0] for f in folders] == [f"Step {n}" for n in range(1, 7)] + [
-        "After the payment", "Error cases"]
+        "After the payment", "The other way", "Error cases"]
 
 
 def test_every_request_is_described_and_has_tests():
@@ -89,7 +90,8 @@ def test_environment_is_the_local_lab_with_a_placeholder_webhook_secret():
     assert values["baseUrl"]["value"] == "http://localhost:4242"
     assert values["webhookSecret"]["type"] == "secret"
     assert values["webhookSecret"]["value"] == "whsec_paste_the_lab_secret_here"
-    for filled_in_by_the_run in ("backendUrl", "orderId", "clientSecret", "paymentIntentId"):
+    for filled_in_by_the_run in ("backendUrl", "orderId", "clientSecret", "paymentIntentId",
+                                 "sessionOrderId", "checkoutSessionId", "sessionPaymentIntentId"):
         assert values[filled_in_by_the_run]["value"] == ""
 
 
@@ -172,8 +174,8 @@ def test_the_order_ended_paid_and_fulfilled_once_in_the_lab_db(newman_run, lab):
     db.row_factory = sqlite3.Row
     try:
         # One order: the retry replayed it, and the 409 request was refused.
-        [order] = db.execute("SELECT * FROM orders WHERE customer = ? AND status != 'created'",
-                             (newman_run.customer,)).fetchall()
+        [order] = db.execute("SELECT * FROM orders WHERE customer = ? AND status != 'created' "
+                             "AND pay_with = 'payment_intent'", (newman_run.customer,)).fetchall()
         assert (order["product_id"], order["quantity"]) == (ARTICLE_PRODUCT, ARTICLE_QUANTITY)
         # ...and then ₹100.00 of it was refunded once, the retry replayed (After the payment).
         assert (order["status"], order["amount_paid"], order["attempts"]) == (
@@ -183,7 +185,8 @@ def test_the_order_ended_paid_and_fulfilled_once_in_the_lab_db(newman_run, lab):
                    .fetchall()) == 1
         assert order["amount"] == 90000  # 10 x ₹100.00, less the 10% volume discount, in paise
         inventory = db.execute("SELECT order_id, product_id, quantity FROM inventory "
-                               "WHERE customer = ?", (newman_run.customer,)).fetchall()
+                               "WHERE customer = ? AND order_id = ?",
+                               (newman_run.customer, order["id"])).fetchall()
         assert [tuple(r) for r in inventory] == [(order["id"], ARTICLE_PRODUCT, ARTICLE_QUANTITY)]
         # The offline Stripe's own delivery fulfilled it; the event Postman signed found it
         # already paid; the redelivery and the forgeries were never recorded as events.
@@ -191,5 +194,41 @@ def test_the_order_ended_paid_and_fulfilled_once_in_the_lab_db(newman_run, lab):
             "SELECT outcome FROM webhook_events WHERE payment_intent = ?",
             (order["payment_intent"],)))
         assert outcomes == ["already_paid", "fulfilled"]
+    finally:
+        db.close()
+
+
+def test_the_other_way_paid_one_session_order_once_and_canceled_two(newman_run, lab):
+    """The folder "The other way: Stripe Checkout": one order paid on Stripe's page (played
+    offline), settled once although three events named it; one canceled by the customer, its
+    session expired first; one canceled by checkout.session.expired."""
+    assert newman_run.result.returncode == 0, newman_run.output()
+    db = sqlite3.connect(f"file:{lab.db_path}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        orders = db.execute("SELECT * FROM orders WHERE customer = ? AND pay_with = "
+                            "'checkout_session' ORDER BY created_at, rowid",
+                            (newman_run.customer,)).fetchall()
+        [paid] = [o for o in orders if o["status"] == "paid"]
+        assert (paid["product_id"], paid["quantity"], paid["amount"], paid["amount_paid"]) == (
+            ARTICLE_PRODUCT, 2, 20000, 20000)
+        assert paid["checkout_session"].startswith("cs_test_")
+        assert paid["payment_intent"].startswith("pi_")
+        assert sorted((o["status"], o["cancellation_reason"]) for o in orders
+                      if o["id"] != paid["id"]) == [("canceled", "abandoned"),
+                                                    ("canceled", "checkout_session_expired")]
+        assert all(o["checkout_session"] for o in orders)
+        inventory = db.execute("SELECT product_id, quantity FROM inventory WHERE order_id = ?",
+                               (paid["id"],)).fetchall()
+        assert [tuple(r) for r in inventory] == [(ARTICLE_PRODUCT, 2)]
+        # The stand-in's payment_intent.succeeded and checkout.session.completed, whichever
+        # came first, and the session event Postman signed: fulfilled once.
+        events = db.execute("SELECT type, outcome FROM webhook_events WHERE order_id = ?",
+                            (paid["id"],)).fetchall()
+        assert sorted(r["outcome"] for r in events) == ["already_paid", "already_paid",
+                                                        "fulfilled"], [tuple(r) for r in events]
+        assert sorted(r["type"] for r in events) == [
+            "checkout.session.completed", "checkout.session.completed",
+            "payment_intent.succeeded"]
     finally:
         db.close()

@@ -137,6 +137,29 @@ def test_the_checkout_says_what_happens_to_an_order_left_unpaid(lab, customer, p
     clean(page)
 
 
+def test_pay_on_stripes_page_goes_to_the_labs_hosted_page_and_back_paid(lab, customer, page):
+    """The other way: the shop creates the order with payWith=checkout_session and sends the
+    browser to the session's url (offline, the lab's stand-in for Stripe's hosted page)."""
+    open_shop(lab, page, customer)
+    item = product(page, "Enamel mug")
+    item.get_by_label("Quantity").fill("2")
+    item.get_by_role("button", name="Pay on Stripe's page for Enamel mug").click()
+    expect(page).to_have_url(re.compile(r"/offline-checkout/cs_test_\w+$"))
+    expect(page.locator("#stand-in-label")).to_contain_text("offline only")
+    session_id = page.url.rsplit("/", 1)[1]
+    fill_card(page, SUCCESS)
+    pay(page)
+    expect(page).to_have_url(re.compile(rf"/complete\?session_id={session_id}$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Payment confirmed: your order is paid", timeout=WAIT_FOR_WEBHOOK_MS)
+    order_id = page.url.split("/checkout/", 1)[1].split("/", 1)[0]
+    order = lab.order_status(order_id)
+    assert (order["pay_with"], order["checkout_session"], order["quantity"], order["customer"],
+            order["status"]) == ("checkout_session", session_id, 2, customer, "paid")
+    screenshot(page, "paid-on-stripes-page")
+    clean(page)
+
+
 def test_declined_card_shows_the_error_then_another_card_pays(lab, customer, page):
     open_shop(lab, page, customer)
     order_id = buy(page, "Pour-over kit")

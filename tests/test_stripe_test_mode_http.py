@@ -103,3 +103,42 @@ def test_declined_through_a_forwarded_webhook(test_mode_lab):
     assert intent["last_payment_error"]["code"] == "card_declined"
     attempted = _wait_for_status(test_mode_lab, order["id"], "attempted")
     assert attempted["attempts"] == 1 and attempted["amount_paid"] == 0
+
+
+def _session_order(url: str, customer: str) -> dict:
+    r = requests.post(f"{url}/api/orders", timeout=30,
+                      json={"productId": "prod_pour_over_kit", "quantity": 1,
+                            "customer": customer, "payWith": "checkout_session"})
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert answer["client_secret"] is None and answer["order"]["payment_intent"] is None
+    assert answer["checkout_session"]["url"].startswith("https://checkout.stripe.com/")
+    assert answer["order"]["checkout_session"] == answer["checkout_session"]["id"]
+    return answer
+
+
+def test_a_session_order_canceled_expires_its_session_at_stripe(test_mode_lab):
+    """Cancel (the customer left Stripe's page): the server expires the session at Stripe
+    first, so nobody can pay on it any more, then cancels the order."""
+    answer = _session_order(test_mode_lab, "cus_testmode_session_canceled")
+    order_id, session_id = answer["order"]["id"], answer["checkout_session"]["id"]
+    again = requests.post(f"{test_mode_lab}/api/orders/{order_id}/checkout-session", timeout=30)
+    assert again.status_code == 200 and again.json()["checkout_session"]["id"] == session_id
+    r = requests.post(f"{test_mode_lab}/api/orders/{order_id}/cancel", timeout=30)
+    assert r.status_code == 200, r.text
+    assert (r.json()["order"]["status"], r.json()["order"]["cancellation_reason"]) == (
+        "canceled", "abandoned")
+    session = gateway_for({"mode": "test"}, load_settings()).retrieve_checkout_session(session_id)
+    assert (session["status"], session["url"]) == ("expired", None)
+
+
+def test_a_session_order_canceled_by_checkout_session_expired(test_mode_lab):
+    """Stripe expires the session (here at once, as after its 24 hours) and sends
+    checkout.session.expired through the CLI: the server cancels the unpaid order."""
+    answer = _session_order(test_mode_lab, "cus_testmode_session_expired")
+    gateway = gateway_for({"mode": "test"}, load_settings())
+    assert gateway.expire_checkout_session(answer["checkout_session"]["id"])["status"] == \
+        "expired"
+    canceled = _wait_for_status(test_mode_lab, answer["order"]["id"], "canceled")
+    assert canceled["cancellation_reason"] == "checkout_session_expired"
+    assert canceled["amount_paid"] == 0

@@ -17,7 +17,8 @@ from collections import deque
 import stripe
 from flask import Flask, g, request
 
-from . import checkout, db, errors, learners, orders_api, refunds, security, webhooks
+from . import (checkout, checkout_sessions, db, errors, learners, orders_api, refunds, security,
+               webhooks)
 from .config import Settings, load_settings
 from .gateway import API_VERSION, make_gateway
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, backend_url: str | None = No
     app.register_blueprint(orders_api.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(refunds.bp)  # POST /api/orders/<id>/refund
+    app.register_blueprint(checkout_sessions.bp)  # POST /api/orders/<id>/checkout-session
     app.register_blueprint(checkout.bp)
     app.register_blueprint(learners.bp)  # POST /api/class/join (class mode)
     if settings.offline:

@@ -20,7 +20,7 @@ from typing import Any
 import stripe
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
-from . import catalogue, learners, orders, payments
+from . import catalogue, checkout_sessions, learners, orders, payments
 from .db import get_db
 from .errors import ApiError, as_api_error
 from .orders_api import order_or_404
@@ -105,6 +105,8 @@ def checkout_page(order_id: str):
         return page("checkout.html", order=order, summary=summary, problem="This order was "
                     f"canceled ({order['cancellation_reason'] or 'no reason given'}), so it "
                     "can no longer be paid. Create a new order.")
+    if order["pay_with"] == checkout_sessions.PAY_WITH:
+        return _session_page(db, order, summary, access)
     try:
         intent = payments.ensure_payment_intent(db, order)
     except (ApiError, stripe.StripeError) as e:  # Stripe unreachable, or refused the order
@@ -123,6 +125,23 @@ def checkout_page(order_id: str):
         publishable_key=settings.publishable_key, client_secret=intent["client_secret"],
         order_access=access if learners.class_mode() else None,
         order=order_or_404(db, order_id), summary=summary)
+
+
+def _session_page(db, order, summary: dict, access: str | None):
+    """An order paid the other way: a link to Stripe's page (where the customer also comes
+    back to when they cancel there)."""
+    try:
+        session = checkout_sessions.ensure_session(db, order, access)
+    except (ApiError, stripe.StripeError) as e:
+        return page("checkout.html", 503, order=order, summary=summary,
+                    problem=as_api_error(e).message)
+    if session is not None and session.get("status") == "complete":
+        return redirect(url_for(".complete_page", order_id=order["id"]))
+    if session is None or session.get("status") != "open":
+        return page("checkout.html", order=order, summary=summary, problem="This order's "
+                    "Checkout Session has expired or no longer exists. Create a new order.")
+    return page("checkout_session.html", order=order, summary=summary,
+                session=checkout_sessions.session_for_client(session))
 
 
 @bp.get("/<order_id>/complete")

@@ -44,6 +44,7 @@ def init_db(path: str | Path) -> None:
     db = connect(path)
     try:
         migrate_orders_table(db)  # before the schema: its index needs the new table
+        add_checkout_session_columns(db)
         db.executescript(SCHEMA)
     finally:
         db.close()
@@ -128,6 +129,24 @@ def migrate_orders_table(db: sqlite3.Connection) -> None:
     finally:
         db.execute("PRAGMA foreign_keys = ON")
     log.info("lab database: orders table upgraded for refunds")
+
+
+# Each column added to orders since, with its definition (SQLite adds a column in place).
+ADDED_ORDER_COLUMNS = {
+    "pay_with": "TEXT NOT NULL DEFAULT 'payment_intent'"
+                " CHECK (pay_with IN ('payment_intent', 'checkout_session'))",
+    "checkout_session": "TEXT",
+}
+
+
+def add_checkout_session_columns(db: sqlite3.Connection) -> None:
+    """Give an older lab database's orders table the columns of Checkout Sessions."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(orders)")}
+    if not have:
+        return  # a new database: schema.sql makes the table with them
+    for name, definition in ADDED_ORDER_COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE orders ADD COLUMN {name} {definition}")
 
 
 def clear_all(db: sqlite3.Connection) -> None:

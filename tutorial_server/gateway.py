@@ -8,61 +8,18 @@ Playing the customer (test cards, 3-D Secure) is the notebooks' job (notebook/cu
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
 import requests
 import stripe
 from stripe.params import EventListParams, PaymentIntentCreateParams, RefundCreateParams
+from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 
 from .config import Settings
 
 # Pinned so that what the lab teaches matches one documented API version, whatever
 # version the account's dashboard defaults to. It is the version stripe-python 16.1.0 targets.
 API_VERSION = "2026-10-28.endive"
-
-
-class HTTPClientWrapper(stripe.HTTPClient):
-    """A stripe-python HTTP client around another one (`inner`), for code that watches the
-    gateway's requests without changing them: the lab records and traces them with these
-    (create_app's `http_client`). Subclasses override `prepare` (and `request` to time it)."""
-
-    name = "wrapper"
-
-    def __init__(self, inner: stripe.HTTPClient | None = None) -> None:
-        super().__init__()
-        self.inner = inner if inner is not None else stripe.new_default_http_client()
-
-    def prepare(self, method: str, url: str, headers: Mapping[str, str] | None,
-                post_data: Any) -> str:
-        """Called before each request is sent; returns the URL to send it to."""
-        return url
-
-    def request(self, method: str, url: str, headers: Mapping[str, str] | None,
-                post_data: Any = None, *, _usage: list[str] | None = None,
-                ) -> tuple[str, int, Mapping[str, str]]:
-        return self.inner.request(method, self.prepare(method, url, headers, post_data),
-                                  headers, post_data)
-
-    def request_stream(self, method: str, url: str, headers: Mapping[str, str] | None,
-                       post_data: Any = None, *, _usage: list[str] | None = None,
-                       ) -> tuple[Any, int, Mapping[str, str]]:
-        return self.inner.request_stream(method, self.prepare(method, url, headers, post_data),
-                                         headers, post_data)
-
-    async def request_async(self, method: str, url: str, headers: Mapping[str, str],
-                            post_data: Any = None) -> tuple[bytes, int, Mapping[str, str]]:
-        return await self.inner.request_async(
-            method, self.prepare(method, url, headers, post_data), headers, post_data)
-
-    async def request_stream_async(self, method: str, url: str, headers: Mapping[str, str],
-                                   post_data: Any = None,
-                                   ) -> tuple[AsyncIterable[bytes], int, Mapping[str, str]]:
-        return await self.inner.request_stream_async(
-            method, self.prepare(method, url, headers, post_data), headers, post_data)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def payment_intent_idempotency_key(order_id: str, attempt: int | None = None) -> str:
@@ -164,6 +121,25 @@ class StripeGateway:
             params["type"] = event_type
         found = (e.to_dict() for e in self.client.v1.events.list(params=params).auto_paging_iter())
         return [e for e in found if e["data"]["object"].get("id") == payment_intent_id]
+
+    # --- the other way: Stripe Checkout (checkout_sessions.py) ---------------------------------
+
+    def create_checkout_session(self, order: Any, product: Any, success_url: str,
+                                cancel_url: str) -> dict:
+        """A Checkout Session for the order: Stripe's hosted page takes the card. Priced from
+        the order (the server's price), keyed by the order: a retry cannot make two."""
+        session = self.client.v1.checkout.sessions.create(
+            params=_checkout_session_params(order, product, success_url, cancel_url),
+            options={"idempotency_key": f"{order['id']}-create-checkout-session"})
+        return session.to_dict()
+
+    def retrieve_checkout_session(self, session_id: str) -> dict:
+        return self.client.v1.checkout.sessions.retrieve(session_id).to_dict()
+
+    def expire_checkout_session(self, session_id: str) -> dict:
+        """Close an open session so that nobody can pay on it any more (Stripe refuses, with
+        InvalidRequestError, once it is complete or expired)."""
+        return self.client.v1.checkout.sessions.expire(session_id).to_dict()
 
     # --- after the payment: refunds and disputes (refunds.py, disputes.py) ---------------------
 
@@ -295,3 +271,25 @@ def _payment_intent_params(order: Any, attempt: int | None = None) -> PaymentInt
     if attempt is not None:
         metadata["attempt"] = str(attempt)
     return {"amount": order["amount"], "currency": order["currency"], "metadata": metadata}
+
+
+def _checkout_session_params(order: Any, product: Any, success_url: str,
+                             cancel_url: str) -> CheckoutSessionCreateParams:
+    """The session's line items from the order as the server priced it. With a volume
+    discount the order is one line at its total: Checkout shows a discount only from a Coupon
+    object, and the server's price is the one that counts. Cards only, as for PaymentIntents
+    (StripeGateway._cards_only): the lab teaches no method that redirects or settles later."""
+    metadata = {"order_id": order["id"], "product": order["product_id"],
+                "quantity": str(order["quantity"]), "customer": order["customer"]}
+    if order["discount"]:
+        name = f"{order['quantity']} × {product.name} (volume discount included)"
+        quantity, unit_amount = 1, order["amount"]
+    else:
+        name, quantity, unit_amount = product.name, order["quantity"], product.unit_amount
+    return {"mode": "payment", "allowed_payment_method_types": ["card"],
+            "line_items": [{"quantity": quantity, "price_data": {
+                "currency": order["currency"], "unit_amount": unit_amount,
+                "product_data": {"name": name}}}],
+            "client_reference_id": order["id"], "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": success_url, "cancel_url": cancel_url}

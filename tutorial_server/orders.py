@@ -66,21 +66,24 @@ def order_to_api(row: sqlite3.Row) -> dict:
         "discount": row["discount"],
         "customer": row["customer"],
         "payment_intent": row["payment_intent"],
+        "pay_with": row["pay_with"],
+        "checkout_session": row["checkout_session"],
         "last_payment_error": error,
         "cancellation_reason": row["cancellation_reason"],
     }
 
 
-def insert_order(db: sqlite3.Connection, priced: PricedOrder, customer: str) -> str:
+def insert_order(db: sqlite3.Connection, priced: PricedOrder, customer: str,
+                 pay_with: str = "payment_intent") -> str:
     """Record a priced order (call inside a transaction). Returns its id."""
     order_id = new_order_id()
     db.execute(
         "INSERT INTO orders (id, product_id, quantity, customer, subtotal, discount, amount,"
-        " currency, receipt, status, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?)",
+        " currency, receipt, status, created_at, pay_with)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?)",
         (order_id, priced.product.id, priced.quantity, customer, priced.subtotal,
          priced.discount, priced.amount, priced.currency, secrets.token_hex(12),
-         int(time.time())),
+         int(time.time()), pay_with),
     )
     return order_id
 
@@ -215,9 +218,11 @@ def set_event_outcome(db: sqlite3.Connection, event_id: str, order_id: str | Non
 # --- reads for the dashboard ---------------------------------------------------------------
 
 def count_by_status(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """(status, has_pi, n): how many orders per status, with or without a PaymentIntent."""
-    return db.execute("SELECT status, payment_intent IS NOT NULL AS has_pi, COUNT(*) AS n"
-                      " FROM orders GROUP BY status, has_pi").fetchall()
+    """(status, has_pi, n): how many orders per status, with or without a PaymentIntent (or,
+    paid the other way, a Checkout Session)."""
+    return db.execute("SELECT status, (payment_intent IS NOT NULL OR checkout_session IS NOT"
+                      " NULL) AS has_pi, COUNT(*) AS n FROM orders GROUP BY status, has_pi"
+                      ).fetchall()
 
 
 def collected_by_currency(db: sqlite3.Connection) -> list[sqlite3.Row]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from . import catalogue, learners, orders, payments
+from . import catalogue, checkout_sessions, learners, orders, payments
 from .db import get_db, transaction
 from .errors import ApiError
 from .pages import stripe_js_url
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("orders_api", __name__, url_prefix="/api")
 
 DEFAULT_CUSTOMER = "guest"
-_ALLOWED_FIELDS = {"productId", "quantity", "customer"}
+_ALLOWED_FIELDS = {"productId", "quantity", "customer", "payWith"}
+PAY_WITH = ("payment_intent", checkout_sessions.PAY_WITH)
 _PRICE_FIELDS = {"amount", "price", "unit_amount", "total", "currency", "discount"}
 
 
@@ -45,7 +47,17 @@ def products():
     return jsonify({"object": "list", "data": [p.to_dict() for p in catalogue.PRODUCTS]})
 
 
-def parse_order_request() -> tuple[catalogue.Product, int, str | None]:
+def parse_pay_with(body: dict) -> str:
+    """How the customer will pay: the lab's checkout page (a PaymentIntent, the default) or
+    Stripe's hosted Checkout page (checkout_sessions.py)."""
+    pay_with = body.get("payWith", PAY_WITH[0])
+    if pay_with not in PAY_WITH:
+        raise ApiError(400, "payWith must be payment_intent (the default) or checkout_session.",
+                       param="payWith")
+    return pay_with
+
+
+def parse_order_request() -> tuple[catalogue.Product, int, str | None, str]:
     """Validate the step-1 request; every problem is a 4xx naming the parameter."""
     body = read_json_object("the order")
     for name in body:
@@ -78,19 +90,20 @@ def parse_order_request() -> tuple[catalogue.Product, int, str | None]:
                        param="quantity")
 
     customer = body.get("customer")
-    return product, quantity, None if customer is None else check_customer_id(customer)
+    return (product, quantity, None if customer is None else check_customer_id(customer),
+            parse_pay_with(body))
 
 
 @bp.post("/orders")
 def create_order():
     key = idempotency_key()
-    product, quantity, customer = parse_order_request()
+    product, quantity, customer, pay_with = parse_order_request()
     db = get_db()
     learner, access = learners.owner_for_new_order(db, customer)
     customer = customer or learner or DEFAULT_CUSTOMER  # a learner's order is theirs by default
     # The learner is part of the request: a classmate who guesses the key gets a conflict.
-    fingerprint = hashlib.sha256(json.dumps([product.id, quantity, customer, learner]).encode()
-                                 ).hexdigest()
+    fingerprint = hashlib.sha256(json.dumps([product.id, quantity, customer, learner] + (
+        [pay_with] if pay_with != PAY_WITH[0] else [])).encode()).hexdigest()
 
     with transaction(db):
         replayed = False
@@ -104,14 +117,16 @@ def create_order():
                 priced = price_order(product, quantity)
             except AmountOutOfRange as e:  # refused here, before any Stripe call
                 raise ApiError(400, str(e), param="quantity", code=e.code) from None
-            order_id = orders.insert_order(db, priced, customer)
+            order_id = orders.insert_order(db, priced, customer, pay_with)
             learners.record_owner(db, order_id, learner, access)
             if key:
                 orders.remember_idempotency_key(db, key, fingerprint, order_id)
 
     order = orders.get_order(db, order_id)
-    intent = payments.ensure_payment_intent(db, order)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if order["pay_with"] == checkout_sessions.PAY_WITH:
+        return _session_order_answer(db, order, access, replayed), 201, headers
+    intent = payments.ensure_payment_intent(db, order)
     answer = payments.answer_for_client(orders.get_order(db, order_id), intent)
     if replayed and not learners.may_act_on(db, order_id):
         # Class mode: the dashboard's trace shows Idempotency-Keys, so a classmate could replay
@@ -126,6 +141,21 @@ def create_order():
     return jsonify(answer), 201, headers
 
 
+def _session_order_answer(db, order, access: str | None, replayed: bool) -> dict:
+    """The other way (checkout_sessions.py): the order and where to send the customer, Stripe's
+    page. No client secret: the browser never sees a PaymentIntent."""
+    session = checkout_sessions.ensure_session(db, order, access)
+    answer: dict[str, Any] = {"order": orders.order_to_api(orders.get_order(db, order["id"])),
+              "client_secret": None,
+              "checkout_session": checkout_sessions.session_for_client(session)}
+    if replayed and not learners.may_act_on(db, order["id"]):
+        answer["checkout_session"] = None  # as for a client secret: the owner's only
+    if access is not None and not replayed:
+        answer["access"] = access
+        answer["checkout_url"] = f"/checkout/{order['id']}?access={access}"
+    return answer
+
+
 def order_or_404(db, order_id: str):
     """The order, or a 404 in the API's error shape."""
     order = orders.get_order(db, order_id)
@@ -137,8 +167,20 @@ def order_or_404(db, order_id: str):
 
 @bp.get("/orders/<order_id>")
 def get_order(order_id: str):
-    order = order_or_404(get_db(), order_id)
-    return jsonify({"order": orders.order_to_api(order)})
+    db = get_db()
+    answer = orders.order_to_api(order_or_404(db, order_id))
+    if answer["checkout_session"] and not _may_see_session(db, order_id):
+        # Class mode: a Checkout Session's id is the address of its hosted page, so, like a
+        # client secret, the owner's only; classmates see enough to tell sessions apart.
+        answer["checkout_session"] = answer["checkout_session"][:14] + "\u2026"
+    return jsonify({"order": answer})
+
+
+def _may_see_session(db, order_id: str) -> bool:
+    try:
+        return learners.may_act_on(db, order_id)
+    except ApiError:  # an unknown learner key: a reader like any other
+        return False
 
 
 @bp.post("/orders/<order_id>/sync")

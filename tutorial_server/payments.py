@@ -12,7 +12,7 @@ import logging
 import stripe
 from flask import current_app
 
-from . import claims, fulfilment, orders
+from . import checkout_sessions, claims, fulfilment, orders
 from .db import transaction
 from .errors import ApiError
 from .reconcile import STRIPE_UNREACHABLE, reconcile_order
@@ -116,6 +116,10 @@ def cancel_payment(db, order) -> None:
         return
     if order["status"] in orders.PAID_STATUSES:  # refunded and disputed orders were paid too
         raise cannot_cancel_paid(order["id"])
+    paid = checkout_sessions.cancel_session(db, _gateway(), order)  # Stripe's page: close it
+    if paid is not None and paid.get("status") == "succeeded":
+        raise cannot_cancel_paid(order["id"])
+    order = orders.get_order(db, order["id"])
     if order["payment_intent"]:
         intent = _cancel_at_stripe(order["payment_intent"])
         if intent is not None and intent.get("status") == "succeeded":
@@ -161,6 +165,16 @@ def payment_underway(order) -> bool:
     """
     if order["status"] == orders.PAID:
         return True
+    if order["checkout_session"]:
+        # Paid on Stripe's page: the session knows first. (The order may still name a declined
+        # attempt's PaymentIntent while the next attempt's has already succeeded.)
+        try:
+            session = _gateway().retrieve_checkout_session(order["checkout_session"])
+        except stripe.InvalidRequestError:
+            return False
+        except stripe.StripeError:
+            return True
+        return session.get("status") == "complete"
     if not order["payment_intent"]:
         return False
     try:

@@ -14,7 +14,7 @@ import stripe
 from blinker import Namespace
 from flask import Flask, current_app
 
-from . import fulfilment, orders
+from . import checkout_sessions, fulfilment, orders
 from .db import get_db, transaction
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,11 @@ def reconcile_order(db, gateway, order) -> tuple[str, dict | None]:
 
 
 def _check_order(db, gateway, order) -> tuple[str, dict | None]:
+    if order["checkout_session"]:  # paid on Stripe's page: its session says how things stand
+        try:
+            return checkout_sessions.reconcile_order(db, gateway, order)
+        except stripe.StripeError:
+            return STRIPE_UNREACHABLE, None
     if not order["payment_intent"]:
         return NO_PAYMENT_INTENT, None
     try:
@@ -86,6 +91,7 @@ def describe(counts: Counter) -> str:
         fulfilment.CANCELED: "canceled: their PaymentIntent was canceled at Stripe",
         PAYMENT_INTENT_MISSING: "canceled: their PaymentIntent no longer exists on the backend",
         NO_PAYMENT_INTENT: "have no PaymentIntent (Stripe was unreachable when ordered)",
+        "checkout_session_missing": "canceled: their Checkout Session no longer exists",
         STRIPE_UNREACHABLE: "skipped: Stripe unreachable",
         fulfilment.UNKNOWN_ORDER: "skipped: PaymentIntent does not point back at the order",
     }

@@ -19,12 +19,18 @@ CREATE TABLE IF NOT EXISTS orders (
                                           'partially_refunded', 'refunded', 'disputed')),
     attempts            INTEGER NOT NULL DEFAULT 0,
     payment_intent      TEXT UNIQUE,
+    -- How the customer pays: the lab's own checkout page with a PaymentIntent the server
+    -- creates (steps 3-5), or Stripe's hosted Checkout page (checkout_sessions.py).
+    pay_with            TEXT NOT NULL DEFAULT 'payment_intent'
+                        CHECK (pay_with IN ('payment_intent', 'checkout_session')),
+    checkout_session    TEXT,
     last_payment_error  TEXT,
     cancellation_reason TEXT,
     created_at          INTEGER NOT NULL,
     paid_at             INTEGER
 );
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+CREATE UNIQUE INDEX IF NOT EXISTS orders_by_checkout_session ON orders (checkout_session);
 
 -- Class mode (learners.py): each learner who joined, by the SHA-256 of their key, and who
 -- owns each order made in class mode (its learner, if any, and the SHA-256 of its access code).

@@ -19,7 +19,7 @@ import stripe
 from blinker import Namespace
 from flask import Blueprint, current_app, jsonify, request
 
-from . import disputes, fulfilment, orders, refunds
+from . import checkout_sessions, disputes, fulfilment, orders, refunds
 from .db import get_db, transaction
 from .errors import ApiError
 
@@ -114,6 +114,9 @@ def handle_event(event_id: str, event_type: str, event: dict) -> str:
         return refunds.handle_event(db, event_id, event_type, _snapshot_of(event))
     if event_type in disputes.EVENT_TYPES:
         return disputes.handle_event(db, event_id, event_type, _snapshot_of(event))
+    # The other way (Stripe's hosted Checkout page): the session's events settle the same order.
+    if event_type in checkout_sessions.EVENT_TYPES:
+        return checkout_sessions.handle_event(db, event_id, event_type, _snapshot_of(event))
     if event_type not in HANDLED:
         with transaction(db):
             orders.record_event(db, event_id, event_type, None, None, "ignored_type")
@@ -124,10 +127,14 @@ def handle_event(event_id: str, event_type: str, event: dict) -> str:
     if (not isinstance(intent_id, str) or not _INTENT_ID.fullmatch(intent_id)
             or snapshot.get("object") != "payment_intent"):
         raise ApiError(400, "Event data.object is not a PaymentIntent.")
+    gateway = current_app.extensions["gateway"]
     try:
-        intent = current_app.extensions["gateway"].retrieve_payment_intent(intent_id)
+        intent = gateway.retrieve_payment_intent(intent_id)
     except stripe.InvalidRequestError:
         intent = None  # Stripe does not know it: not one of ours to fulfil
+    # An order paid on Stripe's page learns its PaymentIntent from its session: this event may
+    # come before the session's own.
+    session = checkout_sessions.session_naming(db, gateway, intent) if intent else None
     # Any other Stripe error (unreachable) goes up before anything is recorded: the one handler
     # (errors.stripe_error_answer) answers 503, so Stripe redelivers and a redelivery can succeed.
 
@@ -135,6 +142,8 @@ def handle_event(event_id: str, event_type: str, event: dict) -> str:
         # Claim the event id first: of concurrent deliveries of one event, one claims it.
         if not orders.record_event(db, event_id, event_type, intent_id, None, "processing"):
             return "duplicate"
+        if session is not None:
+            checkout_sessions.link_intent(db, checkout_sessions.order_of(db, session), session)
         if intent is None:
             outcome, order_id = fulfilment.UNKNOWN_ORDER, None
         else:

@@ -3,7 +3,7 @@
 import {useEffect, useRef, useState, type FormEvent, type ReactElement} from "react";
 import type {Stripe} from "@stripe/stripe-js";
 import {createOrder, getConfig, getProducts, newIdempotencyKey, ServerError, waitUntilPaid,
-        type Order, type Product} from "./api";
+        type Order, type PayWith, type Product} from "./api";
 import {Checkout} from "./Checkout";
 import {formatAmount} from "./money";
 import {modeFor, type Mode} from "./modes";
@@ -122,34 +122,46 @@ function ProductList({products, canBuy, onOrdered}: {
 
 // Step 1: say what to buy. The server answers with the order it priced (step 2), its
 // PaymentIntent's client secret (steps 3 and 4), and never a price the shop could change.
+// The other way ("Pay on Stripe's page"): the same order, paid on Stripe's hosted Checkout
+// page; the server answers where that page is, and the shop sends the browser there.
 function BuyForm({product, canBuy, onOrdered}: {
   product: Product; canBuy: boolean; onOrdered: (order: Order, clientSecret: string) => void;
 }): ReactElement {
   const [quantity, setQuantity] = useState("1");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
+  const [leaving, setLeaving] = useState(false); // on the way to Stripe's page
   // One Idempotency-Key per attempt, kept until the server has answered it. A second click
   // while the request is on its way is the same attempt (`sending`); pressing Buy again after
   // an answer that never came sends the same key, and the server answers with the order it
   // already made instead of making a second one.
-  const attempt = useRef<{key: string; quantity: string} | null>(null);
+  const attempt = useRef<{key: string; quantity: string; payWith: PayWith} | null>(null);
   const sending = useRef(false);
   const quantityId = `quantity-${product.id}`;
 
-  async function buy(event: FormEvent) {
-    event.preventDefault();
+  async function buy(event: FormEvent | null, payWith: PayWith = "payment_intent") {
+    event?.preventDefault();
     if (sending.current) return; // the same attempt is already on its way
     let current = attempt.current;
-    if (!current || current.quantity !== quantity) {
-      current = attempt.current = {key: newIdempotencyKey(), quantity};
+    if (!current || current.quantity !== quantity || current.payWith !== payWith) {
+      current = attempt.current = {key: newIdempotencyKey(), quantity, payWith};
     }
     sending.current = true;
     setBusy(true);
     setError("");
     try {
       // The quantity goes as the customer typed it, as a number; the server checks it.
-      const answer = await createOrder(product.id, Number(quantity), CUSTOMER, current.key);
+      const answer = await createOrder(product.id, Number(quantity), CUSTOMER, current.key,
+                                       payWith);
       attempt.current = null; // answered: the next Buy is a new order
+      if (payWith === "checkout_session") {
+        const session = answer.checkout_session;
+        if (!session || session.status !== "open") throw new ServerError(409, "The server "
+          + "could not set up Stripe's page for this order; try again.");
+        setLeaving(true);
+        window.location.assign(new URL(session.url, window.location.href).href);
+        return;
+      }
       if (!answer.client_secret) throw new ServerError(409, "The server could not set up a "
                                                        + "payment for this order; try again.");
       onOrdered(answer.order, answer.client_secret);
@@ -177,7 +189,13 @@ function BuyForm({product, canBuy, onOrdered}: {
       <input id={quantityId} type="number" inputMode="numeric" min={1} max={100}
              value={quantity} onChange={(e) => setQuantity(e.target.value)} />
       <button type="submit" disabled={busy || !canBuy}>Buy {product.name}</button>
-      <p role="status">{busy ? "Creating your order …" : ""}</p>
+      {" "}
+      <button type="button" className="secondary" disabled={busy}
+              onClick={() => buy(null, "checkout_session")}>
+        Pay on Stripe's page<span className="visually-hidden"> for {product.name}</span>
+      </button>
+      <p role="status">{leaving ? "Taking you to Stripe's page …"
+                        : busy ? "Creating your order …" : ""}</p>
       {error && <p role="alert" className="error">{error}</p>}
     </form>
   );

@@ -32,7 +32,21 @@ export interface Order {
   discount: number;
   customer: string;
   payment_intent: string | null;
+  pay_with?: PayWith;
+  checkout_session?: string | null;
   last_payment_error: {code?: string; message?: string} | null;
+}
+
+// How the order is paid: on the shop's own card form (a PaymentIntent the server creates), or
+// on Stripe's hosted Checkout page (a Checkout Session; offline, the lab plays that page).
+export type PayWith = "payment_intent" | "checkout_session";
+
+// Where to send the customer to pay on Stripe's page (only to the order's creator).
+export interface CheckoutSessionLink {
+  id: string;
+  url: string; // Stripe's page; offline a path on this server (the lab's stand-in for it)
+  status: "open" | "complete" | "expired";
+  expires_at: number;
 }
 
 // What the server answers about a PaymentIntent after the offline confirm or a sync.
@@ -87,10 +101,15 @@ export const getProducts = () =>
 // Step 1 (and step 4's answer): the client says WHAT it wants; the server says what it costs
 // and hands back the PaymentIntent's client secret. The Idempotency-Key makes a repeated
 // request (a double click, a retry after a lost answer) return the same order.
+// payWith "checkout_session": no client secret; the answer's checkout_session says where
+// Stripe's page is.
 export const createOrder = (productId: string, quantity: number, customer: string,
-                            idempotencyKey: string) =>
-  postJson<{order: Order; client_secret: string | null; access?: string}>(
-    "api/orders", {productId, quantity, customer}, {"Idempotency-Key": idempotencyKey})
+                            idempotencyKey: string, payWith: PayWith = "payment_intent") =>
+  postJson<{order: Order; client_secret: string | null; access?: string;
+            checkout_session?: CheckoutSessionLink | null}>(
+    "api/orders", {productId, quantity, customer,
+                   ...(payWith === "payment_intent" ? {} : {payWith})},
+    {"Idempotency-Key": idempotencyKey})
     .then((answer) => {
       if (answer.access) accessCodes.set(answer.order.id, answer.access);
       return answer;

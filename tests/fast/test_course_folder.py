@@ -48,8 +48,19 @@ def test_a_plain_install_uses_the_clone_it_is_started_in(installed):
 def test_started_anywhere_else_it_says_where_to_start(installed, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert course_folder.course_folder() is None
-    with pytest.raises(SystemExit, match="course's folder"):
+    with pytest.raises(SystemExit, match="course's folder.*tutorial_server.lab notebooks"):
         course_folder.notebook_folder()
+
+
+def test_a_learners_copy_of_the_notebooks_is_opened(installed, tmp_path, monkeypatch):
+    """`python -m tutorial_server.lab notebooks` copies them into ./stripe-payments-lab."""
+    monkeypatch.chdir(tmp_path)
+    copy = tmp_path / course_folder.COPY_FOLDER
+    copy.mkdir()
+    (copy / "00_how_a_stripe_payment_works.ipynb").write_text("{}")
+    assert course_folder.notebook_folder() == copy
+    monkeypatch.chdir(copy)
+    assert course_folder.notebook_folder() == copy
 
 
 def test_the_settings_override_is_put_in_place_once(installed, tmp_path):

@@ -1,7 +1,7 @@
 """`make mutation`: cosmic-ray over the modules in cosmic-ray.toml, against the fast tier.
 
 Each module is mutated in a copy of the project (a temporary folder), never in the working
-tree, and the three modules run side by side. Prints one line per module:
+tree, and the modules run side by side. Prints one line per module:
     <module>: <score>% (<killed>/<run>)
 where harmless (equivalent) mutants listed in equivalent.txt are left out of both numbers.
 `--keep` leaves the session databases (cosmic-ray dump them) and prints the survivors.

@@ -271,3 +271,25 @@ def check_08(answer: Any, context: dict) -> str | None:
             return (f"the order has {order['amount_refunded']} of {order['amount_paid']} "
                     "refunded; refund what is left.")
     return None
+
+
+def check_09(answer: Any, context: dict) -> str | None:
+    mistake = _common_mistake(answer, "the server's JSON answer") or _server_refused(answer)
+    if mistake:
+        return mistake
+    order = answer.get("order") if isinstance(answer, dict) else None
+    if not isinstance(order, dict):
+        return f"my_answer is {_kind(answer)}; keep the server's answer, with its 'order'."
+    if (order.get("product"), order.get("quantity")) != ("prod_pour_over_kit", 3):
+        return (f"this order is {order.get('quantity')} × {order.get('product')}; the exercise "
+                "asks for 3 of prod_pour_over_kit.")
+    if order.get("pay_with") != "checkout_session" or answer.get("client_secret"):
+        return ("this order is paid the usual way (it has a client secret): add "
+                "\"payWith\": \"checkout_session\" to the body (or pay_with=... in create_order).")
+    session = answer.get("checkout_session")
+    if not isinstance(session, dict) or not session.get("url"):
+        return "the answer has no checkout_session with a url: keep the whole answer."
+    lab = context.get("lab")
+    if lab is not None and lab.order(order["id"])["amount"] != order.get("amount"):
+        return "the order's amount differs from the server's record: keep its answer unchanged."
+    return None

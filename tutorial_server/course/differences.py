@@ -170,6 +170,38 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
      "real": "Test-mode data stays until you delete it in the Dashboard.",
      "offline": "Started empty by each lab; payments from an earlier run are gone.",
      "lab": "At start the lab cancels unpaid orders whose PaymentIntent vanished, and says so."},
+    {"topic": "Checkout Sessions",
+     "real": "Stripe hosts the payment page (checkout.stripe.com) for a session: Prices or "
+             "price_data, discounts, tax, shipping, customer details, many payment methods.",
+     "offline": "The stand-in has no Checkout at all.",
+     "lab": "The stand-in's launcher adds create, retrieve, expire and line items "
+            "(lab/stand_in_checkout.py): payment mode, price_data line items, cards only. "
+            "The lab plays the hosted page at /offline-checkout/<session> "
+            "(lab/hosted_checkout.py), labelled as the lab's, with the checkout page's card "
+            "form, test cards, declines and 3-D Secure: the browser tokenizes the card through "
+            "/offline-stripe/ and the lab confirms the session's PaymentIntent on Stripe's "
+            "behalf (POST /offline-checkout/<session>/pay); \"← back\" goes to the cancel_url. "
+            "Notebooks play its customer over the same routes (pay_on_stripes_page). The lab "
+            "reads what to pay from the launcher's private "
+            "GET /_lab/checkout/sessions/{id}/payment."},
+    {"topic": "A Checkout Session's PaymentIntent",
+     "real": "Created when the customer submits Stripe's page (payment_intent is null until "
+             "then); the same one takes every retry after a decline.",
+     "offline": "Backs the session from its creation, and is named from the customer's first "
+                "attempt. It takes every retry too: the launcher clears the stand-in's "
+                "failed charge (or open challenge) before the next card.",
+     "lab": "checkout_sessions.link_intent links the order to the PaymentIntent its session "
+            "names (following another one, should the session ever name one, while the order "
+            "is unpaid)."},
+    {"topic": "checkout.session events",
+     "real": "completed (and async_payment_succeeded/failed for methods that settle later) "
+             "and expired: at expires_at (24 h by default, 30 min at the least) or when "
+             "expired through the API.",
+     "offline": "completed when the session's PaymentIntent succeeds; expired when the API "
+                "expires it, or when a session past its expires_at is next read; never the "
+                "async ones (cards only).",
+     "lab": "The server settles from whichever of checkout.session.completed and "
+            "payment_intent.succeeded comes first; sync and reconcile read the session."},
 ]
 
 DIFFERENCE_COLUMNS = {"topic": "topic", "real": "real Stripe (test mode)",

@@ -8,6 +8,7 @@ solution only when the learner asks for it.
     exercise.show_solution()          # the full answer, on purpose (from solutions.py)
 
 The checkers themselves, one per notebook, are in checkers.py (06 and 07 in webhook_checkers.py).
+On a hub each check is also recorded for the instructor's class view (progress.py).
 An exercise's setup cell makes what it needs afresh each time it runs, so running it again
 starts over; a checker that meets what an earlier attempt left says so, and how to start over.
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import checkers, webhook_checkers
+from .progress import record_check
 from .solutions import SOLUTIONS
 
 # A checker returns None when the answer is right, else one line naming the likely mistake.
@@ -44,6 +46,7 @@ class Exercise:
         except Exception as error:  # a checker must never end in a traceback
             problem = (f"your answer could not be checked ({type(error).__name__}: {error}); "
                        "compare its shape with what the exercise asks for")
+        record_check(self.number, problem is None)  # on a hub, for the instructor's class view
         if problem is None:
             print("✓ " + self.success)
             return
@@ -124,6 +127,12 @@ _EXERCISES: dict[str, tuple[Checker, str, list[str]]] = {
         "body (no amount: what is left) and that key, twice.",
         "key = str(uuid.uuid4()); each request is lab.post(f\"/api/orders/{exercise_order['id']}"
         "/refund\", json={}, headers={'Idempotency-Key': key}).json().",
+    ]),
+    "09": (checkers.check_09, "3 kits priced by the server, and a Checkout Session to send the "
+                      "customer to: the browser got a url, not a client secret.", [
+        "The same body as any order, with one more field saying how the customer will pay.",
+        "lab.post('/api/orders', json={'productId': 'prod_pour_over_kit', 'quantity': 3, "
+        "'payWith': 'checkout_session'}).json()",
     ]),
 }
 

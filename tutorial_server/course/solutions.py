@@ -19,6 +19,7 @@ STUBS: dict[str, str] = {
     "06": "my_answer = None  # replace None with the server's JSON answer to your event",
     "07": "my_answer = None  # replace None with the result of replaying the captured delivery",
     "08": "my_answer = None  # replace None with (first JSON answer, second JSON answer)",
+    "09": "my_answer = None  # replace None with the server's JSON answer",
 }
 
 SOLUTIONS: dict[str, str] = {
@@ -70,5 +71,9 @@ refund_path = f"/api/orders/{exercise_order['id']}/refund"
 first_answer = lab.post(refund_path, json={}, headers={"Idempotency-Key": key}).json()
 second_answer = lab.post(refund_path, json={}, headers={"Idempotency-Key": key}).json()
 my_answer = (first_answer, second_answer)
+''',
+    "09": '''\
+kits = {"productId": "prod_pour_over_kit", "quantity": 3, "payWith": "checkout_session"}
+my_answer = lab.post("/api/orders", json=kits).json()
 ''',
 }

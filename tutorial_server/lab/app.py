@@ -2,8 +2,10 @@
 learner need around it, none of which a shop of your own would have:
 
 - the instructor's dashboard (dashboard.py) and its reset button (reset.py),
+- the learner's progress for the class view on a hub (progress.py),
 - the React shop at /shop/ (shop.py),
 - offline, the mock Stripe.js passed on from this server's own address (stripe_js_relay.py),
+  and the page that plays Stripe's hosted Checkout page for Checkout Sessions (hosted_checkout.py),
 - each order's trace (tutorial_server/trace/): Stripe's HTTP client wrapped to record it,
 - every Stripe request recorded when the tests ask for it (stripe_http.py),
 - behind jupyter-server-proxy (JupyterHub, Binder), links that follow the proxy's prefix
@@ -21,7 +23,7 @@ from ..errors import ApiError
 from ..security import behind_proxy
 from ..trace.recorder import tracing_client
 from ..webhooks import verify_event
-from . import dashboard, refused, reset, shop, stripe_js_relay
+from . import dashboard, hosted_checkout, progress, refused, reset, shop, stripe_js_relay
 from .proxied import proxied_requests, secret_from_environment
 from .offline_stripe import CHECK_METADATA_KEY
 from .stripe_http import lab_http_client
@@ -37,9 +39,11 @@ def create_lab_app(settings: Settings, *, backend_url: str | None = None,
                                                  inner=http_client))
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(reset.bp)
+    app.register_blueprint(progress.bp)  # GET /api/progress, for the class view on a hub
     app.register_blueprint(shop.bp)  # the React client (client/), built by `make client`
     if settings.offline:
         app.register_blueprint(stripe_js_relay.bp)
+        app.register_blueprint(hosted_checkout.bp)  # plays Stripe's hosted Checkout page
         app.before_request(_answer_watchdog_checks)
     trace.install(app)  # each order's messages, drawn as the six steps
     refused.install(app)  # refused webhook deliveries, for the dashboard's list only

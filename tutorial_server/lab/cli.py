@@ -7,6 +7,8 @@
   reset      clear the lab's orders, inventories and events
   events resend EVT                 deliver one of Stripe's events to the lab's /webhook again
   trigger TYPE --order ORDER_ID     deliver a new event about the order's PaymentIntent
+  notebooks [DEST]                  copy the course's notebooks into DEST (cli_course.py)
+  class-progress --hub URL          the class on a JupyterHub, for the instructor (cli_course.py)
 (the last two are the offline equivalents of `stripe events resend` and `stripe trigger`)
 """
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..db import connect, init_db
 from ..parsing import CUSTOMER_ID
 from ..reconcile import describe, reconcile
 from ..security import OneLineFormatter
-from . import cli_events
+from . import cli_course, cli_events
 from .app import create_lab_app
 from .course_folder import build_shop, install_settings_override, notebook_folder
 from .proxied import secret_from_environment
@@ -265,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
                          "won when closed)")
     cli_events.add_forging_options(trigger)
     trigger.set_defaults(func=lambda a: cli_events.cmd_trigger(a, _settings(a)))
+    cli_course.add_commands(sub)
 
     args = parser.parse_args(argv)
     # The server's own lines (webhook outcomes, fulfilments) next to the request log; they

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..config import PROJECT_ROOT
 
 SETTINGS_OVERRIDE = "stripe-payments-lab.json"
+COPY_FOLDER = "stripe-payments-lab"  # where `python -m tutorial_server.lab notebooks` copies them
 SHOP_BUILD_HINT = ("The React shop (/shop/) is not built: it needs Node.js 20.19+ and npm "
                    "(make client, or in client/: npm ci, then npm run build). The lab starts "
                    "without it.")
@@ -30,11 +31,18 @@ def course_folder() -> Path | None:
 
 
 def notebook_folder() -> Path:
+    """The notebooks JupyterLab opens: the course folder's, else the learner's own copy
+    (`python -m tutorial_server.lab notebooks [DEST]` makes one) in the current folder or in
+    ./stripe-payments-lab, its default."""
     folder = course_folder()
-    if folder is None:
-        raise SystemExit("The notebooks are not here: start the lab in the course's folder (the "
-                         "clone of the repository, which has notebooks/ and pyproject.toml).")
-    return folder / "notebooks"
+    if folder is not None:
+        return folder / "notebooks"
+    for copy in (Path.cwd(), Path.cwd() / COPY_FOLDER):
+        if any(copy.glob("00_*.ipynb")):
+            return copy
+    raise SystemExit("No notebooks here: start the lab in the course's folder (a clone of the "
+                     "repository), or copy the notebooks first with `python -m tutorial_server.lab "
+                     f"notebooks` (into ./{COPY_FOLDER}) and start the lab again.")
 
 
 def install_settings_override(prefix: str = sys.prefix) -> None:

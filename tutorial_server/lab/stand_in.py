@@ -5,8 +5,8 @@
     command line, where `ps` shows it to every user of the machine)
 
 It serves localstripe's own aiohttp application (`localstripe.server.app`). localstripe is
-GPL-licensed, so it stays at arm's length: this launcher is the only module that imports it,
-and it runs in a process of its own; the lab, the merchant server and the notebooks never
+GPL-licensed, so it stays at arm's length: this launcher (with stand_in_checkout.py, its
+Checkout Sessions) is the only code that imports it, and it runs in a process of its own; the lab, the merchant server and the notebooks never
 import it, and talk to it over HTTP only (offline_stripe.py starts this program).
 
 What it changes around localstripe, before any of localstripe's own code runs:
@@ -22,7 +22,9 @@ What it changes around localstripe, before any of localstripe's own code runs:
 - no CORS headers: no web page may read its answers;
 - `GET /_lab/webhooks` lists the registered endpoints (ids and URLs, never their secrets) and
   `DELETE /_lab/webhooks/<id>` removes one, so the lab's watchdog can see and remove an
-  endpoint that is not the lab's.
+  endpoint that is not the lab's;
+- Checkout Sessions, which localstripe lacks (stand_in_checkout.py): create, retrieve, expire,
+  line items, each backed by a PaymentIntent on the stand-in.
 
 When it listens, it writes one line to stdout, `listening 127.0.0.1 PORT`, and then sends its
 stdout to stderr (its log): the lab reads that line to learn the port.
@@ -42,6 +44,8 @@ from aiohttp import web
 from localstripe import resources as ls_resources  # type: ignore[import-untyped]
 from localstripe import server as ls_server
 from localstripe import webhooks as ls_webhooks
+
+from . import stand_in_checkout as checkout
 
 KEY_ENV = "TUTORIAL_STAND_IN_KEY"
 STRIPE_JS = "/js.stripe.com/v3/"
@@ -97,6 +101,56 @@ def _no_store_file() -> None:
     ls_resources.Store.try_load_from_disk = lambda self: None
 
 
+# --- Checkout Sessions (stand_in_checkout.py), which localstripe lacks --------------------------
+
+async def create_session(request: web.Request) -> web.Response:
+    data = await ls_server.get_post_data(request)
+    return web.json_response(checkout.create_session(data)._export())
+
+
+async def retrieve_session(request: web.Request) -> web.Response:
+    return web.json_response(checkout.session_or_404(request.match_info["id"])._export())
+
+
+async def expire_session(request: web.Request) -> web.Response:
+    session = checkout.session_or_404(request.match_info["id"])
+    if session.status != "open":
+        raise checkout.CheckoutError("Only Checkout Sessions with a status in [open] can be "
+                                     "expired.", "session", code="checkout_session_not_open")
+    checkout.expire(session)
+    return web.json_response(session._export())
+
+
+async def session_line_items(request: web.Request) -> web.Response:
+    session = checkout.session_or_404(request.match_info["id"])
+    return web.json_response({"object": "list", "has_more": False, "data": session.items,
+                              "url": f"/v1/checkout/sessions/{session.id}/line_items"})
+
+
+async def session_payment(request: web.Request) -> web.Response:
+    """The lab's offline hosted page only: what to pay, and the client secret to pay it with."""
+    return web.json_response(checkout.payment_for(
+        checkout.session_or_404(request.match_info["id"])))
+
+
+@web.middleware
+async def checkout_errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except checkout.CheckoutError as e:
+        return e.response()
+
+
+def add_checkout_routes(app: web.Application) -> None:
+    checkout.watch_events()
+    app.middlewares.append(checkout_errors)
+    app.router.add_post("/v1/checkout/sessions", create_session)
+    app.router.add_get("/v1/checkout/sessions/{id}", retrieve_session)
+    app.router.add_post("/v1/checkout/sessions/{id}/expire", expire_session)
+    app.router.add_get("/v1/checkout/sessions/{id}/line_items", session_line_items)
+    app.router.add_get("/_lab/checkout/sessions/{id}/payment", session_payment)
+
+
 def build_app(key: str, webhook_ids: frozenset[str], port: int) -> web.Application:
     _no_store_file()
     app = ls_server.app
@@ -105,6 +159,7 @@ def build_app(key: str, webhook_ids: frozenset[str], port: int) -> web.Applicati
         app.on_response_prepare.remove(ls_server.add_cors_headers)
     app.router.add_get("/_lab/webhooks", list_webhooks)
     app.router.add_delete("/_lab/webhooks/{id}", remove_webhook)
+    add_checkout_routes(app)
     return app
 
 

@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 import stripe
 
 from ..config import Settings
-from ..gateway import HTTPClientWrapper, default_http_client
+from ..gateway import default_http_client
+from ..http_clients import HTTPClientWrapper
 from ..security import is_loopback
 
 ENV_VAR = "TUTORIAL_RECORD_STRIPE_REQUESTS"

@@ -6,16 +6,19 @@
     show(order)
 
 connect.py finds or starts the lab; client.py is its HTTP client (LabClient); customer.py plays
-the customer (test cards, 3-D Secure); display.py shows things; widgets.py has the ipywidgets;
+the customer (test cards, 3-D Secure), stripes_page.py on Stripe's hosted page; display.py shows things; widgets.py has the ipywidgets;
 hub.py knows where a learner's lab is on JupyterHub. This file names the notebooks' API.
 """
 from .client import LabClient, new_customer
 from .connect import (backend_seen_from_here, connect_lab, rewiring_possible, signing_possible,
                       stripe_account_possible)
 from .customer import TEST_CARDS, PaymentRefused
-from .display import check, link, redact, show, show_differences, side_by_side, to_json
+from .display import (check, link, redact, show, show_differences, side_by_side, to_json,
+                      traces_side_by_side)
+from .stripes_page import StripesPageRefused, pay_on_stripes_page
 
 __all__ = ["LabClient", "connect_lab", "show", "check", "link", "side_by_side", "to_json",
            "redact", "show_differences", "signing_possible", "rewiring_possible",
            "stripe_account_possible",
-           "backend_seen_from_here", "new_customer", "PaymentRefused", "TEST_CARDS"]
+           "backend_seen_from_here", "new_customer", "PaymentRefused", "TEST_CARDS",
+           "traces_side_by_side", "pay_on_stripes_page", "StripesPageRefused"]

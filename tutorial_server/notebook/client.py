@@ -134,10 +134,13 @@ class LabClient(CustomerSide):
         return self.get("/api/products").json()["data"]
 
     def create_order(self, product_id: str, quantity: int, customer: str | None = None,
-                     idempotency_key: str | None = None) -> dict:
-        """Step 1: POST /api/orders with the article's body; returns the server's answer."""
+                     idempotency_key: str | None = None, pay_with: str | None = None) -> dict:
+        """Step 1: POST /api/orders with the article's body; returns the server's answer.
+        pay_with="checkout_session": paid on Stripe's hosted page (notebook 09)."""
         body: dict[str, Any] = {"productId": product_id, "quantity": quantity,
                                 "customer": customer or self.customer}
+        if pay_with is not None:
+            body["payWith"] = pay_with
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         response = self.post("/api/orders", json=body, headers=headers)
         if response.status_code != 201:

@@ -20,6 +20,7 @@ from ..gateway import StripeGateway
 from ..lab.offline_stripe import fail_refund, register_webhook
 from ..lab.process import gateway_for
 from .customer_gateway import CustomerGateway
+from .stripes_page import pay_on_stripes_page
 
 # How long complete_3ds waits, in test mode, for the customer to complete the challenge in
 # the browser (seconds; TUTORIAL_3DS_WAIT changes it, 0 moves on at once).
@@ -208,6 +209,12 @@ class CustomerSide:
               f"{action}): {where}, and press {'Complete' if approve else 'Fail'} on Stripe's "
               "test page. The notebook goes on without it.")
         return gateway.retrieve_payment_intent(intent["id"])
+
+    def pay_on_stripes_page(self, session: str | dict, scenario: str = "success",
+                            approve: bool = True) -> dict | None:
+        """The other way's step 5 as the customer: pay a Checkout Session on the lab's stand-in
+        for Stripe's hosted page, over the page's own HTTP routes (stripes_page.py)."""
+        return pay_on_stripes_page(self, session, scenario, approve)
 
     def register_webhook(self, url: str, secret: str) -> None:
         """Offline: point the stand-in's webhook deliveries at `url`, signed with `secret`

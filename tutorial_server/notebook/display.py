@@ -11,6 +11,8 @@ from typing import Any
 from IPython.display import Markdown
 
 from ..course.differences import differences_markdown
+from ..trace.diagram import MERMAID_MIME, describe
+from ..trace.diagram import _text as mermaid_text
 
 # Anything shaped like a Stripe secret is masked before it is displayed, whatever it is in.
 _SECRET = re.compile(r"\b(sk|rk)_(test|live)_[0-9A-Za-z_]+|\bwhsec_[0-9A-Za-z_]+")
@@ -88,3 +90,68 @@ def link(url: str, text: str | None = None) -> Link:
     """Show `url` as a link that opens in a new tab: `link(lab.public_url("/dashboard"))`."""
     return Link(url, text)
 
+
+
+# --- two orders' traces, drawn side by side -----------------------------------------------------
+
+_IDS = re.compile(r"\b(pi|cs_test|cs_live|evt|ch|re|order|pm|tok|card)_[A-Za-z0-9]+")
+
+
+def _kind_of(m: dict) -> str | None:
+    """What a message is, without its ids or timing; None for the client's reads (polls)."""
+    kind = m["kind"]
+    if kind in ("poll", "reconcile") or (kind == "request" and m.get("method") == "GET"):
+        return None
+    if kind in ("request", "stripe"):
+        return f"{m.get('method')} {_IDS.sub('{id}', str(m.get('path')))}"
+    if kind == "answer":
+        return "answer: the order + client_secret" if m.get("client_secret") else \
+            f"answer: {m.get('status')}"
+    if kind == "payment":
+        return "the customer pays: ✗ declined" if m.get("failed") else "the customer pays"
+    if kind == "webhook":
+        return f"webhook {m.get('event_type')}"
+    return describe(m)[0]
+
+
+class _TracesSideBySide:
+    """Two traces as one Mermaid flowchart of two columns, one box per step with its messages
+    (JupyterLab and the book draw it); its text for everything else."""
+
+    def __init__(self, traces: tuple[Any, Any], titles: tuple[str, str]) -> None:
+        self.traces, self.titles = traces, titles
+
+    @staticmethod
+    def _steps(trace: Any) -> list[tuple[int, list[str]]]:
+        """Each step's kinds of message, ids left out, sorted: the same for every run."""
+        steps: dict[int, set[str]] = {}
+        for m in trace.data:
+            label = _kind_of(m)
+            if label:
+                steps.setdefault(m["step"], set()).add(label)
+        return [(step, sorted(labels)) for step, labels in sorted(steps.items())]
+
+    def mermaid(self) -> str:
+        lines = ["flowchart LR"]
+        for column, (trace, title) in enumerate(zip(self.traces, self.titles)):
+            lines += [f'    subgraph c{column}["{mermaid_text(title)}"]', "    direction TB"]
+            nodes = [f"c{column}s{step}" for step, _ in self._steps(trace)]
+            for node, (step, labels) in zip(nodes, self._steps(trace)):
+                text = "<br/>".join(mermaid_text(label) for label in labels)
+                lines.append(f'    {node}["step {step}<br/>{text}"]')
+            lines += [f"    {a} --> {b}" for a, b in zip(nodes, nodes[1:])] + ["    end"]
+        return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {MERMAID_MIME: self.mermaid(), "text/plain": repr(self)}
+
+    def __repr__(self) -> str:
+        return "\n".join(f"--- {title} ---\n" + "\n".join(
+            f"step {step}: " + " | ".join(labels) for step, labels in self._steps(trace))
+            for trace, title in zip(self.traces, self.titles))
+
+
+def traces_side_by_side(left: Any, right: Any,
+                        titles: tuple[str, str] = ("left", "right")) -> _TracesSideBySide:
+    """Two orders' traces (lab.trace(...)) next to each other, step by step (notebook 09)."""
+    return _TracesSideBySide((left, right), titles)

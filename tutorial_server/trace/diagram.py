@@ -50,6 +50,19 @@ def _text(text: str) -> str:
     return text.translate(_LOOK_ALIKES)
 
 
+def _stripe_gloss(method: str, path: str) -> str:
+    """What a call to Stripe's Checkout Sessions does, in words (the other way)."""
+    if not path.startswith("/v1/checkout/sessions"):
+        return ""
+    if path == "/v1/checkout/sessions":
+        return ": create the Checkout Session (Stripe's page for this order)"
+    if path.endswith("/expire"):
+        return ": expire the Checkout Session (nobody can pay on it any more)"
+    if path.endswith("/line_items"):
+        return ": the Checkout Session's line items"
+    return ": read the Checkout Session" if method == "GET" else ""
+
+
 def describe(m: dict) -> tuple[str, str | None]:
     """The message's label, and the label of the answer arrow drawn under it (or None)."""
     kind, status = m["kind"], m.get("status")
@@ -63,6 +76,9 @@ def describe(m: dict) -> tuple[str, str | None]:
     if kind == "priced":
         return f"price the order: {m.get('amount')} {m.get('currency')} (minor units), recorded", None
     if kind == "answer":
+        if m.get("checkout_session"):
+            return (f"{status}: the order + the url of Checkout Session {m['checkout_session']}"
+                    " (no client secret): the customer pays on Stripe's page"), None
         if m.get("client_secret") is not None or m.get("payment_intent") and m.get("purpose") is None:
             replay = " (replayed)" if m.get("replayed") else ""
             return (f"{status}{replay}: the order + client_secret of "
@@ -76,7 +92,7 @@ def describe(m: dict) -> tuple[str, str | None]:
             parts.append(f"✗ {m['error']}")
         return ", ".join(parts), None
     if kind == "stripe":
-        label = f"{m.get('method')} {m.get('path')}{key}"
+        label = f"{m.get('method')} {m.get('path')}{_stripe_gloss(m.get('method', ''), m.get('path', ''))}{key}"
         if status == "unreachable":
             return label, f"✗ unreachable ({m.get('error')})"
         answer = [str(status)]
@@ -84,17 +100,22 @@ def describe(m: dict) -> tuple[str, str | None]:
             answer.append(str(m["object_id"]))
         if m.get("intent_status"):
             answer.append(m["intent_status"])
+        if m.get("session_status"):
+            answer.append(f"session {m['session_status']}")
         if m.get("error"):
             answer.append(f"✗ {m['error']}")
         if m.get("duration_ms") is not None:
             answer.append(f"{m['duration_ms']:.0f} ms")
         return label, " ".join(answer)
     if kind == "payment":
+        how = "pay on Stripe's page" if m.get("where") == "stripes_page" else "pay with a card"
         if m.get("failed"):
-            return f"pay with a card: ✗ declined ({m.get('error')}) [reported by Stripe]", None
-        return f"pay with a card: {m.get('intent_status')} [reported by Stripe]", None
+            return f"{how}: ✗ declined ({m.get('error')}) [reported by Stripe]", None
+        return f"{how}: {m.get('intent_status')} [reported by Stripe]", None
     if kind == "webhook":
         head = f"webhook {m.get('event_type')} {m.get('event_id')}"
+        if m.get("checkout_session"):
+            head += f" (Checkout Session {m['checkout_session']}, {m.get('payment_intent')})"
         outcome = m.get("outcome", "")
         if m.get("signature") == "rejected":
             return f"{head}: ✗ refused, {outcome.removeprefix('rejected: ')} ({status})", None

@@ -39,6 +39,10 @@ SIGNED_BY_HEADER = "Tutorial-Signed-By"
 # client secret (pi_..._secret_...) becomes the PaymentIntent id it belongs to.
 _SECRET = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z_]+|\bwhsec_[0-9A-Za-z_]+")
 _CLIENT_SECRET = re.compile(r"\b(pi_[0-9A-Za-z]+)_secret_[0-9A-Za-z_]+")
+# A Checkout Session's id is its hosted page's address (whoever has it can open the page), and
+# the trace is for the whole class to read: it keeps a few characters to tell sessions apart.
+_CHECKOUT_SESSION = re.compile(r"\b(cs_(?:test|live)_[0-9A-Za-z]{6})[0-9A-Za-z]+")
+SESSION_EVENT_PREFIX = "checkout.session."
 
 # What a handler did that went wrong (drawn with a cross); every other outcome is normal work.
 FAILED_OUTCOMES = (SettleOutcome.AMOUNT_MISMATCH, SettleOutcome.UNKNOWN_ORDER,
@@ -51,6 +55,7 @@ PAYMENT_OUTCOMES = (SettleOutcome.FULFILLED, SettleOutcome.ATTEMPT_RECORDED,
 
 def clean(text: str) -> str:
     text = _CLIENT_SECRET.sub(r"\1 (client secret hidden)", text)
+    text = _CHECKOUT_SESSION.sub("\\1…", text)
     return _SECRET.sub(lambda m: m.group(0).split("_")[0] + "_...hidden", text)
 
 
@@ -85,15 +90,16 @@ def _header(headers, name: str) -> str | None:
 def _stripe_step(unit_step: int, method: str, path: str) -> int:
     # Everything POST /api/orders asks of Stripe is step 3, and so is a PaymentIntent created
     # for the checkout page; one created for a retry after a decline (checkout confirm)
-    # belongs to the customer's step 5.
+    # belongs to the customer's step 5. The same for a Checkout Session (the other way).
     if unit_step == 1 or (unit_step == 4 and method.upper() == "POST"
-                          and path == "/v1/payment_intents"):
+                          and path in ("/v1/payment_intents", "/v1/checkout/sessions")):
         return 3
     return unit_step
 
 
 def stripe_call(unit_step: int, call: tuple) -> dict:
-    """One request to Stripe: only PaymentIntent answers and errors are read at all."""
+    """One request to Stripe: only PaymentIntent and Checkout Session answers and errors are
+    read at all."""
     at, seconds, method, url, headers, code, body, error = call
     path = urlsplit(url).path
     line = message(_stripe_step(unit_step, method, path), SERVER, STRIPE, "stripe",
@@ -102,12 +108,15 @@ def stripe_call(unit_step: int, call: tuple) -> dict:
                    method=method.upper(), path=path, error=error,
                    idempotency_key=_header(headers, "Idempotency-Key"))
     data = _json(body) if code is not None and (code >= 400 or path.startswith(
-        "/v1/payment_intents")) else None
+        ("/v1/payment_intents", "/v1/checkout/sessions"))) else None
     if data is None:
         return line
     if code >= 400:
         err = data.get("error") if isinstance(data.get("error"), dict) else {}
         line["error"] = err.get("decline_code") or err.get("code") or err.get("type")
+    elif data.get("object") == "checkout.session":
+        line.update({k: v for k, v in (("object_id", data.get("id")),
+                                       ("session_status", data.get("status"))) if v is not None})
     else:
         line.update({k: v for k, v in (("object_id", data.get("id")),
                                        ("intent_status", data.get("status"))) if v is not None})
@@ -152,7 +161,8 @@ def request_messages(db, item: tuple) -> tuple[str | None, list[dict], bool]:
         lines.append(message(4, SERVER, CLIENT, "answer", status=code, duration_ms=duration,
                              at=unit.at + duration / 1000, replayed=replayed or None,
                              purpose="order", payment_intent=order.get("payment_intent"),
-                             client_secret=bool(data.get("client_secret")) or None))
+                             client_secret=bool(data.get("client_secret")) or None,
+                             checkout_session=_session_id(data.get("checkout_session"))))
         return order_id if isinstance(order_id, str) else None, lines, False
     if unit.order_id is None:
         return None, [], False
@@ -179,14 +189,22 @@ def request_messages(db, item: tuple) -> tuple[str | None, list[dict], bool]:
     return unit.order_id, [*before, request_line, *stripe_lines, *after, answer], False
 
 
+def _session_id(session) -> str | None:
+    """The Checkout Session's id in an answer to the client (the other way), else None."""
+    session_id = session.get("id") if isinstance(session, dict) else None
+    return session_id if isinstance(session_id, str) else None
+
+
 # --- step 6: webhooks, syncs and reconciles ------------------------------------------------------
 
-def _payment_line(intent: dict, at: float, declined: bool, paid_at=None) -> dict:
+def _payment_line(intent: dict, at: float, declined: bool, paid_at=None,
+                  where: str | None = None) -> dict:
     """The customer's payment itself went from the browser to Stripe: the server knows of it
-    only from Stripe (a webhook, a sync). Drawn as step 5, before the message that told it."""
+    only from Stripe (a webhook, a sync). Drawn as step 5, before the message that told it.
+    `where`: "stripes_page" for an order paid on Stripe's hosted page (the other way)."""
     error = intent.get("last_payment_error")
     error = error if isinstance(error, dict) else {}
-    return message(5, CLIENT, STRIPE, "payment", at=at, reported_by="stripe",
+    return message(5, CLIENT, STRIPE, "payment", at=at, reported_by="stripe", where=where,
                    paid_at=paid_at, payment_intent=intent.get("id"),
                    intent_status="requires_payment_method" if declined else intent.get("status"),
                    error=(error.get("decline_code") or error.get("code") or "declined")
@@ -206,6 +224,13 @@ def webhook_messages(db, unit, code: int, duration: float) -> tuple[str | None, 
     event, outcome = first, second
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     intent = data.get("object") if isinstance(data.get("object"), dict) else {}
+    session = None
+    if str(event.get("type")).startswith(SESSION_EVENT_PREFIX):
+        # A Checkout Session's event: the payment it reports is its PaymentIntent's.
+        session = intent
+        paid = session.get("payment_status") == "paid"
+        intent = {"id": session.get("payment_intent"), "metadata": session.get("metadata"),
+                  "status": "succeeded" if paid else session.get("status")}
     metadata = intent.get("metadata") if isinstance(intent.get("metadata"), dict) else {}
     order_id = metadata.get("order_id")
     if not isinstance(order_id, str) and isinstance(intent.get("payment_intent"), str):
@@ -218,13 +243,17 @@ def webhook_messages(db, unit, code: int, duration: float) -> tuple[str | None, 
                    status=code, duration_ms=duration, event_id=str(event.get("id"))[:80],
                    event_type=str(event.get("type"))[:80], signature="verified",
                    outcome=outcome, failed=outcome in FAILED_OUTCOMES,
-                   payment_intent=intent.get("id"), signed_by=signed_by)
+                   payment_intent=intent.get("id"), signed_by=signed_by,
+                   checkout_session=_session_id(session))
     lines = [line]
     if outcome in PAYMENT_OUTCOMES:
         created = event.get("created")
+        order = orders.get_order(db, order_id)
         lines.insert(0, _payment_line(
-            intent, unit.at, event.get("type") == "payment_intent.payment_failed",
-            paid_at=created if isinstance(created, (int, float)) else None))
+            intent, unit.at, event.get("type") in ("payment_intent.payment_failed",
+                                                   "checkout.session.async_payment_failed"),
+            paid_at=created if isinstance(created, (int, float)) else None,
+            where="stripes_page" if order and order["pay_with"] == "checkout_session" else None))
     return order_id[:64], lines
 
 

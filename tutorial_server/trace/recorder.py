@@ -20,7 +20,7 @@ from flask import Flask, current_app, g, request
 from .. import learners
 from ..db import get_db, transaction
 from ..errors import ApiError
-from ..gateway import HTTPClientWrapper
+from ..http_clients import HTTPClientWrapper
 from .messages import SIGNED_BY_HEADER
 
 ENV_SWITCH = "TUTORIAL_TRACE"

@@ -161,6 +161,11 @@
     markScrollBoxes();
   }
 
+  // The other way (a Checkout Session): the order is paid on Stripe's hosted page.
+  function paysOn(o) {
+    return o.pay_with === "checkout_session" ? " · on Stripe's page" : "";
+  }
+
   function paint(data) {
     data.steps.forEach((s) => {
       const tile = document.querySelector('.step[data-step="' + s.step + '"] .step-count');
@@ -176,9 +181,11 @@
     // Learners find their own row by their customer id; the order id is in the Payments table
     // and in each row's tooltip.
     fill("orders", data.orders, (o) => o.id + o.status + (o.alerts || []).length, (o) => [
-      cell(followLink(o), "customer"), cell(o.product + " × " + o.quantity, "wrap"),
+      cell(followLink(o), "customer"), cell(o.product + " × " + o.quantity + paysOn(o), "wrap"),
       cell(o.amount, "num"), cell(statusWithAlerts(o)), cell(o.step, "num"),
-    ], data.totals.orders, (o) => o.id + " · " + o.created + (o.payment_error ? " · " + o.payment_error : "")
+    ], data.totals.orders, (o) => o.id + " · " + o.created
+      + (o.checkout_session ? " · Checkout Session " + o.checkout_session : "")
+      + (o.payment_error ? " · " + o.payment_error : "")
       + (o.refunded ? " · refunded " + o.refunded : ""));
     fill("payments", data.payments, (p) => p.id + p.status, (p) => [
       cell(paymentLink(p), "id"), cell(badge(p.status)), cell(p.amount, "num"),
@@ -305,7 +312,9 @@
     $("follow-now").textContent = "Status " + o.status + " · attempts " + o.attempts
       + (o.last_payment_error ? " · last error " + (o.last_payment_error.decline_code
          || o.last_payment_error.code || o.last_payment_error.message) : "")
-      + (step === null ? " · off the path (" + o.status + ")" : "");
+      + (step === null ? " · off the path (" + o.status + ")" : "")
+      + (o.pay_with === "checkout_session" ? " · pays on Stripe's page (Checkout Session "
+         + ((row && row.checkout_session) || "…") + ")" : "");
     const events = (data.events || []).filter((e) => e.order === o.id);
     const body = $("follow-events").tBodies[0];
     body.replaceChildren(...events.map((e) => {
