@@ -22,7 +22,7 @@ import requests
 from ..course.solutions import STUBS
 from .jupyter_proxy import NAME
 
-EXERCISES = tuple(sorted(STUBS))  # "00" .. "08": one exercise per notebook
+EXERCISES = tuple(sorted(STUBS))  # "00", "01", ...: one exercise per notebook
 PAGE = 200  # users per request to the hub's API (its api_page_default_limit)
 ASK_TIMEOUT = 30  # seconds: a learner's lab that is not running yet starts on this request
 
