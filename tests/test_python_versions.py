@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -76,6 +77,7 @@ class Run:
     returncode: int | None = None
     setup_seconds: float = 0.0
     test_seconds: float = 0.0
+    process: subprocess.Popen | None = None
 
     def __call__(self) -> None:
         with self.log.open("w") as out:
@@ -88,12 +90,22 @@ class Run:
                 return
             started = time.monotonic()
             # -n 2: each notebook whole on one of two workers (pyproject's --dist loadfile).
-            self.returncode = subprocess.call(
+            self.process = subprocess.Popen(
                 [str(self.python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2",
                  f"--junitxml={self.report}", "tests/fast", "notebooks"],
                 cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, timeout=900)
+                stdin=subprocess.DEVNULL)
+            self.returncode = self.process.wait(timeout=900)
             self.test_seconds = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Ctrl-C for a run still going (this session ends first): its labs and kernels stop."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +124,9 @@ def runs(request, tmp_path_factory):
             thread = threading.Thread(target=run, daemon=True)
             thread.start()
             started[version] = (run, thread)
-    return started
+    yield started
+    for run, _thread in started.values():
+        run.stop()
 
 
 def outcomes(report) -> dict[str, dict[str, int]]:
@@ -120,8 +134,9 @@ def outcomes(report) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
     for case in ElementTree.parse(report).iter("testcase"):
         where = "notebooks" if case.get("classname", "").startswith("notebooks.") else "tests"
-        outcome = next((child.tag for child in case if child.tag in
-                        ("failure", "error", "skipped")), "passed")
+        outcome = next(("xfailed" if child.get("type") == "pytest.xfail" else child.tag
+                        for child in case if child.tag in ("failure", "error", "skipped")),
+                       "passed")
         found.setdefault(where, {}).setdefault(outcome, 0)
         found[where][outcome] += 1
     return found
@@ -146,4 +161,5 @@ def test_the_fast_tier_and_the_notebooks_pass_on(version, runs):
     # Every code cell of every notebook compared with its stored outputs, nothing skipped, and
     # the fast tier beside them.
     assert found.get("notebooks") == {"passed": NOTEBOOK_CELLS}, found
-    assert list(found.get("tests", {})) == ["passed"], found
+    assert set(found.get("tests", {})) <= {"passed", "xfailed"}, found  # an expected failure
+    assert found["tests"]["passed"] > 0, found                            # is the suite's own
