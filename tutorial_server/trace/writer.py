@@ -20,14 +20,16 @@ from .messages import clean, request_messages
 
 log = logging.getLogger(__name__)
 
-# ?11: how many messages the order may hold before this one. What Stripe reported (verified
+# The last ?: how many messages the order may hold before this one. What Stripe reported (verified
 # webhooks) and what a sync or reconcile settled may use RESERVED more: requests anyone can send
 # (polls, syncs, checkout pages) never take the room the real payment needs.
 RESERVED = 50
 _INSERT = ("INSERT INTO trace_messages (order_id, at, step, sender, receiver, kind, status,"
            " failed, duration_ms, detail) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
-           " WHERE EXISTS (SELECT 1 FROM orders WHERE id = ?1)"
-           " AND (SELECT COUNT(*) FROM trace_messages WHERE order_id = ?1) < ?11")
+           " WHERE EXISTS (SELECT 1 FROM orders WHERE id = ?)"
+           " AND (SELECT COUNT(*) FROM trace_messages WHERE order_id = ?) < ?")
+# Plain ? only, each given its value (the order id three times): Python 3.12 deprecates numbered
+# ones (?1) with a sequence of values, and 3.14 refuses them.
 _COLUMNS = ("at", "step", "from", "to", "kind", "status", "failed", "duration_ms", "count")
 
 
@@ -96,9 +98,11 @@ class Writer:
 # --- storage ---------------------------------------------------------------------------------
 
 def _row(order_id: str, m: dict, room: int = MAX_MESSAGES_PER_ORDER) -> tuple:
+    """_INSERT's values: the ten columns, then the order id twice more and the room."""
     detail = {k: v for k, v in m.items() if k not in _COLUMNS}
     return (order_id, m["at"], m["step"], m["from"], m["to"], m["kind"], m["status"],
-            1 if m["failed"] else 0, m["duration_ms"], clean(json.dumps(detail)), room)
+            1 if m["failed"] else 0, m["duration_ms"], clean(json.dumps(detail)),
+            order_id, order_id, room)
 
 
 def _confirmed_by_server(db, order_id: str, payment_intent: str | None) -> bool:
