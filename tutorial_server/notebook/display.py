@@ -94,7 +94,7 @@ def link(url: str, text: str | None = None) -> Link:
 
 # --- two orders' traces, drawn side by side -----------------------------------------------------
 
-_IDS = re.compile(r"\b(pi|cs_test|cs_live|evt|ch|re|order|pm|tok|card)_[A-Za-z0-9]+")
+_IDS = re.compile(r"\b(pi|cs_test|cs_live|evt|ch|re|order|pm|tok|card)_[A-Za-z0-9]+\u2026?")
 
 
 def _kind_of(m: dict) -> str | None:
@@ -105,10 +105,13 @@ def _kind_of(m: dict) -> str | None:
     if kind in ("request", "stripe"):
         return f"{m.get('method')} {_IDS.sub('{id}', str(m.get('path')))}"
     if kind == "answer":
+        if m.get("checkout_session"):
+            return "answer: the order + the session's url"
         return "answer: the order + client_secret" if m.get("client_secret") else \
             f"answer: {m.get('status')}"
     if kind == "payment":
-        return "the customer pays: ✗ declined" if m.get("failed") else "the customer pays"
+        where = " on Stripe's page" if m.get("where") == "stripes_page" else ""
+        return f"the customer pays{where}" + (": ✗ declined" if m.get("failed") else "")
     if kind == "webhook":
         return f"webhook {m.get('event_type')}"
     return describe(m)[0]
