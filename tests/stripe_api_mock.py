@@ -3,7 +3,8 @@
 It answers the few calls the notebooks and the lab make in test mode (PaymentIntent create,
 retrieve, list, update, confirm, cancel; PaymentMethod from a token; Event list and retrieve;
 Refund create, list and retrieve, which check the amount left as Stripe does and send
-refund.created and charge.refunded; Charge retrieve)
+refund.created and charge.refunded; Charge retrieve; Checkout Session create, retrieve, expire
+and line items, never paid: that takes a person on Stripe's page)
 with objects built on real Stripe's examples (shared/reference/stripe-openapi-fixtures3.json,
 Stripe's OpenAPI fixtures), and with the statuses each test card gives in test mode:
 
@@ -62,6 +63,7 @@ class StripeApiMock:
         self.unknown: list[tuple[str, str]] = []  # calls this mock (or Stripe) does not know
         self.intents: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
+        self.sessions: dict[str, dict] = {}
         self.events: list[dict] = []  # oldest first
         self.replays: dict[str, tuple[int, dict]] = {}  # Idempotency-Key -> first answer
         self.lock = threading.RLock()
@@ -215,6 +217,8 @@ class StripeApiMock:
                     if i["latest_charge"] == parts[2] and i["status"] == "succeeded"]
             return (200, self._charge(paid[0])) if paid else self._error(
                 404, f"No such charge: '{parts[2]}'", code="resource_missing", param="id")
+        if parts[:3] == ["v1", "checkout", "sessions"]:
+            return self._checkout_session(method, parts[3:], params)
         if parts[:2] == ["v1", "events"]:
             if len(parts) == 3 and method == "GET":
                 found = [e for e in self.events if e["id"] == parts[2]]
@@ -225,6 +229,58 @@ class StripeApiMock:
         self.unknown.append((method, path))
         return self._error(404, f"Unrecognized request URL ({method}: {path}). (This mock of "
                            "api.stripe.com knows only what the lab uses.)")
+
+    def _checkout_session(self, method: str, rest: list[str], params: dict) -> tuple[int, dict]:
+        """Create, retrieve, expire and list the line items of a Checkout Session (notebook 09).
+        Nobody pays on Stripe's page here: a person would, in a browser."""
+        if not rest and method == "POST":
+            session = copy.deepcopy(self.examples["checkout.session"])
+            items = [params["line_items"][k] for k in sorted(params.get("line_items", {}))]
+            total = sum(int(i["price_data"]["unit_amount"]) * int(i["quantity"]) for i in items)
+            sid = "cs_test_" + secrets.token_hex(28)
+            session.update(id=sid, created=int(time.time()), status="open",
+                           payment_status="unpaid", payment_intent=None, amount_total=total,
+                           amount_subtotal=total, currency=items[0]["price_data"]["currency"],
+                           metadata=params.get("metadata", {}), mode="payment",
+                           client_reference_id=params.get("client_reference_id"),
+                           success_url=params.get("success_url"),
+                           cancel_url=params.get("cancel_url"),
+                           url=f"https://checkout.stripe.com/c/pay/{sid}",
+                           expires_at=int(time.time()) + 24 * 3600)
+            session["_items"] = items
+            self.sessions[sid] = session
+            return 200, self._public(session)
+        session = self.sessions.get(rest[0]) if rest else None
+        if session is None:
+            return self._error(404, f"No such checkout.session: '{rest[0] if rest else ''}'",
+                               code="resource_missing", param="session")
+        action = rest[1] if len(rest) > 1 else None
+        if action is None and method == "GET":
+            return 200, self._public(session)
+        if action == "expire" and method == "POST":
+            if session["status"] != "open":
+                return self._error(400, "Only Checkout Sessions with a status in [open] can be "
+                                   "expired.", code="checkout_session_not_open")
+            session.update(status="expired", url=None)
+            self._event("checkout.session.expired", self._public(session))
+            return 200, self._public(session)
+        if action == "line_items" and method == "GET":
+            data = []
+            for item in session["_items"]:
+                line = copy.deepcopy(self.examples["item"])
+                amount = int(item["price_data"]["unit_amount"]) * int(item["quantity"])
+                line.update(id="li_" + secrets.token_hex(12), quantity=int(item["quantity"]),
+                            amount_subtotal=amount, amount_total=amount,
+                            currency=item["price_data"]["currency"],
+                            description=item["price_data"]["product_data"]["name"])
+                data.append(line)
+            return 200, {"object": "list", "data": data, "has_more": False,
+                         "url": f"/v1/checkout/sessions/{session['id']}/line_items"}
+        return self._error(404, "Unrecognized request URL.")
+
+    @staticmethod
+    def _public(session: dict) -> dict:
+        return {k: v for k, v in session.items() if not k.startswith("_")}
 
     def _list_events(self, params: dict) -> dict:
         newest_first = [e for e in reversed(self.events)

@@ -114,7 +114,8 @@ def runs(request, tmp_path_factory):
     unpacks, a run mostly waits on kernels and labs, so side by side they take little longer
     than one (and under `make test` the other test files run meanwhile)."""
     selected = {item.callspec.params["version"] for item in request.session.items
-                if item.module is sys.modules[__name__] and hasattr(item, "callspec")}
+                if getattr(item, "module", None) is sys.modules[__name__]
+                and hasattr(item, "callspec")}
     started: dict[str, tuple[Run, threading.Thread]] = {}
     for version in sorted(selected):
         python, _why = environment_of(version)
