@@ -105,7 +105,9 @@ def _installation_files() -> set[str]:
             ".mypy_cache", ".hypothesis", "stripe_payments_lab.egg-info", ".ipynb_checkpoints"}
     found = set()
     for folder, dirs, files in os.walk(ROOT):
-        dirs[:] = [d for d in dirs if d not in skip]
+        # Not the other Pythons' environments either (.venv-3.10, ...): under `make test`,
+        # tests/test_python_versions.py sets them up while this file runs.
+        dirs[:] = [d for d in dirs if d not in skip and not d.startswith(".venv-")]
         found.update(os.path.relpath(os.path.join(folder, f), ROOT) for f in files)
     return found
 
