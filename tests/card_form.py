@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import requests
 from playwright.sync_api import Page
 
@@ -17,6 +18,16 @@ def fill_card(page: Page, number: str) -> None:
     page.get_by_label("Expiry month (MM)").fill("12")
     page.get_by_label("Expiry year (YY)").fill("34")
     page.get_by_label("CVC").fill("123")
+
+
+def tab_to_card_number(page: Page) -> None:
+    """From the top of the page, Tab (never click) until the card number has the focus."""
+    number = page.get_by_label("Card number")
+    for _ in range(40):
+        if number.evaluate("el => el === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    pytest.fail("Tab never reached the card number")
 
 
 def pay(page: Page) -> None:

@@ -1,5 +1,6 @@
-"""One way to run a real JupyterHub for the hub tests (test_hub.py, test_hub_users.py): its
-process from `folder/jupyterhub_config.py`, its log in `folder/hub.log`, ready once its API
+"""One way to run a real JupyterHub for the hub tests (test_hub.py, test_hub_users.py,
+test_hub_class.py): its process from `folder/jupyterhub_config.py` (which starts with
+HUB_NETWORK_CONFIG), its log in `folder/hub.log`, ready once its API
 answers, stopped (SIGTERM, then kill) however the test ends."""
 from __future__ import annotations
 
@@ -15,6 +16,18 @@ import requests
 from tutorial_server.lab.process import stop_process
 
 from .running_lab import wait_for
+
+# What every hub of the tests has, first in its jupyterhub_config.py: loopback only, its ports,
+# its proxy (str.format fields: port, hub_port, proxy_api_port, chp, folder).
+HUB_NETWORK_CONFIG = """
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.command = [{chp!r}]
+c.ConfigurableHTTPProxy.pid_file = {folder!r} + "/proxy.pid"
+"""
 
 
 @contextmanager

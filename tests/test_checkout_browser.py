@@ -14,7 +14,7 @@ import requests
 from playwright.sync_api import expect
 
 from .browsers import browser_page, screenshot
-from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
+from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay, tab_to_card_number
 from .checkout_page import expect_paid, open_checkout
 from .running_lab import drop_webhooks, wait_for
 from tutorial_server.notebook.customer import pay_with_test_card
@@ -110,13 +110,7 @@ def test_keyboard_only_happy_path(lab, customer, page):
     the mock Stripe.js's own jumps (16 digits -> month) do not skip a field."""
     order = lab.order("prod_enamel_mug", 2, customer)["order"]
     open_checkout(lab, page, order["id"])
-    number = page.get_by_label("Card number")
-    for _ in range(40):  # from the top of the page, Tab (never click) to the card number
-        if number.evaluate("el => el === document.activeElement"):
-            break
-        page.keyboard.press("Tab")
-    else:
-        pytest.fail("Tab never reached the card number")
+    tab_to_card_number(page)
     for label, text in [("Card number", SUCCESS), ("Expiry month (MM)", "12"),
                         ("Expiry year (YY)", "34"), ("CVC", "123")]:
         expect(page.get_by_label(label)).to_be_focused()

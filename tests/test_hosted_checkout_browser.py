@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from .axe import AXE_JS, record, run_axe
 from .browsers import browser_page, screenshot
-from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay
+from .card_form import DECLINED, SUCCESS, THREE_DS, fill_card, pay, tab_to_card_number
 from .checkout_page import WAIT_FOR_WEBHOOK_MS
 
 LABEL = "The lab's stand-in for Stripe's hosted Checkout page — offline only"
@@ -149,13 +149,7 @@ def test_back_goes_to_the_cancel_url_and_the_order_stays_unpaid(lab, customer, p
 def test_keyboard_only_payment(lab, customer, page):
     answer = session_order(lab, customer, "prod_enamel_mug", 2)
     open_hosted_page(lab, page, answer)
-    number = page.get_by_label("Card number")
-    for _ in range(40):  # from the top of the page, Tab (never click) to the card number
-        if number.evaluate("el => el === document.activeElement"):
-            break
-        page.keyboard.press("Tab")
-    else:
-        pytest.fail("Tab never reached the card number")
+    tab_to_card_number(page)
     for label, text in [("Card number", SUCCESS), ("Expiry month (MM)", "12"),
                         ("Expiry year (YY)", "34"), ("CVC", "123")]:
         expect(page.get_by_label(label)).to_be_focused()

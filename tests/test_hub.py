@@ -28,7 +28,7 @@ from tutorial_server.notebook.hub import learner_customer
 from tutorial_server.lab.jupyter_proxy import NAME
 from tutorial_server.lab.offline_stripe import free_port
 
-from .jupyterhub_run import running_jupyterhub
+from .jupyterhub_run import HUB_NETWORK_CONFIG, running_jupyterhub
 from .running_lab import ROOT, lab_env, wait_for
 
 STATE = Path(".stripe-lab") / "tutorial.sqlite3.lab.json"  # inside a learner's home
@@ -249,15 +249,8 @@ def test_two_learners_on_one_installation_each_get_their_own_lab(tmp_path):
 
 # --- a real JupyterHub ---------------------------------------------------------------------------
 
-HUB_CONFIG = """
+HUB_CONFIG = HUB_NETWORK_CONFIG + """
 import os, sys
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = [{chp!r}]
-c.ConfigurableHTTPProxy.pid_file = {folder!r} + "/proxy.pid"
 c.JupyterHub.authenticator_class = "dummy"        # any password: a test, not a class
 c.Authenticator.allowed_users = {{"ada", "bob"}}
 c.JupyterHub.spawner_class = "simple"             # SimpleLocalProcessSpawner: one machine

@@ -40,7 +40,7 @@ import requests
 from tutorial_server.lab.class_progress import EXERCISES
 from tutorial_server.lab.offline_stripe import free_port
 
-from .jupyterhub_run import running_jupyterhub
+from .jupyterhub_run import HUB_NETWORK_CONFIG, running_jupyterhub
 from .running_lab import ROOT, wait_for
 from .test_hub import _log_in
 from .test_hub_users import _pids_of, _why_skip as _why_no_unix_users, learners_python, unix_users
@@ -107,15 +107,8 @@ def _bare_clone(folder: Path) -> tuple[str, str]:
     return str(repo), branch
 
 
-HUB_CONFIG = """
+HUB_CONFIG = HUB_NETWORK_CONFIG + """
 import sys
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = [{chp!r}]
-c.ConfigurableHTTPProxy.pid_file = {folder!r} + "/proxy.pid"
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allowed_users = set({users!r})
 c.Authenticator.admin_users = {{"teacher"}}

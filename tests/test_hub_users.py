@@ -38,7 +38,7 @@ import requests
 from tutorial_server.lab.jupyter_proxy import NAME
 from tutorial_server.lab.offline_stripe import free_port
 
-from .jupyterhub_run import running_jupyterhub
+from .jupyterhub_run import HUB_NETWORK_CONFIG, running_jupyterhub
 from .running_lab import ROOT, wait_for
 
 STATE = Path(".stripe-lab") / "tutorial.sqlite3.lab.json"  # inside a learner's home
@@ -186,14 +186,7 @@ def _as_learner(user: pwd.struct_passwd, argv: list[str], env: dict, timeout: fl
 
 # --- the hub ---------------------------------------------------------------------------------------
 
-HUB_CONFIG = """
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = [{chp!r}]
-c.ConfigurableHTTPProxy.pid_file = {folder!r} + "/proxy.pid"
+HUB_CONFIG = HUB_NETWORK_CONFIG + """
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allowed_users = set({users!r})
 c.JupyterHub.spawner_class = "localprocess"   # each learner's server runs as their Unix user

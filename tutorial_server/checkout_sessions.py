@@ -133,15 +133,11 @@ def _matches(order, session: dict | None) -> bool:
 
 
 def link_intent(db, order, session: dict) -> None:
-    """Link the order to the PaymentIntent its session names (in a transaction). Offline the
-    session may name a fresh one after a decline; a succeeded one is never unlinked."""
+    """Link the order to the PaymentIntent its session names (in a transaction), once: a session
+    keeps one PaymentIntent across retries, on Stripe and offline (stand_in_checkout.py)."""
     intent_id = session.get("payment_intent")
-    if order is None or not isinstance(intent_id, str) or order["payment_intent"] == intent_id:
-        return
-    if order["payment_intent"] is None:
+    if order is not None and isinstance(intent_id, str) and order["payment_intent"] is None:
         orders.attach_payment_intent(db, order["id"], intent_id)
-    elif order["status"] in orders.UNSETTLED:
-        orders.replace_payment_intent(db, order["id"], order["payment_intent"], intent_id)
 
 
 def session_naming(db, gateway, intent: dict) -> dict | None:

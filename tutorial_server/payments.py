@@ -166,8 +166,8 @@ def payment_underway(order) -> bool:
     if order["status"] == orders.PAID:
         return True
     if order["checkout_session"]:
-        # Paid on Stripe's page: the session knows first. (The order may still name a declined
-        # attempt's PaymentIntent while the next attempt's has already succeeded.)
+        # Paid on Stripe's page: the session knows first (it completes when its PaymentIntent
+        # succeeds, before any webhook has reached this server).
         try:
             session = _gateway().retrieve_checkout_session(order["checkout_session"])
         except stripe.InvalidRequestError:

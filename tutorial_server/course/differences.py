@@ -191,8 +191,7 @@ OFFLINE_DIFFERENCES: list[dict[str, str]] = [
                 "attempt. It takes every retry too: the launcher clears the stand-in's "
                 "failed charge (or open challenge) before the next card.",
      "lab": "checkout_sessions.link_intent links the order to the PaymentIntent its session "
-            "names (following another one, should the session ever name one, while the order "
-            "is unpaid)."},
+            "names, once."},
     {"topic": "checkout.session events",
      "real": "completed (and async_payment_succeeded/failed for methods that settle later) "
              "and expired: at expires_at (24 h by default, 30 min at the least) or when "
